@@ -1,0 +1,179 @@
+"""The ``sla-bridge`` command line (click). Thin: it parses, calls the core, prints.
+
+Exit codes: 0 ok, 1 failure at run time, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .config import Config, describe_calendar, load_config
+from .engine import evaluate
+from .errors import InputError, SlaBridgeError
+from .model import Ticket, TicketFormatError, tickets_from_json
+from .policy import Unit, parse_duration
+from .report import evaluation_to_json, local, minutes_text, print_evaluations, print_explanation, print_policy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _parse_instant(text: str, cal_zone: Any, what: str) -> datetime:
+    """An ISO instant; one without an offset is read in the calendar's zone, as a person means it."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO 8601 datetime like 2025-03-28T17:00+01:00, got {text!r}",
+                                 param_hint=what) from None
+    return value.replace(tzinfo=cal_zone) if value.tzinfo is None else value
+
+
+def _now(at: str | None, cfg: Config) -> datetime:
+    return _parse_instant(at, cfg.calendar.zone, "--at") if at else datetime.now(timezone.utc)
+
+
+def _load_tickets(path: Path) -> list[Ticket]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    try:
+        return tickets_from_json(data)
+    except (TicketFormatError, ValueError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+class _Group(click.Group):
+    """Turns sla-bridge's own errors into a one-line message on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SlaBridgeError as exc:
+            click.echo(f"sla-bridge: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sla-bridge")
+def cli() -> None:
+    """Enforce a support contract's service levels on the trackers teams already use."""
+
+
+config_argument = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@cli.command("check-config")
+@config_argument
+def check_config(config: Path) -> None:
+    """Validate CONFIG and print the effective policy."""
+    cfg = load_config(config)
+    print_policy(_console(), cfg.policy, describe_calendar(cfg.file.calendar), cfg.file.contract.name)
+    click.echo(f"{config}: ok")
+
+
+@cli.group("calendar")
+@config_argument
+@click.pass_context
+def calendar_group(ctx: click.Context, config: Path) -> None:
+    """Business-time what-ifs on the support calendar of CONFIG."""
+    ctx.obj = config
+
+
+@calendar_group.command("add")
+@click.argument("start")
+@click.argument("duration")
+@click.pass_obj
+def calendar_add(config: Path, start: str, duration: str) -> None:
+    """START plus DURATION of business time ("3h", "90m") or business days ("5d").
+
+    A START without an offset is read in the calendar's time zone.
+    """
+    cfg = load_config(config)
+    begin = _parse_instant(start, cfg.calendar.zone, "START")
+    try:
+        delay = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="DURATION") from None
+    if delay.unit is Unit.DAYS:
+        result = cfg.calendar.add_days(begin, delay.amount)
+    else:
+        result = cfg.calendar.add(begin, delay.amount)
+    click.echo(f"{result.isoformat()}  ({local(result, cfg.calendar)})")
+
+
+@calendar_group.command("between")
+@click.argument("a")
+@click.argument("b")
+@click.pass_obj
+def calendar_between(config: Path, a: str, b: str) -> None:
+    """Business time from A to B (negative when B is before A)."""
+    cfg = load_config(config)
+    minutes = cfg.calendar.between(_parse_instant(a, cfg.calendar.zone, "A"), _parse_instant(b, cfg.calendar.zone, "B"))
+    click.echo(f"{minutes:g} business minutes ({minutes_text(minutes)})")
+
+
+def _at_option(f: F) -> F:
+    return click.option("--at", "at", metavar="ISO",
+                        help="Evaluate as if it were this instant (default: now).")(f)
+
+
+@cli.command("evaluate")
+@config_argument
+@click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path))
+@_at_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def evaluate_command(config: Path, tickets: Path, at: str | None, as_json: bool) -> None:
+    """Evaluate every ticket of TICKETS (JSON form) against the contract."""
+    cfg = load_config(config)
+    now = _now(at, cfg)
+    evaluations = [evaluate(t, cfg.policy, cfg.calendar, now) for t in _load_tickets(tickets)]
+    if as_json:
+        click.echo(json.dumps([evaluation_to_json(e) for e in evaluations], indent=2, ensure_ascii=False))
+    else:
+        print_evaluations(_console(), evaluations, cfg.calendar)
+
+
+@cli.command("explain")
+@config_argument
+@click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ticket_id")
+@_at_option
+def explain_command(config: Path, tickets: Path, ticket_id: str, at: str | None) -> None:
+    """The timeline of one ticket: what counted, what paused, why each deadline is where it is."""
+    cfg = load_config(config)
+    found = [t for t in _load_tickets(tickets) if ticket_id in (t.id, t.key)]
+    if not found:
+        raise InputError(f"{tickets}: no ticket with id {ticket_id!r}")
+    print_explanation(_console(), evaluate(found[0], cfg.policy, cfg.calendar, _now(at, cfg)), cfg.calendar)
+
+
+@cli.command("demo")
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Contract to run (default: the built-in example contract).")
+def demo_command(config: Path | None) -> None:
+    """Run the contract over built-in sample tickets through three simulated weeks."""
+    from .demo import run_demo
+
+    run_demo(_console(), config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="sla-bridge")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

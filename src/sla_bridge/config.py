@@ -1,0 +1,396 @@
+"""Load the contract from a TOML file, validate all of it, and build the Policy.
+
+Validation is pydantic's (strict models, unknown keys refused); this module only
+turns its errors into messages that name the file, the key path and what was
+expected, and raises ``ConfigError`` (exit code 2) before anything else runs.
+Secrets are references to an environment variable or a file, never values.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .calendar import BusinessCalendar, Interval
+from .errors import ConfigError
+from .policy import (
+    AcknowledgedBy, Clock, Duration, Labels, Policy, ResolutionKind, SeverityPolicy, StatusMap, StatusRole,
+    Template, parse_duration,
+)
+from .templates import DEFAULT_TEMPLATES
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _duration(value: Any) -> Duration:
+    if isinstance(value, Duration):
+        return value
+    return parse_duration(value)
+
+
+def _optional_duration(value: Any) -> Duration | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "nc")):
+        return None
+    return _duration(value)
+
+
+def _interval(value: Any) -> Interval:
+    if isinstance(value, Interval):
+        return value
+    try:
+        start_text, end_text = str(value).split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError:
+        raise ValueError(f'expected opening hours like "09:00-18:00", got {value!r}') from None
+    if start >= end:
+        raise ValueError(f"opening hours {value!r} end before they start")
+    return Interval(start, end)
+
+
+DurationField = Annotated[Duration, BeforeValidator(_duration)]
+OptionalDurationField = Annotated[Duration | None, BeforeValidator(_optional_duration)]
+IntervalField = Annotated[Interval, BeforeValidator(_interval)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret lives: ``{ env = "NAME" }`` or ``{ file = "/path" }``.
+
+    The value is read only when an adapter asks for it, and never printed.
+    """
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of env = "VARIABLE" or file = "/path/to/secret"')
+        return self
+
+    def reveal(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"secret: environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            return self.file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"secret: cannot read {self.file}: {exc.strerror}") from None
+
+    def __repr__(self) -> str:
+        return f"SecretRef(env={self.env!r})" if self.env else f"SecretRef(file={str(self.file)!r})"
+
+
+class ContractSection(_Strict):
+    name: str = "support contract"
+    reference: str = ""
+
+
+class CalendarSection(_Strict):
+    timezone: str = "Europe/Paris"
+    country: str | None = "FR"
+    subdivision: str | None = None
+    hours: dict[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+                list[IntervalField]]
+    closed_dates: list[date] = []
+    open_dates: list[date] = []
+    date_hours: dict[date, list[IntervalField]] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'unknown IANA time zone {value!r} (e.g. "Europe/Paris")') from None
+        return value
+
+
+class SeveritySection(_Strict):
+    name: str
+    acknowledge: OptionalDurationField
+    workaround: OptionalDurationField
+    resolution: str
+    reminders: list[DurationField] = Field(min_length=1)
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, value: str) -> str:
+        if value.strip().lower() in ("none", "nc", ResolutionKind.NEXT_MINOR_RELEASE.value):
+            return value.strip().lower()
+        parse_duration(value)
+        return value
+
+
+class ClocksSection(_Strict):
+    acknowledged_by: list[AcknowledgedBy] = Field(
+        default=[AcknowledgedBy.AGENT_PUBLIC_COMMENT, AcknowledgedBy.STATUS_CHANGE], min_length=1)
+    at_risk_threshold: float = Field(default=0.75, gt=0, lt=1)
+    paused_by: dict[Clock, list[StatusRole]] = {
+        clock: [StatusRole.WAITING_FOR_CUSTOMER] for clock in Clock}
+    workaround_labels: list[str] = []
+    definitive_workaround_labels: list[str] = []
+
+
+class WaitingSection(_Strict):
+    auto_close_after: DurationField = parse_duration("1d")
+
+
+class EntitlementSection(_Strict):
+    reporters: list[str] = []
+    groups: list[str] = []
+
+
+class ScopeSection(_Strict):
+    out_of_scope_types: list[str] = []
+    out_of_scope_labels: list[str] = []
+
+
+class LabelsSection(_Strict):
+    prefix: str = Field(default="sla-", min_length=1)
+    at_risk: str = "sla-a-risque"
+    breached: dict[Clock, str] = {
+        Clock.ACKNOWLEDGE: "sla-depasse-prise-en-compte",
+        Clock.WORKAROUND: "sla-depasse-contournement",
+        Clock.RESOLUTION: "sla-depasse-resolution",
+    }
+    not_entitled: str = "sla-non-eligible"
+    out_of_scope: str = "sla-hors-perimetre"
+    unknown_severity: str = "sla-criticite-inconnue"
+    missing_fix_version: str = "sla-version-manquante"
+    severity: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _prefixed(self) -> "LabelsSection":
+        # Only prefixed labels are ever removed from a ticket: an unprefixed SLA
+        # label could never be taken off again.
+        names = [self.at_risk, self.not_entitled, self.out_of_scope, self.unknown_severity,
+                 self.missing_fix_version, *self.breached.values(), *self.severity.values()]
+        bad = [n for n in names if not n.startswith(self.prefix)]
+        if bad:
+            raise ValueError(f"every SLA label must start with the prefix {self.prefix!r}; these do not: {bad}")
+        missing = [c.value for c in Clock if c not in self.breached]
+        if missing:
+            raise ValueError(f"breached needs a label for every clock; missing: {missing}")
+        return self
+
+
+class TemplatesSection(_Strict):
+    language: Literal["fr", "en"] = "fr"
+    reminder: str | None = None
+    closure: str | None = None
+
+
+class StatusesSection(_Strict):
+    """Which tracker statuses mean what to the contract (names, case-insensitive)."""
+
+    new: list[str] = []
+    in_progress: list[str] = []
+    waiting_for_customer: list[str] = []
+    workaround_delivered: list[str] = []
+    resolved: list[str] = []
+    closed: list[str] = []
+
+    def roles(self) -> dict[str, StatusRole]:
+        mapping: dict[str, StatusRole] = {}
+        for role in StatusRole:
+            for name in getattr(self, role.value):
+                if name.casefold() in mapping and mapping[name.casefold()] is not role:
+                    raise ValueError(f"status {name!r} is mapped to both {mapping[name.casefold()]} and {role}")
+                mapping[name.casefold()] = role
+        return mapping
+
+
+DEFAULT_STATUSES = StatusesSection(
+    new=["new"], in_progress=["in_progress"], waiting_for_customer=["waiting_for_customer"],
+    workaround_delivered=["workaround_delivered"], resolved=["resolved"], closed=["closed"])
+
+
+class TrackerSection(_Strict):
+    """One tracker instance. ``options`` belong to its adapter, which validates them."""
+
+    adapter: str
+    statuses: StatusesSection
+    severities: dict[str, str] = {}
+    agents: list[str] = []
+    closing_status: str | None = None
+    options: dict[str, Any] = {}
+
+
+class ConfigFile(_Strict):
+    contract: ContractSection = ContractSection()
+    calendar: CalendarSection
+    severities: dict[str, SeveritySection] = Field(min_length=1)
+    clocks: ClocksSection = ClocksSection()
+    waiting: WaitingSection = WaitingSection()
+    entitlement: EntitlementSection = EntitlementSection()
+    scope: ScopeSection = ScopeSection()
+    labels: LabelsSection = LabelsSection()
+    templates: TemplatesSection = TemplatesSection()
+    statuses: StatusesSection = DEFAULT_STATUSES
+    trackers: dict[str, TrackerSection] = {}
+
+    @model_validator(mode="after")
+    def _references(self) -> "ConfigFile":
+        known = set(self.severities)
+        for name, tracker in self.trackers.items():
+            unknown = sorted(set(tracker.severities.values()) - known)
+            if unknown:
+                raise ValueError(f"trackers.{name}.severities maps to unknown severity {unknown[0]!r};"
+                                 f" defined severities: {sorted(known)}")
+        unknown = sorted(set(self.labels.severity) - known)
+        if unknown:
+            raise ValueError(f"labels.severity names unknown severity {unknown[0]!r}; defined: {sorted(known)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded configuration: the policy and calendar the engine needs, and the raw sections."""
+
+    path: Path
+    file: ConfigFile
+    policy: Policy
+    calendar: BusinessCalendar
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
+        message = item["msg"].removeprefix("Value error, ")
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            message = "unknown key"
+        elif kind == "missing":
+            message = "required key is missing"
+        elif "input" in item and kind not in ("value_error",):
+            message = f"{message} (got {item['input']!r})"
+        lines.append(f"{path}: {loc or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and compile a configuration file; raise ConfigError on any problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return config_from_mapping(raw, path)
+
+
+def config_from_mapping(raw: Mapping[str, Any], path: Path = Path("<config>")) -> Config:
+    try:
+        file = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(path, exc)) from None
+    try:
+        calendar = build_calendar(file.calendar)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: calendar: {exc}") from None
+    try:
+        policy = build_policy(file)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return Config(path, file, policy, calendar)
+
+
+def describe_calendar(section: CalendarSection) -> str:
+    """One line a person can check against the contract's calendar clause."""
+    days = "; ".join(f"{day[:3]} {' '.join(f'{i.start:%H:%M}-{i.end:%H:%M}' for i in hours) or 'closed'}"
+                     for day, hours in section.hours.items())
+    holidays = f"public holidays {section.country}" + (f"-{section.subdivision}" if section.subdivision else "") \
+        if section.country else "no public holidays"
+    extra = []
+    if section.closed_dates:
+        extra.append(f"closed {', '.join(d.isoformat() for d in section.closed_dates)}")
+    if section.open_dates:
+        extra.append(f"open {', '.join(d.isoformat() for d in section.open_dates)}")
+    if section.date_hours:
+        extra.append(f"{len(section.date_hours)} dates with own hours")
+    return f"{days}; {section.timezone}; {holidays}" + ("; " + "; ".join(extra) if extra else "")
+
+
+def build_calendar(section: CalendarSection) -> BusinessCalendar:
+    return BusinessCalendar(
+        weekly={WEEKDAYS.index(day): tuple(intervals) for day, intervals in section.hours.items()},
+        timezone=section.timezone,
+        country=section.country or None,
+        subdivision=section.subdivision or None,
+        closed_dates=section.closed_dates,
+        open_dates=section.open_dates,
+        date_hours={d: tuple(i) for d, i in section.date_hours.items()},
+    )
+
+
+def _severity_policy(key: str, section: SeveritySection) -> SeverityPolicy:
+    kind, resolution = ResolutionKind.TIMED, None
+    if section.resolution == ResolutionKind.NEXT_MINOR_RELEASE.value:
+        kind = ResolutionKind.NEXT_MINOR_RELEASE
+    elif section.resolution not in ("none", "nc"):
+        resolution = parse_duration(section.resolution)
+    return SeverityPolicy(key, section.name, section.acknowledge, section.workaround, resolution, kind,
+                          tuple(section.reminders))
+
+
+def _status_map(statuses: StatusesSection, severities: Mapping[str, str], where: str) -> StatusMap:
+    try:
+        roles = statuses.roles()
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return StatusMap(roles, {value.casefold(): key for value, key in severities.items()})
+
+
+def build_policy(file: ConfigFile) -> Policy:
+    lang = DEFAULT_TEMPLATES[file.templates.language]
+    templates = {}
+    for kind in ("reminder", "closure"):
+        text = getattr(file.templates, kind) or lang[kind]
+        try:
+            templates[kind] = Template(kind, text)
+        except ValueError as exc:
+            raise ValueError(f"templates.{kind}: {exc}") from None
+    identity = {key: key for key in file.severities}
+    agents = frozenset(a for t in file.trackers.values() for a in t.agents)
+    return Policy(
+        severities={key: _severity_policy(key, s) for key, s in file.severities.items()},
+        paused_by={clock: frozenset(roles) for clock, roles in file.clocks.paused_by.items()},
+        acknowledged_by=frozenset(file.clocks.acknowledged_by),
+        at_risk_threshold=file.clocks.at_risk_threshold,
+        workaround_labels=frozenset(file.clocks.workaround_labels),
+        definitive_workaround_labels=frozenset(file.clocks.definitive_workaround_labels),
+        auto_close_after=file.waiting.auto_close_after,
+        entitled_reporters=frozenset(file.entitlement.reporters),
+        entitled_groups=frozenset(file.entitlement.groups),
+        out_of_scope_types=frozenset(file.scope.out_of_scope_types),
+        out_of_scope_labels=frozenset(file.scope.out_of_scope_labels),
+        labels=Labels(file.labels.prefix, file.labels.at_risk, dict(file.labels.breached), file.labels.not_entitled,
+                      file.labels.out_of_scope, file.labels.unknown_severity, file.labels.missing_fix_version,
+                      dict(file.labels.severity)),
+        reminder_template=templates["reminder"],
+        closure_template=templates["closure"],
+        default_statuses=_status_map(file.statuses, identity, "statuses"),
+        trackers={name: _status_map(t.statuses, {**identity, **t.severities}, f"trackers.{name}.statuses")
+                  for name, t in file.trackers.items()},
+        agents=agents,
+    )

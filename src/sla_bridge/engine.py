@@ -1,0 +1,560 @@
+"""The SLA engine: one ticket, one policy, one calendar, one instant -> an Evaluation.
+
+Pure by construction: no I/O, no clock read, no tracker knowledge. The same inputs
+always give the same answer, which is what lets the service sleep until
+``next_change_at`` and lets ``sync --at`` answer what-if questions.
+
+Rules (the README lists them with the clauses they come from):
+- every clock starts when the ticket is created; business time only counts inside
+  opening hours, so a ticket created at night starts at the next opening;
+- targets follow the ticket's *current* severity, measured from the creation;
+- a clock pauses while the ticket sits in a status whose role pauses it;
+- a day target is converted once into business minutes from the start
+  (``between(start, add_days(start, n))``), so a pause extends it by exactly the
+  business time it lasted;
+- a clock is met when its stop event happens at or before its deadline, breached
+  when the deadline passes first (a late stop leaves it breached);
+- the time a ticket spends resolved or closed before being reopened counts as a
+  pause of the resolution clock;
+- a waiting cycle starts when the ticket enters a waiting-for-customer status and
+  restarts at each customer answer; reminders and the auto-close follow it only
+  while the ticket is still waiting.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Iterable, Mapping, Sequence
+
+from .calendar import BusinessCalendar
+from .model import Comment, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from .policy import AcknowledgedBy, Clock, Duration, Policy, ResolutionKind, SeverityPolicy, StatusRole, Unit
+
+EPSILON = 1e-6  # minutes: float sums of business minutes are compared with this slack
+
+
+class ClockState(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"
+    AT_RISK = "at_risk"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class Pause:
+    start: datetime
+    end: datetime | None  # None: still paused
+    status: str
+    business_minutes: float
+
+
+@dataclass(frozen=True)
+class ClockEvaluation:
+    clock: Clock
+    state: ClockState
+    target: Duration | None = None
+    target_minutes: float | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    deadline: datetime | None = None
+    elapsed_minutes: float = 0.0
+    remaining_minutes: float | None = None
+    at_risk_at: datetime | None = None
+    pauses: tuple[Pause, ...] = ()
+    why: tuple[str, ...] = ()
+
+    @property
+    def unmet(self) -> bool:
+        """Still owed to the customer: counting, paused or overdue, not stopped."""
+        return self.stopped_at is None and self.state not in (ClockState.MET, ClockState.NOT_APPLICABLE)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    number: int
+    at: datetime
+    key: str
+
+
+@dataclass(frozen=True)
+class WaitingCycle:
+    started_at: datetime
+    ended_at: datetime | None
+    started_by: str  # "waiting status" or "customer answer"
+    reminders: tuple[Reminder, ...]
+    auto_close_at: datetime | None
+    closure_key: str
+
+
+class CommentKind(enum.StrEnum):
+    REMINDER = "reminder"
+    CLOSURE = "closure"
+
+
+@dataclass(frozen=True)
+class DesiredComment:
+    key: str
+    kind: CommentKind
+    due_at: datetime
+    body: str
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    due_at: datetime | None
+    due_date: date | None
+    labels: frozenset[str]
+    comments: tuple[DesiredComment, ...]
+    close: bool
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    ticket_key: str
+    now: datetime
+    severity: str | None
+    status: str
+    status_role: StatusRole | None
+    entitled: bool
+    in_scope: bool
+    clocks: Mapping[Clock, ClockEvaluation]
+    cycles: tuple[WaitingCycle, ...]
+    desired: DesiredState
+    next_change_at: datetime | None
+    warnings: tuple[str, ...] = ()
+    timeline: tuple[tuple[datetime, str], ...] = field(default=())
+
+
+# --- history as segments ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Segment:
+    start: datetime
+    end: datetime | None  # None: still in this status at `now`
+    status: str
+    role: StatusRole | None
+
+
+def _status_segments(ticket: Ticket, policy: Policy, now: datetime, changes: Sequence[StatusChange],
+                     complete: bool) -> list[_Segment]:
+    statuses = policy.status_map(ticket.tracker)
+    current = ticket.initial_status()
+    segments: list[_Segment] = []
+    start = ticket.created
+    for change in changes:
+        if change.at < start:  # an event dated before creation (clock skew) counts from creation
+            current = change.to_status
+            continue
+        if change.to_status != current:
+            segments.append(_Segment(start, change.at, current, statuses.role(current)))
+            start, current = change.at, change.to_status
+    if complete and changes and current != ticket.status:
+        # The history missed a change (trackers prune); the ticket's own status wins.
+        segments.append(_Segment(start, now, current, statuses.role(current)))
+        start, current = now, ticket.status
+    segments.append(_Segment(start, None, current, statuses.role(current)))
+    return segments
+
+
+def _intervals(segments: Iterable[_Segment], roles: frozenset[StatusRole], now: datetime
+               ) -> list[tuple[datetime, datetime | None, str]]:
+    """Merge consecutive segments whose role is in `roles` into intervals."""
+    merged: list[tuple[datetime, datetime | None, str]] = []
+    for seg in segments:
+        if seg.role not in roles:
+            continue
+        if merged and merged[-1][1] == seg.start:
+            merged[-1] = (merged[-1][0], seg.end, merged[-1][2])
+        else:
+            merged.append((seg.start, seg.end, seg.status))
+    return merged
+
+
+# --- one clock ----------------------------------------------------------------------
+
+def _fmt(t: datetime | None, cal: BusinessCalendar) -> str:
+    return t.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M") if t else "-"
+
+
+def _fmt_minutes(minutes: float) -> str:
+    sign = "-" if minutes < 0 else ""
+    total = int(round(abs(minutes)))
+    return f"{sign}{total // 60}h{total % 60:02d}"
+
+
+def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetime, start: datetime,
+               target: Duration, stop: datetime | None, stop_reason: str,
+               pauses: list[tuple[datetime, datetime | None, str]], why: list[str]) -> ClockEvaluation:
+    stopped = stop is not None and stop <= now
+    end = stop if stop is not None and stopped else now
+    if target.unit is Unit.DAYS:
+        target_minutes = cal.between(start, cal.add_days(start, target.amount))
+        why.append(f"target {target} = {_fmt_minutes(target_minutes)} of opening hours from"
+                   f" {_fmt(cal.next_open(start), cal)}")
+    else:
+        target_minutes = float(target.amount)
+        why.append(f"target {target} of opening hours")
+
+    # Running segments: [start, end) minus the pauses; the last one stays open
+    # (None) when the clock is still counting, since the deadline may lie beyond now.
+    clipped: list[Pause] = []
+    running: list[tuple[datetime, datetime | None]] = []
+    cursor = start
+    still_paused = reached_end = False
+    for p_start, p_end, status in pauses:
+        s = max(p_start, cursor)
+        if s >= end:
+            break
+        e = end if p_end is None else min(p_end, end)
+        if e <= s:
+            continue
+        running.append((cursor, s))
+        minutes = cal.between(s, e)
+        clipped.append(Pause(s, p_end, status, minutes))
+        why.append(f"paused {_fmt(s, cal)} -> {_fmt(p_end, cal) if p_end else 'now'} ({status}):"
+                   f" {_fmt_minutes(minutes)} of business time not counted")
+        cursor = e
+        if e >= end:
+            still_paused, reached_end = p_end is None and not stopped, True
+            break
+    if not reached_end:
+        running.append((cursor, None))
+
+    elapsed = 0.0
+    deadline: datetime | None = None
+    at_risk_at: datetime | None = None
+    risk_minutes = target_minutes * policy.at_risk_threshold
+    for seg_start, seg_end in running:
+        seg_stop = end if seg_end is None else min(seg_end, end)
+        available = cal.between(seg_start, seg_stop) if seg_start < seg_stop else 0.0
+        open_ended = seg_end is None
+        if deadline is None and (open_ended or elapsed + available >= target_minutes - EPSILON):
+            deadline = cal.add(seg_start, max(0.0, target_minutes - elapsed))
+        if at_risk_at is None and (open_ended or elapsed + available >= risk_minutes - EPSILON):
+            at_risk_at = cal.add(seg_start, max(0.0, risk_minutes - elapsed))
+        elapsed += available
+
+    remaining = target_minutes - elapsed
+    if stopped:
+        state = ClockState.MET if elapsed <= target_minutes + EPSILON else ClockState.BREACHED
+        why.append(f"{'met' if state is ClockState.MET else 'breached, stopped late'}: {stop_reason}"
+                   f" at {_fmt(stop, cal)}, after {_fmt_minutes(elapsed)} of business time")
+        stopped_at = stop
+    else:
+        stopped_at = None
+        if elapsed >= target_minutes - EPSILON and deadline is not None and deadline <= now:
+            state = ClockState.BREACHED
+            why.append(f"breached at {_fmt(deadline, cal)}")
+        elif still_paused:
+            state = ClockState.PAUSED
+        elif at_risk_at is not None and at_risk_at <= now:
+            state = ClockState.AT_RISK
+        else:
+            state = ClockState.RUNNING
+    if deadline is not None:
+        skipped = cal.holidays_between(start.astimezone(cal.zone).date(), deadline.astimezone(cal.zone).date())
+        for day, name in skipped:
+            why.append(f"not counted: {day.isoformat()} ({name})")
+        why.append(f"deadline {_fmt(deadline, cal)}")
+    elif still_paused:
+        why.append(f"deadline unknown while paused; {_fmt_minutes(remaining)} left")
+    return ClockEvaluation(clock, state, target, target_minutes, start, stopped_at, deadline, elapsed,
+                           remaining, at_risk_at, tuple(clipped), tuple(why))
+
+
+# --- the rules ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _History:
+    """The ticket's events up to `now`, sorted by kind, computed once."""
+
+    statuses: list[StatusChange]
+    severities: list[SeverityChange]
+    labels: list[LabelChange]
+    comments: list[Comment]
+    complete: bool  # no event lies after `now`
+
+
+def _history(ticket: Ticket, now: datetime) -> _History:
+    h = _History([], [], [], [], True)
+    for event in ticket.events:
+        if event.at > now:
+            object.__setattr__(h, "complete", False)
+            continue
+        if isinstance(event, StatusChange):
+            h.statuses.append(event)
+        elif isinstance(event, SeverityChange):
+            h.severities.append(event)
+        elif isinstance(event, LabelChange):
+            h.labels.append(event)
+        else:
+            h.comments.append(event)
+    return h
+
+
+def _current_severity(ticket: Ticket, h: _History) -> str | None:
+    if h.complete:
+        return ticket.severity
+    if h.severities:
+        return h.severities[-1].to_severity
+    return ticket.initial_severity()
+
+
+def _labels_at(ticket: Ticket, h: _History, now: datetime) -> frozenset[str]:
+    if h.complete:
+        return ticket.labels
+    # Undo the label events after `now`, newest first, to get the labels at `now`.
+    labels = set(ticket.labels)
+    for event in reversed(ticket.events):
+        if event.at <= now:
+            break
+        if isinstance(event, LabelChange):
+            (labels.discard if event.added else labels.add)(event.label)
+    return frozenset(labels)
+
+
+def _first_label(h: _History, wanted: frozenset[str], labels_now: frozenset[str],
+                 fallback: datetime) -> datetime | None:
+    folded = {w.casefold() for w in wanted}
+    for event in h.labels:
+        if event.added and event.label.casefold() in folded:
+            return event.at
+    if any(label.casefold() in folded for label in labels_now):
+        return fallback  # present with no recorded history: counted from the last update
+    return None
+
+
+def _entitlement(ticket: Ticket, policy: Policy) -> tuple[bool, bool]:
+    entitled = True
+    if policy.entitled_reporters or policy.entitled_groups:
+        reporter = (ticket.reporter or "").casefold()
+        entitled = reporter in {r.casefold() for r in policy.entitled_reporters} or bool(
+            {g.casefold() for g in ticket.reporter_groups} & {g.casefold() for g in policy.entitled_groups})
+    in_scope = not (
+        (ticket.type is not None and ticket.type.casefold() in {t.casefold() for t in policy.out_of_scope_types})
+        or {label.casefold() for label in ticket.labels} & {label.casefold() for label in policy.out_of_scope_labels}
+    )
+    return entitled, in_scope
+
+
+def _first_stop(candidates: Iterable[tuple[datetime | None, str]]) -> tuple[datetime | None, str]:
+    found = [(t, why) for t, why in candidates if t is not None]
+    return min(found, key=lambda c: c[0]) if found else (None, "")
+
+
+def _stamp(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _cycles(ticket: Ticket, segments: list[_Segment], h: _History, policy: Policy, cal: BusinessCalendar,
+            severity_reminders: Sequence[Duration], now: datetime) -> list[WaitingCycle]:
+    waiting = _intervals(segments, frozenset({StatusRole.WAITING_FOR_CUSTOMER}), now)
+    answers = [c.at for c in h.comments if c.role is Role.CUSTOMER]
+    answers += [s.at for s in h.statuses if s.by_role is Role.CUSTOMER]
+    answers.sort()
+    cycles: list[WaitingCycle] = []
+    for w_start, w_end, _status in waiting:
+        starts = [(w_start, "waiting status")]
+        starts += [(a, "customer answer") for a in answers if w_start < a and (w_end is None or a < w_end)]
+        for i, (c_start, started_by) in enumerate(starts):
+            c_end = starts[i + 1][0] if i + 1 < len(starts) else w_end
+            instants: list[datetime] = []
+            for delay in severity_reminders:
+                instants.append(_after(cal, c_start, delay))
+            auto_close = _after(cal, instants[-1], policy.auto_close_after) if instants else None
+            stamp = _stamp(c_start)
+            reminders = tuple(Reminder(k + 1, at, f"{ticket.key}/reminder/{stamp}/{k + 1}")
+                              for k, at in enumerate(instants))
+            cycles.append(WaitingCycle(c_start, c_end, started_by, reminders, auto_close,
+                                       f"{ticket.key}/closure/{stamp}"))
+    return cycles
+
+
+def _after(cal: BusinessCalendar, start: datetime, delay: Duration) -> datetime:
+    if delay.unit is Unit.DAYS:
+        return cal.add_days(start, delay.amount)
+    return cal.add(start, delay.amount)
+
+
+def _not_applicable(clock: Clock, why: str) -> ClockEvaluation:
+    return ClockEvaluation(clock, ClockState.NOT_APPLICABLE, why=(why,))
+
+
+def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime) -> Evaluation:
+    """Evaluate one ticket at `now`. Events after `now` are ignored (what-if)."""
+    if now.tzinfo is None:
+        raise ValueError("evaluate: `now` is a naive datetime; a time zone offset is required")
+    h = _history(ticket, now)
+    statuses = policy.status_map(ticket.tracker)
+    segments = _status_segments(ticket, policy, now, h.statuses, h.complete)
+    status = segments[-1].status
+    role = segments[-1].role
+    labels_now = _labels_at(ticket, h, now)
+    raw_severity = _current_severity(ticket, h)
+    severity = statuses.severity(raw_severity) if raw_severity is not None else None
+    if severity is None and raw_severity is not None and raw_severity in policy.severities:
+        severity = raw_severity
+    entitled, in_scope = _entitlement(ticket, policy)
+    warnings: list[str] = []
+    timeline: list[tuple[datetime, str]] = [(ticket.created, f"created in status {segments[0].status!r}"
+                                                             f" by {ticket.reporter or 'unknown'}")]
+    for seg in segments[1:]:
+        timeline.append((seg.start, f"status -> {seg.status!r}" + (f" ({seg.role})" if seg.role else "")))
+    for sc in h.severities:
+        timeline.append((sc.at, f"severity {sc.from_severity!r} -> {sc.to_severity!r}"))
+    for c in h.comments:
+        timeline.append((c.at, f"{'public' if c.public else 'internal'} comment by {c.author or '?'} ({c.role})"))
+    for lc in h.labels:
+        timeline.append((lc.at, f"label {'+' if lc.added else '-'}{lc.label}"))
+    if role is None:
+        warnings.append(f"status {status!r} is not mapped to a role for tracker {ticket.tracker!r}")
+
+    labels: set[str] = set()
+    clocks: dict[Clock, ClockEvaluation] = {}
+    cycles: list[WaitingCycle] = []
+    if not entitled:
+        labels.add(policy.labels.not_entitled)
+        clocks = {c: _not_applicable(c, "reporter not entitled to support (§1.3)") for c in Clock}
+    elif not in_scope:
+        labels.add(policy.labels.out_of_scope)
+        clocks = {c: _not_applicable(c, "out of scope of support (§1.3)") for c in Clock}
+    elif severity is None or severity not in policy.severities:
+        labels.add(policy.labels.unknown_severity)
+        warnings.append(f"unknown severity {raw_severity!r}: no clock runs until it is mapped")
+        clocks = {c: _not_applicable(c, f"unknown severity {raw_severity!r}") for c in Clock}
+    else:
+        sev = policy.severities[severity]
+        if policy.labels.severity.get(severity):
+            labels.add(policy.labels.severity[severity])
+        clocks = _clocks(ticket, policy, cal, now, sev, segments, h, labels_now)
+        if sev.resolution_kind is ResolutionKind.NEXT_MINOR_RELEASE and clocks[Clock.RESOLUTION].unmet \
+                and not ticket.fix_version:
+            labels.add(policy.labels.missing_fix_version)
+            warnings.append("no fix version: the contract promises the fix in a future minor release")
+        cycles = _cycles(ticket, segments, h, policy, cal, sev.reminders, now)
+    for c in clocks.values():
+        if c.state is ClockState.BREACHED:
+            labels.add(policy.labels.breached[c.clock])
+        elif c.state is ClockState.AT_RISK:
+            labels.add(policy.labels.at_risk)
+
+    comments, close, changes = _waiting_actions(ticket, cycles, policy, cal, now, severity, role)
+    for cycle in cycles:
+        timeline.append((cycle.started_at, f"waiting cycle starts ({cycle.started_by})"))
+    deadlines = [c.deadline for c in clocks.values() if c.unmet and c.deadline is not None]
+    due_at = min(deadlines) if deadlines else None
+    future = [t for c in clocks.values() if c.stopped_at is None and c.state is not ClockState.PAUSED
+              for t in (c.at_risk_at, c.deadline) if t is not None and t > now]
+    future += changes
+    timeline.sort(key=lambda item: item[0])
+    return Evaluation(
+        ticket_key=ticket.key, now=now, severity=severity, status=status, status_role=role,
+        entitled=entitled, in_scope=in_scope, clocks=clocks, cycles=tuple(cycles),
+        desired=DesiredState(due_at.astimezone(cal.zone) if due_at else None,
+                             due_at.astimezone(cal.zone).date() if due_at else None,
+                             frozenset(labels), tuple(comments), close),
+        next_change_at=min(future) if future else None,
+        warnings=tuple(warnings), timeline=tuple(timeline),
+    )
+
+
+def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime, sev: SeverityPolicy,
+            segments: list[_Segment], h: _History, labels_now: frozenset[str]) -> dict[Clock, ClockEvaluation]:
+    start = ticket.created
+    fallback = ticket.updated or now
+    intro: list[str] = [f"severity {sev.key} ({sev.name})"]
+    if h.severities:
+        intro.append("severity changed during the ticket's life: targets follow the current severity,"
+                     " measured from the creation")
+    opening = cal.next_open(start)
+    if opening != start:
+        intro.append(f"created out of hours ({_fmt(start, cal)}): counting from {_fmt(opening, cal)}")
+
+    new_roles = frozenset({StatusRole.NEW})
+    ack_candidates: list[tuple[datetime | None, str]] = []
+    if AcknowledgedBy.AGENT_PUBLIC_COMMENT in policy.acknowledged_by:
+        ack_candidates.append((next((c.at for c in h.comments if c.role is Role.AGENT and c.public), None),
+                               "first public agent comment"))
+    if AcknowledgedBy.STATUS_CHANGE in policy.acknowledged_by:
+        ack_candidates.append((next((s.start for s in segments[1:] if s.role not in new_roles), None),
+                               "ticket left the new statuses"))
+        if segments[0].role not in new_roles and segments[0].role is not None:
+            ack_candidates.append((start, "ticket created past the new statuses"))
+    done_roles = frozenset({StatusRole.RESOLVED, StatusRole.CLOSED})
+    resolved_at = next((s.start for s in segments if s.role in done_roles), None)
+    workaround_at, workaround_why = _first_stop([
+        (next((s.start for s in segments if s.role is StatusRole.WORKAROUND_DELIVERED), None),
+         "workaround delivered (status)"),
+        (_first_label(h, policy.workaround_labels, labels_now, fallback), "workaround delivered (label)"),
+        (_first_label(h, policy.definitive_workaround_labels, labels_now, fallback), "definitive workaround"),
+        (resolved_at, "resolved"),
+    ])
+    definitive_at = _first_label(h, policy.definitive_workaround_labels, labels_now, fallback)
+    current_done = segments[-1].role in done_roles
+    resolution_stop, resolution_why = _first_stop([
+        (segments[-1].start if current_done else None, f"resolved ({segments[-1].status})"),
+        (definitive_at, "workaround accepted as definitive"),
+    ])
+    # Earlier resolved/closed spells of a reopened ticket pause its resolution clock.
+    reopened = [(s, e, f"{st} (before reopening)") for s, e, st in _intervals(segments, done_roles, now)
+                if e is not None]
+
+    plans = {
+        Clock.ACKNOWLEDGE: (*_first_stop(ack_candidates), []),
+        Clock.WORKAROUND: (workaround_at, workaround_why, []),
+        Clock.RESOLUTION: (resolution_stop, resolution_why, reopened),
+    }
+    result: dict[Clock, ClockEvaluation] = {}
+    for clock, (stop, stop_why, extra_pauses) in plans.items():
+        target = sev.target(clock)
+        if target is None:
+            if clock is Clock.RESOLUTION and sev.resolution_kind is ResolutionKind.NEXT_MINOR_RELEASE:
+                met = ticket.fix_version is not None or current_done
+                result[clock] = ClockEvaluation(
+                    clock, ClockState.MET if met else ClockState.RUNNING, started_at=start,
+                    stopped_at=(stop or now) if met else None,
+                    why=(*intro, "no time target: the fix ships in a future minor release (§1.2)",
+                         f"fix version {ticket.fix_version}" if ticket.fix_version else "no fix version yet"))
+            else:
+                result[clock] = _not_applicable(clock, f"no {clock} target for {sev.key} (NC, §1.2)")
+            continue
+        pauses = _intervals(segments, policy.paused_by.get(clock, frozenset()), now) + extra_pauses
+        pauses.sort(key=lambda p: p[0])
+        result[clock] = _run_clock(clock, cal, policy, now, start, target, stop, stop_why, pauses, list(intro))
+    return result
+
+
+def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, cal: BusinessCalendar,
+                     now: datetime, severity: str | None, role: StatusRole | None
+                     ) -> tuple[list[DesiredComment], bool, list[datetime]]:
+    """Comments that should exist by now, whether to close now, and the next timed change."""
+    comments: list[DesiredComment] = []
+    upcoming: list[datetime] = []
+    close = False
+    # Only the ongoing cycle asks for comments: a reminder of a cycle that ended
+    # (the customer answered, the ticket moved on) is moot, whatever happened then.
+    cycle = cycles[-1] if cycles and cycles[-1].ended_at is None else None
+    if cycle is None or role is StatusRole.CLOSED:
+        return comments, close, upcoming
+    values = {"ticket": ticket.id, "title": ticket.title, "reminders": str(len(cycle.reminders)),
+              "severity": severity or "", "waiting_since": _fmt(cycle.started_at, cal),
+              "close_on": _fmt(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
+    for reminder in cycle.reminders:
+        if reminder.at > now:
+            upcoming.append(reminder.at)
+            return comments, close, upcoming
+        body = policy.reminder_template.render(**values, reminder=str(reminder.number))
+        comments.append(DesiredComment(reminder.key, CommentKind.REMINDER, reminder.at, body))
+    at = cycle.auto_close_at
+    if at is not None and at > now:
+        upcoming.append(at)
+    elif at is not None:
+        comments.append(DesiredComment(cycle.closure_key, CommentKind.CLOSURE, at,
+                                       policy.closure_template.render(**values)))
+        close = True
+    return comments, close, upcoming

@@ -1,0 +1,146 @@
+"""Render evaluations for people (rich tables, timelines) and for machines (JSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from .calendar import BusinessCalendar
+from .engine import ClockEvaluation, ClockState, Evaluation
+from .policy import Clock, Policy
+
+STATE_STYLE = {
+    ClockState.MET: "green", ClockState.RUNNING: "cyan", ClockState.PAUSED: "yellow",
+    ClockState.AT_RISK: "bold yellow", ClockState.BREACHED: "bold red", ClockState.NOT_APPLICABLE: "dim",
+}
+
+
+def local(t: datetime | None, cal: BusinessCalendar) -> str:
+    return t.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M") if t else "-"
+
+
+def minutes_text(minutes: float | None) -> str:
+    if minutes is None:
+        return "-"
+    sign = "-" if minutes < 0 else ""
+    total = int(round(abs(minutes)))
+    return f"{sign}{total // 60}h{total % 60:02d}"
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def clock_to_json(c: ClockEvaluation) -> dict[str, Any]:
+    return {
+        "state": c.state.value,
+        "target": str(c.target) if c.target else None,
+        "target_minutes": c.target_minutes,
+        "started_at": _iso(c.started_at),
+        "stopped_at": _iso(c.stopped_at),
+        "deadline": _iso(c.deadline),
+        "at_risk_at": _iso(c.at_risk_at),
+        "elapsed_minutes": round(c.elapsed_minutes, 3),
+        "remaining_minutes": round(c.remaining_minutes, 3) if c.remaining_minutes is not None else None,
+        "pauses": [{"start": _iso(p.start), "end": _iso(p.end), "status": p.status,
+                    "business_minutes": round(p.business_minutes, 3)} for p in c.pauses],
+        "why": list(c.why),
+    }
+
+
+def evaluation_to_json(e: Evaluation) -> dict[str, Any]:
+    return {
+        "ticket": e.ticket_key,
+        "now": e.now.isoformat(),
+        "severity": e.severity,
+        "status": e.status,
+        "status_role": e.status_role.value if e.status_role else None,
+        "entitled": e.entitled,
+        "in_scope": e.in_scope,
+        "clocks": {clock.value: clock_to_json(c) for clock, c in e.clocks.items()},
+        "waiting_cycles": [{
+            "started_at": _iso(cy.started_at), "ended_at": _iso(cy.ended_at), "started_by": cy.started_by,
+            "reminders": [{"number": r.number, "at": _iso(r.at), "key": r.key} for r in cy.reminders],
+            "auto_close_at": _iso(cy.auto_close_at), "closure_key": cy.closure_key,
+        } for cy in e.cycles],
+        "desired": {
+            "due_at": _iso(e.desired.due_at),
+            "due_date": e.desired.due_date.isoformat() if e.desired.due_date else None,
+            "labels": sorted(e.desired.labels),
+            "comments": [{"key": c.key, "kind": c.kind.value, "due_at": _iso(c.due_at), "public": c.public,
+                          "body": c.body} for c in e.desired.comments],
+            "close": e.desired.close,
+        },
+        "next_change_at": _iso(e.next_change_at),
+        "warnings": list(e.warnings),
+    }
+
+
+def print_evaluations(console: Console, evaluations: Iterable[Evaluation], cal: BusinessCalendar) -> None:
+    for e in evaluations:
+        title = f"{e.ticket_key}  severity={e.severity or '?'}  status={e.status}" \
+                f" ({e.status_role.value if e.status_role else 'unmapped'})"
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for column in ("clock", "state", "target", "deadline", "elapsed", "remaining"):
+            table.add_column(column)
+        for clock, c in e.clocks.items():
+            style = STATE_STYLE[c.state]
+            table.add_row(clock.value, f"[{style}]{c.state.value}[/]", str(c.target) if c.target else "-",
+                          local(c.deadline, cal), minutes_text(c.elapsed_minutes if c.target else None),
+                          minutes_text(c.remaining_minutes))
+        console.print(table)
+        if e.cycles and e.cycles[-1].ended_at is None:
+            cycle = e.cycles[-1]
+            reminders = ", ".join(f"#{r.number} {local(r.at, cal)}" for r in cycle.reminders)
+            console.print(f"  waiting since {local(cycle.started_at, cal)} ({cycle.started_by}):"
+                          f" reminders {reminders}; auto-close {local(cycle.auto_close_at, cal)}")
+        d = e.desired
+        console.print(f"  due {local(d.due_at, cal)}; labels {', '.join(sorted(d.labels)) or '-'};"
+                      f" comments due {len(d.comments)}; close now: {'yes' if d.close else 'no'};"
+                      f" next change {local(e.next_change_at, cal)}")
+        for warning in e.warnings:
+            console.print(f"  [yellow]warning:[/] {warning}")
+        console.print()
+
+
+def print_explanation(console: Console, e: Evaluation, cal: BusinessCalendar) -> None:
+    console.print(f"[bold]{e.ticket_key}[/] at {local(e.now, cal)} - severity {e.severity or '?'},"
+                  f" status {e.status}")
+    console.print("[bold]Timeline[/]")
+    for at, what in e.timeline:
+        console.print(f"  {local(at, cal)}  {what}")
+    for clock, c in e.clocks.items():
+        console.print(f"[bold]{clock.value}[/]: [{STATE_STYLE[c.state]}]{c.state.value}[/]")
+        for line in c.why:
+            console.print(f"  - {line}")
+    for cycle in e.cycles:
+        console.print(f"[bold]waiting cycle[/] from {local(cycle.started_at, cal)} ({cycle.started_by})"
+                      f" to {local(cycle.ended_at, cal) if cycle.ended_at else 'now'}")
+        for r in cycle.reminders:
+            console.print(f"  - reminder {r.number} at {local(r.at, cal)}")
+        console.print(f"  - auto-close at {local(cycle.auto_close_at, cal)}")
+    for warning in e.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def print_policy(console: Console, policy: Policy, calendar_text: str, name: str) -> None:
+    table = Table(title=f"{name} - effective policy", title_justify="left")
+    for column in ("severity", "acknowledge", "workaround", "resolution", "reminders"):
+        table.add_column(column)
+    for key, s in policy.severities.items():
+        resolution = str(s.resolution) if s.resolution else s.resolution_kind.value
+        table.add_row(f"{key} ({s.name})", str(s.target(Clock.ACKNOWLEDGE) or "NC"),
+                      str(s.target(Clock.WORKAROUND) or "NC"), resolution,
+                      " / ".join(str(r) for r in s.reminders) + f", close +{policy.auto_close_after}")
+    console.print(table)
+    console.print(f"calendar: {calendar_text}")
+    paused = "; ".join(f"{clock}: {', '.join(sorted(r.value for r in roles)) or '-'}"
+                       for clock, roles in policy.paused_by.items())
+    console.print(f"paused by: {paused}")
+    console.print(f"acknowledged by: {', '.join(sorted(a.value for a in policy.acknowledged_by))};"
+                  f" at risk from {policy.at_risk_threshold:.0%} of a target")
+    console.print(f"entitled: {', '.join(sorted(policy.entitled_reporters | policy.entitled_groups)) or 'everyone'}")
+    console.print(f"SLA labels (prefix {policy.labels.prefix!r}): {', '.join(sorted(policy.labels.all()))}")

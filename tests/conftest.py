@@ -1,0 +1,137 @@
+"""Shared fixtures for the engine tests: the example contract and terse ticket builders.
+
+Instants are always written with an explicit UTC offset (``"2025-03-11T10:00+01:00"``);
+Europe/Paris is +01:00 in winter and +02:00 from the last Sunday of March to the
+last Sunday of October.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any, Callable
+
+import pytest
+
+from sla_bridge.config import Config, config_from_mapping
+from sla_bridge.demo import builtin_config
+from sla_bridge.engine import Evaluation, evaluate
+from sla_bridge.model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
+
+
+# --- instants -------------------------------------------------------------------------
+
+def at(text: str | datetime) -> datetime:
+    """An aware instant from ISO text; refuses text without an offset (tests must be explicit)."""
+    if isinstance(text, datetime):
+        return text
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise AssertionError(f"test instant {text!r} has no UTC offset")
+    return value
+
+
+# --- events ---------------------------------------------------------------------------
+# Status and severity changes are written with their target only; `make_ticket`
+# fills in `from_*` by chaining them, as a tracker's history would.
+
+@dataclass(frozen=True)
+class _Status:
+    at: datetime
+    to: str
+    by_role: Role | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class _Severity:
+    at: datetime
+    to: str | None
+
+
+def status(when: str, to: str, by_role: Role | None = None, by: str | None = None) -> _Status:
+    return _Status(at(when), to, by_role, by or ("alice" if by_role is Role.CUSTOMER else "sam"))
+
+
+def severity(when: str, to: str | None) -> _Severity:
+    return _Severity(at(when), to)
+
+
+def agent(when: str, public: bool = True, body: str = "agent comment") -> Comment:
+    return Comment(at(when), "sam", Role.AGENT, public, body)
+
+
+def internal(when: str, body: str = "internal note") -> Comment:
+    return Comment(at(when), "sam", Role.AGENT, False, body)
+
+
+def customer(when: str, public: bool = True, body: str = "customer answer") -> Comment:
+    return Comment(at(when), "alice", Role.CUSTOMER, public, body)
+
+
+def label(when: str, name: str, added: bool = True) -> LabelChange:
+    return LabelChange(at(when), name, added, "sam")
+
+
+def make_ticket(created: str, *events: Any, severity: str | None = "bloquante", initial_status: str = "new",
+                status: str | None = None, labels: frozenset[str] | set[str] | None = None,
+                id: str = "T-1", tracker: str = "json", title: str = "Le service ne répond plus",
+                reporter: str | None = "alice", **fields: Any) -> Ticket:
+    """A ticket created at `created` in `initial_status` with `severity` (the *initial* one).
+
+    The current status, severity and labels follow the events unless given explicitly.
+    """
+    built: list[Event] = []
+    current_status, current_severity = initial_status, severity
+    current_labels = set()
+    for event in sorted(events, key=lambda e: e.at):
+        if isinstance(event, _Status):
+            built.append(StatusChange(event.at, current_status, event.to, event.by, event.by_role))
+            current_status = event.to
+        elif isinstance(event, _Severity):
+            built.append(SeverityChange(event.at, current_severity, event.to, "sam"))
+            current_severity = event.to
+        elif isinstance(event, LabelChange):
+            (current_labels.add if event.added else current_labels.discard)(event.label)
+            built.append(event)
+        else:
+            built.append(event)
+    return Ticket(
+        tracker=tracker, id=id, title=title, reporter=reporter, created=at(created),
+        status=status if status is not None else current_status,
+        severity=current_severity,
+        labels=frozenset(labels if labels is not None else current_labels),
+        events=tuple(built), **fields,
+    )
+
+
+# --- configurations -------------------------------------------------------------------
+
+def example_mapping() -> dict[str, Any]:
+    """A fresh, mutable copy of the built-in example configuration (the contract)."""
+    text = resources.files("sla_bridge").joinpath("data/config.example.toml").read_text(encoding="utf-8")
+    return copy.deepcopy(tomllib.loads(text))
+
+
+def config_variant(change: Callable[[dict[str, Any]], None]) -> Config:
+    """The example configuration with `change` applied to its TOML mapping."""
+    raw = example_mapping()
+    change(raw)
+    return config_from_mapping(raw)
+
+
+@pytest.fixture(scope="session")
+def cfg() -> Config:
+    return builtin_config()
+
+
+@pytest.fixture(scope="session")
+def run(cfg: Config) -> Callable[..., Evaluation]:
+    """``run(ticket, now)`` evaluates with the example contract (or ``config=`` another one)."""
+    def _run(ticket: Ticket, now: str | datetime, config: Config | None = None) -> Evaluation:
+        c = config or cfg
+        return evaluate(ticket, c.policy, c.calendar, at(now))
+    return _run
