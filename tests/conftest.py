@@ -135,3 +135,14 @@ def run(cfg: Config) -> Callable[..., Evaluation]:
         c = config or cfg
         return evaluate(ticket, c.policy, c.calendar, at(now))
     return _run
+
+
+def observable(evaluation: Evaluation) -> tuple[Any, ...]:
+    """What a sync acts on: labels, clock states, due instant, comments (by key) and close."""
+    return (
+        evaluation.desired.labels,
+        tuple(sorted((clock.value, c.state.value) for clock, c in evaluation.clocks.items())),
+        evaluation.desired.due_at,
+        tuple(c.key for c in evaluation.desired.comments),
+        evaluation.desired.close,
+    )

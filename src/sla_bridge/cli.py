@@ -17,7 +17,7 @@ from rich.console import Console
 from . import __version__
 from .config import Config, describe_calendar, load_config
 from .engine import evaluate
-from .errors import InputError, SlaBridgeError
+from .errors import ConfigError, InputError, SlaBridgeError
 from .model import Ticket, TicketFormatError, tickets_from_json
 from .policy import Unit, parse_duration
 from .report import evaluation_to_json, local, minutes_text, print_evaluations, print_explanation, print_policy
@@ -161,14 +161,122 @@ def explain_command(config: Path, tickets: Path, ticket_id: str, at: str | None)
     print_explanation(_console(), evaluate(found[0], cfg.policy, cfg.calendar, _now(at, cfg)), cfg.calendar)
 
 
+@cli.command("sync")
+@config_argument
+@click.option("--once", is_flag=True, help="One pass, then exit (the default; for cron).")
+@click.option("--dry-run", is_flag=True, help="Print the changes a real run would make; write nothing.")
+@_at_option
+@click.option("--adapter", "adapter", metavar="NAME", help="Sync only this tracker.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def sync_command(config: Path, once: bool, dry_run: bool, at: str | None, adapter: str | None, as_json: bool) -> None:
+    """One sync pass over every configured tracker (or one with --adapter).
+
+    Exit code 1 when a tracker or a ticket failed (the others are still synced).
+    """
+    from .app import build_app
+    from .sync import Syncer, describe
+
+    cfg = load_config(config)
+    app = build_app(cfg, adapter)
+    console = Console(stderr=True, highlight=False)
+    now = _parse_instant(at, cfg.calendar.zone, "--at") if at else None
+    summaries = []
+    try:
+        for name, instance in app.adapters.items():
+            with _progress(console, name, as_json) as tick:
+                syncer = Syncer(cfg, app.store, instance, app.pm, clock=lambda: datetime.now(timezone.utc),
+                                progress=tick)
+                summaries.append(syncer.run(now, dry_run=dry_run))
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps([s.to_json() for s in summaries], indent=2, ensure_ascii=False))
+    else:
+        out = _console()
+        for s in summaries:
+            if dry_run:
+                for ticket, action in s.planned:
+                    out.print(f"would {describe(action)} on {ticket}", soft_wrap=True)
+            applied = ", ".join(f"{n} {kind}" for kind, n in sorted(s.applied.items())) or "no change"
+            out.print(f"{s.adapter}: {s.tickets_read} tickets read, {s.tickets_evaluated} evaluated;"
+                      f" {'planned ' + str(len(s.planned)) + ' changes' if dry_run else applied};"
+                      f" {len(s.errors)} errors, {len(s.conflicts)} conflicts", soft_wrap=True)
+            for line in s.conflicts:
+                out.print(f"  conflict: {line}", soft_wrap=True)
+            for line in s.errors:
+                click.echo(f"  error: {line}", err=True)
+    if any(s.errors for s in summaries):
+        sys.exit(1)
+
+
+class _progress:
+    """A progress line on long syncs, on stderr and only on a terminal."""
+
+    def __init__(self, console: Console, name: str, quiet: bool) -> None:
+        self.console, self.name, self.quiet = console, name, quiet or not console.is_terminal
+        self._status: Any = None
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if self.quiet:
+            return None
+        self._status = self.console.status(f"{self.name}: syncing")
+        self._status.start()
+        return lambda n: self._status.update(f"{self.name}: {n} tickets evaluated")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+@cli.command("status")
+@config_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_command(config: Path, as_json: bool) -> None:
+    """What the store knows: last sync per tracker, tickets at risk or breached, next actions."""
+    from .status import collect_status, print_status
+
+    cfg = load_config(config)
+    from .store import Store
+
+    if not cfg.store_path.exists():
+        raise InputError(f"{cfg.store_path}: no state store yet; run `sla-bridge sync {config} --once` first")
+    store = Store(cfg.store_path)
+    try:
+        report = collect_status(store, cfg)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print_status(_console(), report, cfg.calendar)
+
+
+@cli.command("serve")
+@config_argument
+def serve_command(config: Path) -> None:
+    """The scheduled service: polls each tracker and wakes at the next timed change. Stops on SIGTERM/SIGINT."""
+    from .service import serve
+
+    serve(load_config(config))
+
+
 @cli.command("demo")
 @click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Contract to run (default: the built-in example contract).")
 def demo_command(config: Path | None) -> None:
     """Run the contract over built-in sample tickets through three simulated weeks."""
-    from .demo import run_demo
+    from .demo import builtin_config, run_demo
 
-    run_demo(_console(), config)
+    cfg = None
+    if config is not None:
+        import tomllib
+
+        try:
+            raw = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{config}: {exc}") from None
+        cfg = builtin_config(raw)
+    run_demo(_console(), cfg)
 
 
 def main(argv: list[str] | None = None) -> None:

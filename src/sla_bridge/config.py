@@ -24,6 +24,7 @@ from .policy import (
     AcknowledgedBy, Clock, Duration, Labels, Policy, ResolutionKind, SeverityPolicy, StatusMap, StatusRole,
     Template, parse_duration,
 )
+from .policy import OnManualChange
 from .templates import DEFAULT_TEMPLATES
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -227,7 +228,17 @@ class TrackerSection(_Strict):
     severities: dict[str, str] = {}
     agents: list[str] = []
     closing_status: str | None = None
+    comment_visibility: Literal["public", "internal"] = "public"
+    poll_interval_seconds: int = Field(default=300, ge=10)
     options: dict[str, Any] = {}
+
+
+class SyncSection(_Strict):
+    """How the sync runs: where its state lives, and what to do when a person edits our fields."""
+
+    store: Path = Path("sla-bridge.sqlite")
+    overlap_seconds: int = Field(default=120, ge=0)
+    on_manual_change: OnManualChange = OnManualChange.OVERWRITE
 
 
 class ConfigFile(_Strict):
@@ -242,6 +253,7 @@ class ConfigFile(_Strict):
     templates: TemplatesSection = TemplatesSection()
     statuses: StatusesSection = DEFAULT_STATUSES
     trackers: dict[str, TrackerSection] = {}
+    sync: SyncSection = SyncSection()
 
     @model_validator(mode="after")
     def _references(self) -> "ConfigFile":
@@ -265,6 +277,12 @@ class Config:
     file: ConfigFile
     policy: Policy
     calendar: BusinessCalendar
+
+    @property
+    def store_path(self) -> Path:
+        """The store's path; a relative one is relative to the configuration file."""
+        store = self.file.sync.store
+        return store if store.is_absolute() else self.path.parent / store
 
 
 def _format_errors(path: Path, error: ValidationError) -> str:

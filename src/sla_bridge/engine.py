@@ -110,7 +110,11 @@ class DesiredState:
     due_date: date | None
     labels: frozenset[str]
     comments: tuple[DesiredComment, ...]
-    close: bool
+    close_key: str | None  # set when the ticket must be closed now: the closure's idempotency key
+
+    @property
+    def close(self) -> bool:
+        return self.close_key is not None
 
 
 @dataclass(frozen=True)
@@ -531,11 +535,11 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
 
 def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, cal: BusinessCalendar,
                      now: datetime, severity: str | None, role: StatusRole | None
-                     ) -> tuple[list[DesiredComment], bool, list[datetime]]:
+                     ) -> tuple[list[DesiredComment], str | None, list[datetime]]:
     """Comments that should exist by now, whether to close now, and the next timed change."""
     comments: list[DesiredComment] = []
     upcoming: list[datetime] = []
-    close = False
+    close: str | None = None
     # Only the ongoing cycle asks for comments: a reminder of a cycle that ended
     # (the customer answered, the ticket moved on) is moot, whatever happened then.
     cycle = cycles[-1] if cycles and cycles[-1].ended_at is None else None
@@ -556,5 +560,5 @@ def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy,
     elif at is not None:
         comments.append(DesiredComment(cycle.closure_key, CommentKind.CLOSURE, at,
                                        policy.closure_template.render(**values)))
-        close = True
+        close = cycle.closure_key.replace("/closure/", "/close/")
     return comments, close, upcoming

@@ -187,3 +187,10 @@ class Policy:
 
     def status_map(self, tracker: str) -> StatusMap:
         return self.trackers.get(tracker, self.default_statuses)
+
+
+class OnManualChange(enum.StrEnum):
+    """When a person changed a field sla-bridge wrote: write it back, or leave it and report."""
+
+    OVERWRITE = "overwrite"
+    REPORT = "report"

@@ -1,0 +1,1 @@
+"""Tracker adapters: each turns one tracker's API into the common model and back."""

@@ -1,0 +1,115 @@
+"""What every tracker adapter provides, and the errors it may raise.
+
+An adapter knows its tracker and nothing of SLAs: it lists changed tickets, reads
+one ticket with its full history, and applies actions. It translates the tracker's
+failures into three kinds the sync understands (after singer-sdk):
+
+- ``TransientError``: try again later (rate limit, 5xx, network); carries the
+  tracker's ``Retry-After`` when it gave one;
+- ``PermanentError``: this adapter cannot work (bad credentials, bad config): the
+  sync of this adapter stops, others go on;
+- ``SkippableError``: this ticket only (malformed, forbidden, deleted): reported,
+  the others are synced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, runtime_checkable
+
+from ..actions import PostComment, SetDueDate, SetLabels
+from ..errors import SlaBridgeError
+from ..model import Ticket
+
+if TYPE_CHECKING:
+    from ..config import Config, TrackerSection
+
+
+class AdapterError(SlaBridgeError):
+    """A tracker call failed; the subclass says what the sync should do about it."""
+
+
+class TransientError(AdapterError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(AdapterError):
+    pass
+
+
+class SkippableError(AdapterError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChangedTicket:
+    """One row of the change query: enough to decide whether to read the ticket."""
+
+    id: str
+    updated: datetime
+
+
+def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], cursor: datetime | None,
+                 page_size: int) -> Iterator[ChangedTicket]:
+    """Page through a change query sorted by ``(updated, id)`` without missing a ticket.
+
+    ``query(bound, offset)`` returns one page of tickets updated at or after
+    ``bound``. Offset paging alone skips a ticket whenever one before it is updated
+    while we page (the sync's own writes do exactly that); so each page restarts
+    from the last ``updated`` seen, and the offset only steps over tickets that
+    share it. Rows seen twice are dropped.
+    """
+    bound, offset = cursor, 0
+    seen: set[tuple[str, datetime]] = set()
+    while True:
+        page = query(bound, offset)
+        fresh = 0
+        for row in page:
+            if (row.id, row.updated) not in seen:
+                seen.add((row.id, row.updated))
+                fresh += 1
+                yield row
+        if len(page) < page_size:
+            return
+        last = page[-1].updated
+        if fresh and (bound is None or last > bound):
+            bound, offset = last, 0
+        else:
+            offset += len(page)
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One configured tracker instance.
+
+    ``changed_since`` is a paged iterator: it holds one page in memory whatever the
+    number of tickets. ``fetch`` returns the ticket fresh, with its whole history.
+    ``apply_fields`` writes the due date and labels in as few calls as the tracker
+    allows (one, where it can). ``post_comment`` must never be retried blindly: a
+    retried POST can double-post a reminder.
+    """
+
+    name: str
+
+    def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]: ...
+
+    def fetch(self, ticket_id: str) -> Ticket: ...
+
+    def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None: ...
+
+    def post_comment(self, ticket: Ticket, comment: PostComment) -> None: ...
+
+    def transition(self, ticket: Ticket, to_status: str) -> None: ...
+
+
+class AdapterFactory(Protocol):
+    """What a plugin registers: usually the adapter class itself.
+
+    It is called with the instance name, its ``[trackers.<name>]`` section (whose
+    ``options`` the adapter validates itself) and the whole configuration.
+    """
+
+    def __call__(self, name: str, section: "TrackerSection", config: "Config") -> Adapter: ...

@@ -1,0 +1,39 @@
+"""Wiring at the edge: plugins, adapters and the store, built from a loaded config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pluggy
+
+from .adapters.base import Adapter
+from .config import Config
+from .errors import ConfigError
+from .plugins import build_plugin_manager, build_registry
+from .store import Store
+
+
+@dataclass
+class App:
+    config: Config
+    pm: pluggy.PluginManager
+    adapters: dict[str, Adapter]
+    store: Store
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_app(config: Config, only: str | None = None, extra_plugins: Iterable[Any] = ()) -> App:
+    """Everything a sync needs; fails (exit 2) before anything is written when a piece is wrong."""
+    pm = build_plugin_manager(extra_plugins)
+    registry = build_registry(pm)
+    sections = config.file.trackers
+    if only is not None and only not in sections:
+        raise ConfigError(f"{config.path}: no tracker named {only!r}; configured: {', '.join(sections) or 'none'}")
+    if not sections:
+        raise ConfigError(f"{config.path}: trackers: no tracker is configured (add a [trackers.<name>] section)")
+    adapters = {name: registry.get(section.adapter)(name, section, config)
+                for name, section in sections.items() if only in (None, name)}
+    return App(config, pm, adapters, Store(config.store_path))

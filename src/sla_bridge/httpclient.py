@@ -1,0 +1,119 @@
+"""HTTP for adapters: error translation and retries (tenacity) that honour Retry-After.
+
+Only requests marked ``retry=True`` are retried: reads, and writes that set a
+value (setting the same due date twice is harmless). Anything that could post
+twice (a comment) is sent once; if it fails, the next pass re-reads the ticket and
+looks for the comment's marker before trying again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from .adapters.base import PermanentError, SkippableError, TransientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    backoff_seconds: float = 1.0     # 1, 2, 4, ... between attempts
+    max_wait_seconds: float = 300.0  # a Retry-After longer than this ends the pass instead
+    sleep: Callable[[float], None] = time.sleep
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` is either seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def _summary(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if isinstance(body, dict) and "errors" in body:
+        return "; ".join(map(str, body["errors"])) if isinstance(body["errors"], list) else str(body["errors"])
+    return str(body)[:200]
+
+
+def check(response: requests.Response, what: str, tracker: str) -> requests.Response:
+    """Translate an HTTP answer into sla-bridge's error kinds (no secret in any message)."""
+    status = response.status_code
+    if status < 400:
+        return response
+    detail = _summary(response)
+    where = f"{tracker}: {what}: HTTP {status}"
+    if status == 401:
+        raise PermanentError(f"{where}: authentication failed; check the API key/token in the config's secret")
+    if status in (429, 503) or status >= 500:
+        raise TransientError(f"{where} {detail}".strip(), retry_after_seconds(response.headers.get("Retry-After")))
+    if status in (403, 404, 409, 410, 422):
+        raise SkippableError(f"{where}: {detail}" if detail else where)
+    raise PermanentError(f"{where}: {detail}")
+
+
+class HttpClient:
+    """A ``requests`` session with a base URL, auth headers, timeouts and guarded retries."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], tracker: str, *, timeout: float = 30.0,
+                 retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tracker = tracker
+        self.timeout = timeout
+        self.retry = retry
+        self.session = session or requests.Session()
+        self.session.headers.update(headers)
+        self.calls: dict[str, int] = {"read": 0, "write": 0}
+
+    def __repr__(self) -> str:  # headers hold the secret: never shown
+        return f"HttpClient({self.base_url!r})"
+
+    def request(self, method: str, path: str, *, what: str, retry: bool, **kwargs: Any) -> requests.Response:
+        def once() -> requests.Response:
+            self.calls["read" if method == "GET" else "write"] += 1
+            try:
+                response = self.session.request(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
+            except requests.Timeout:
+                raise TransientError(f"{self.tracker}: {what}: no answer within {self.timeout:g} s") from None
+            except requests.ConnectionError as exc:
+                raise TransientError(f"{self.tracker}: {what}: cannot connect to {self.base_url}"
+                                     f" ({type(exc).__name__})") from None
+            return check(response, what, self.tracker)
+
+        if not retry:
+            return once()
+        retrying = Retrying(stop=stop_after_attempt(self.retry.attempts), retry=retry_if_exception_type(TransientError),
+                            wait=self._wait, sleep=self.retry.sleep, reraise=True, before_sleep=self._log)
+        return retrying(once)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        asked = getattr(error, "retry_after", None)
+        wait = asked if asked is not None else self.retry.backoff_seconds * 2 ** (state.attempt_number - 1)
+        if wait > self.retry.max_wait_seconds:
+            # Waiting that long would stall every other tracker: give up this pass.
+            raise error  # type: ignore[misc]
+        return float(wait)
+
+    def _log(self, state: RetryCallState) -> None:
+        log.warning("%s: retrying after %s (attempt %d)", self.tracker,
+                    state.outcome.exception() if state.outcome else "?", state.attempt_number)

@@ -1,0 +1,101 @@
+"""Reconciliation: desired state vs what the tracker shows vs what we last applied.
+
+Pure planning (kopf's "what changed" step): it returns the smallest list of frozen
+actions; applying them is the adapter's job and recording them the store's. A
+ticket that is already right costs zero writes.
+
+When the tracker shows a value different from the one sla-bridge last applied, a
+person changed it: ``on_manual_change`` says whether to overwrite it or leave it and
+report a conflict. Only labels with the SLA prefix are ever removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from datetime import date, datetime
+
+from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
+from .engine import Evaluation
+from .markers import markers_in, with_marker
+from .model import Comment, Ticket
+from .policy import OnManualChange
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    conflicts: tuple[str, ...]
+    already_done: tuple[str, ...]  # idempotency keys found on the tracker, not yet in the journal
+
+    @property
+    def customer_visible(self) -> bool:
+        return any(isinstance(a, (PostComment, Transition)) for a in self.actions)
+
+
+def posted_keys(ticket: Ticket) -> set[str]:
+    """Idempotency keys already on the tracker, read from the markers in its comments."""
+    return {key for e in ticket.events if isinstance(e, Comment) for key in markers_in(e.body)}
+
+
+def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_prefix: str,
+         closing_status: str | None, on_manual_change: OnManualChange, tracks_due_at: bool = True,
+         comment_public: bool = True) -> Plan:
+    desired = evaluation.desired
+    actions: list[Action] = []
+    conflicts: list[str] = []
+
+    due = _plan_due(ticket, desired.due_date, desired.due_at if tracks_due_at else None, applied, tracks_due_at,
+                    on_manual_change, conflicts)
+    if due is not None:
+        actions.append(due)
+    labels = _plan_labels(ticket, desired.labels, applied, label_prefix, on_manual_change, conflicts)
+    if labels is not None:
+        actions.append(labels)
+
+    posted = posted_keys(ticket)
+    already = tuple(c.key for c in desired.comments if c.key in posted)
+    for comment in desired.comments:
+        if comment.key not in posted:
+            actions.append(PostComment(comment.key, with_marker(comment.body, comment.key), comment_public and comment.public,
+                                       comment.kind.value))
+    if desired.close_key is not None:
+        if closing_status is None:
+            conflicts.append("the contract closes this ticket now, but no closing_status is configured")
+        else:
+            actions.append(Transition(desired.close_key, closing_status))
+    return Plan(tuple(actions), tuple(conflicts), already)
+
+
+def _plan_due(ticket: Ticket, due_date: date | None, due_at: datetime | None, applied: Applied,
+              tracks_due_at: bool, policy: OnManualChange, conflicts: list[str]) -> SetDueDate | None:
+    shown = (ticket.due_date, _minute(ticket.due_at) if tracks_due_at else None)
+    if shown == (due_date, _minute(due_at)):
+        return None
+    last = (applied.due_date, _minute(applied.due_at) if tracks_due_at else None)
+    if applied != Applied() and shown != last and policy is OnManualChange.REPORT:
+        conflicts.append(f"due date was changed on the tracker to {shown[0]} (sla-bridge last wrote {last[0]});"
+                         f" left as is, the contract says {due_date}")
+        return None
+    return SetDueDate(due_date, due_at)
+
+
+def _minute(t: datetime | None) -> datetime | None:
+    """Trackers keep a deadline to the minute at best: compare what they can hold."""
+    return t.replace(second=0, microsecond=0) if t is not None else None
+
+
+def _plan_labels(ticket: Ticket, desired: frozenset[str], applied: Applied, prefix: str,
+                 policy: OnManualChange, conflicts: list[str]) -> SetLabels | None:
+    shown = frozenset(label for label in ticket.labels if label.startswith(prefix))
+    add, remove = desired - shown, shown - desired
+    if applied.labels is not None and policy is OnManualChange.REPORT:
+        removed_by_person = (applied.labels - shown) & add
+        added_by_person = (shown - applied.labels) & remove
+        if removed_by_person or added_by_person:
+            conflicts.append(f"SLA labels changed on the tracker (removed {sorted(removed_by_person)},"
+                             f" added {sorted(added_by_person)}); left as is")
+            add, remove = add - removed_by_person, remove - added_by_person
+    if not add and not remove:
+        return None
+    return SetLabels(frozenset(add), frozenset(remove))

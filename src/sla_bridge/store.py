@@ -1,0 +1,211 @@
+"""The state store: sync cursors, per-ticket snapshots, next_change_at, the journal.
+
+SQLite in one file (WAL, so ``status`` can read while ``serve`` writes). The schema
+is versioned with ``PRAGMA user_version`` and migrated forward at open. Each ticket
+is committed on its own, so a process stopped between two tickets loses nothing and
+corrupts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import SlaBridgeError
+from .actions import Applied
+from .model import Ticket, ticket_from_json, ticket_to_json
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE cursors (
+        adapter TEXT PRIMARY KEY,
+        cursor TEXT,
+        last_started TEXT,
+        last_finished TEXT,
+        last_summary TEXT
+    );
+    CREATE TABLE tickets (
+        adapter TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        updated TEXT,
+        snapshot TEXT NOT NULL,
+        applied TEXT NOT NULL DEFAULT '{}',
+        evaluation TEXT NOT NULL DEFAULT '{}',
+        next_change_at TEXT,
+        PRIMARY KEY (adapter, ticket_id)
+    );
+    CREATE INDEX tickets_next_change ON tickets (next_change_at) WHERE next_change_at IS NOT NULL;
+    CREATE TABLE journal (
+        key TEXT PRIMARY KEY,
+        adapter TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        applied_at TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
+)
+
+
+class StoreError(SlaBridgeError):
+    pass
+
+
+def _utc(t: datetime | None) -> str | None:
+    """UTC ISO strings sort like the instants they name, which the index relies on."""
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if t else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    adapter: str
+    ticket_id: str
+    updated: datetime | None
+    snapshot: Ticket
+    applied: Applied
+    evaluation: dict[str, Any]
+    next_change_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CursorRecord:
+    adapter: str
+    cursor: datetime | None
+    last_started: datetime | None
+    last_finished: datetime | None
+    last_summary: dict[str, Any]
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the state store: {exc}") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path}: store schema version {version} is newer than this sla-bridge"
+                             f" ({len(MIGRATIONS)}); upgrade sla-bridge")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- cursors ------------------------------------------------------------------
+
+    def cursor(self, adapter: str) -> CursorRecord:
+        row = self._db.execute("SELECT cursor, last_started, last_finished, last_summary FROM cursors"
+                               " WHERE adapter = ?", (adapter,)).fetchone()
+        if row is None:
+            return CursorRecord(adapter, None, None, None, {})
+        return CursorRecord(adapter, _parse(row[0]), _parse(row[1]), _parse(row[2]), json.loads(row[3] or "{}"))
+
+    def cursors(self) -> list[CursorRecord]:
+        names = [r[0] for r in self._db.execute("SELECT adapter FROM cursors ORDER BY adapter")]
+        return [self.cursor(n) for n in names]
+
+    def sync_started(self, adapter: str, at: datetime) -> None:
+        self._db.execute("INSERT INTO cursors (adapter, last_started) VALUES (?, ?) ON CONFLICT (adapter)"
+                         " DO UPDATE SET last_started = excluded.last_started", (adapter, _utc(at)))
+
+    def sync_finished(self, adapter: str, at: datetime, cursor: datetime | None, summary: dict[str, Any]) -> None:
+        """Record the end of a pass; the cursor moves only when given (a completed pass)."""
+        self._db.execute(
+            "UPDATE cursors SET last_finished = ?, last_summary = ?, cursor = COALESCE(?, cursor) WHERE adapter = ?",
+            (_utc(at), json.dumps(summary), _utc(cursor), adapter))
+
+    # --- tickets ------------------------------------------------------------------
+
+    def ticket(self, adapter: str, ticket_id: str) -> TicketRecord | None:
+        row = self._db.execute("SELECT updated, snapshot, applied, evaluation, next_change_at FROM tickets"
+                               " WHERE adapter = ? AND ticket_id = ?", (adapter, ticket_id)).fetchone()
+        return self._record(adapter, ticket_id, row) if row else None
+
+    def _record(self, adapter: str, ticket_id: str, row: tuple[Any, ...]) -> TicketRecord:
+        return TicketRecord(adapter, ticket_id, _parse(row[0]), ticket_from_json(json.loads(row[1])),
+                            Applied.from_json(json.loads(row[2])), json.loads(row[3]), _parse(row[4]))
+
+    def known_updated(self, adapter: str, ticket_id: str) -> datetime | None:
+        row = self._db.execute("SELECT updated FROM tickets WHERE adapter = ? AND ticket_id = ?",
+                               (adapter, ticket_id)).fetchone()
+        return _parse(row[0]) if row else None
+
+    def save_ticket(self, adapter: str, ticket: Ticket, applied: Applied, evaluation: dict[str, Any],
+                    next_change_at: datetime | None) -> None:
+        self._db.execute(
+            "INSERT INTO tickets (adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, ticket_id) DO UPDATE SET"
+            " updated = excluded.updated, snapshot = excluded.snapshot, applied = excluded.applied,"
+            " evaluation = excluded.evaluation, next_change_at = excluded.next_change_at",
+            (adapter, ticket.id, _utc(ticket.updated), json.dumps(ticket_to_json(ticket)),
+             json.dumps(applied.to_json()), json.dumps(evaluation), _utc(next_change_at)))
+
+    def due_tickets(self, adapter: str, now: datetime) -> Iterator[TicketRecord]:
+        """Tickets whose evaluation changes by `now` with no tracker event (index scan)."""
+        rows = self._db.execute(
+            "SELECT ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"
+            " WHERE adapter = ? AND next_change_at IS NOT NULL AND next_change_at <= ? ORDER BY next_change_at",
+            (adapter, _utc(now))).fetchall()
+        for row in rows:
+            yield self._record(adapter, row[0], row[1:])
+
+    def earliest_change(self) -> datetime | None:
+        row = self._db.execute("SELECT MIN(next_change_at) FROM tickets WHERE next_change_at IS NOT NULL").fetchone()
+        return _parse(row[0])
+
+    def tickets(self, adapter: str | None = None) -> Iterator[TicketRecord]:
+        query = "SELECT adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"
+        params: tuple[Any, ...] = ()
+        if adapter is not None:
+            query += " WHERE adapter = ?"
+            params = (adapter,)
+        for row in self._db.execute(query + " ORDER BY adapter, ticket_id", params).fetchall():
+            yield self._record(row[0], row[1], row[2:])
+
+    # --- journal ------------------------------------------------------------------
+
+    def journaled(self, key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM journal WHERE key = ?", (key,)).fetchone() is not None
+
+    def journal(self, key: str, adapter: str, ticket_id: str, kind: str, at: datetime, detail: str = "") -> None:
+        self._db.execute("INSERT OR IGNORE INTO journal (key, adapter, ticket_id, kind, applied_at, detail)"
+                         " VALUES (?, ?, ?, ?, ?, ?)", (key, adapter, ticket_id, kind, _utc(at), detail))
+
+    def journal_entries(self, adapter: str | None = None) -> list[dict[str, str]]:
+        query = "SELECT key, adapter, ticket_id, kind, applied_at, detail FROM journal"
+        params: tuple[Any, ...] = ()
+        if adapter:
+            query += " WHERE adapter = ?"
+            params = (adapter,)
+        cols = ("key", "adapter", "ticket_id", "kind", "applied_at", "detail")
+        return [dict(zip(cols, row)) for row in self._db.execute(query + " ORDER BY applied_at, key", params)]

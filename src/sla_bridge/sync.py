@@ -1,0 +1,235 @@
+"""One sync pass of one adapter: read what changed, evaluate, reconcile, apply, record.
+
+The flow of design.md, with its invariants:
+- the cursor is re-read with an overlap window and duplicates are dropped; it moves
+  only when the pass completes, capped at the instant the pass started;
+- the change query is read to its end (ids only) before the first write, since
+  every write moves a ticket to the end of a query sorted by ``updated``;
+- tickets whose ``next_change_at`` has come are re-evaluated from their snapshot,
+  with no tracker read unless something must be written;
+- before a customer-visible action the ticket is re-read and its markers looked
+  for, so a reminder is never sent twice nor skipped;
+- after writing, the ticket is read back: what the tracker did not take (a status
+  its workflow refused) is reported, and the stored snapshot matches the tracker,
+  so the next pass sees nothing to do;
+- one bad ticket is reported and skipped; the others are synced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import pluggy
+
+from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
+from .adapters.base import Adapter, PermanentError, SkippableError, TransientError
+from .config import Config
+from .engine import ClockState, Evaluation, evaluate
+from .model import Ticket, TicketFormatError
+from .plugins import notify
+from .reconcile import Plan, plan
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncSummary:
+    adapter: str
+    started: datetime
+    now: datetime
+    dry_run: bool
+    finished: datetime | None = None
+    complete: bool = False
+    tickets_read: int = 0
+    tickets_evaluated: int = 0
+    applied: Counter[str] = field(default_factory=Counter)
+    planned: list[tuple[str, Action]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "adapter": self.adapter, "started": self.started.isoformat(), "now": self.now.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None, "complete": self.complete,
+            "dry_run": self.dry_run, "tickets_read": self.tickets_read, "tickets_evaluated": self.tickets_evaluated,
+            "applied": dict(self.applied), "conflicts": self.conflicts, "errors": self.errors,
+            "planned": [{"ticket": t, "action": describe(a)} for t, a in self.planned],
+        }
+
+
+def describe(action: Action) -> str:
+    if isinstance(action, SetDueDate):
+        return f"set due date {action.due_date or '-'} (deadline {action.due_at.isoformat() if action.due_at else '-'})"
+    if isinstance(action, SetLabels):
+        parts = [f"+{label}" for label in sorted(action.add)] + [f"-{label}" for label in sorted(action.remove)]
+        return f"labels {' '.join(parts)}"
+    if isinstance(action, PostComment):
+        return f"post {'public' if action.public else 'internal'} {action.comment_kind} [{action.key}]"
+    return f"move to status {action.to_status!r} [{action.key}]"
+
+
+def summarize(evaluation: Evaluation) -> dict[str, Any]:
+    """What ``status`` shows of a ticket, kept beside its snapshot."""
+    return {
+        "severity": evaluation.severity, "status": evaluation.status,
+        "clocks": {c.value: {"state": e.state.value, "deadline": e.deadline.isoformat() if e.deadline else None}
+                   for c, e in evaluation.clocks.items()},
+        "due_at": evaluation.desired.due_at.isoformat() if evaluation.desired.due_at else None,
+        "next_change_at": evaluation.next_change_at.isoformat() if evaluation.next_change_at else None,
+        "warnings": list(evaluation.warnings),
+    }
+
+
+class Syncer:
+    """Runs passes for one adapter instance against the store."""
+
+    def __init__(self, config: Config, store: Store, adapter: Adapter, pm: pluggy.PluginManager, *,
+                 clock: Callable[[], datetime], stop: threading.Event | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.adapter = adapter
+        self.pm = pm
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.progress = progress
+        section = config.file.trackers.get(adapter.name)
+        self.closing_status = section.closing_status if section else None
+        self.comment_public = section.comment_visibility == "public" if section else True
+        self.sync = config.file.sync
+
+    def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
+        started = self.clock()
+        now = now or started
+        name = self.adapter.name
+        summary = SyncSummary(name, started, now, dry_run)
+        cursor = self.store.cursor(name).cursor
+        if not dry_run:
+            self.store.sync_started(name, started)
+        since = cursor - timedelta(seconds=self.sync.overlap_seconds) if cursor else None
+        newest: datetime | None = None
+        done: set[str] = set()
+        try:
+            # Read the whole change query before writing anything: our writes bump
+            # `updated` and would reorder the pages under us. Only ids are kept.
+            changed: dict[str, None] = {}
+            for row in self.adapter.changed_since(since):
+                newest = max(newest, row.updated) if newest else row.updated
+                if self.store.known_updated(name, row.id) != row.updated:
+                    changed[row.id] = None  # nothing new since our snapshot otherwise
+            for ticket_id in changed:
+                if self.stop.is_set():
+                    break
+                done.add(ticket_id)
+                self._one(ticket_id, None, now, summary)
+            for record in self.store.due_tickets(name, now):
+                if self.stop.is_set():
+                    break
+                if record.ticket_id not in done:
+                    done.add(record.ticket_id)
+                    self._one(record.ticket_id, record.snapshot, now, summary)
+            summary.complete = not self.stop.is_set()
+        except TransientError as exc:
+            summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {exc}")
+        except PermanentError as exc:
+            summary.errors.append(f"{name}: {exc}")
+        summary.finished = self.clock()
+        if not dry_run:
+            advanced = min(newest, started) if summary.complete and newest else None
+            self.store.sync_finished(name, summary.finished, advanced, summary.to_json())
+            notify(self.pm, "sla_bridge_sync_finished", adapter=name, summary=summary)
+        return summary
+
+    def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
+        try:
+            self._reconcile(ticket_id, snapshot, now, summary)
+        except SkippableError as exc:
+            summary.errors.append(f"{self.adapter.name}:{ticket_id}: skipped: {exc}")
+        except (TicketFormatError, ValueError) as exc:
+            summary.errors.append(f"{self.adapter.name}:{ticket_id}: skipped, malformed ticket: {exc}")
+        if self.progress:
+            self.progress(summary.tickets_evaluated)
+
+    def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
+        evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now)
+        return evaluation, plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
+                                closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
+                                comment_public=self.comment_public)
+
+    def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
+        summary.tickets_read += 1
+        return self.adapter.fetch(ticket_id)
+
+    def _reconcile(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
+        name = self.adapter.name
+        record = self.store.ticket(name, ticket_id)
+        applied = record.applied if record else Applied()
+        ticket = snapshot or self._fetch(ticket_id, summary)
+        evaluation, todo = self._plan(ticket, applied, now)
+        if todo.actions and snapshot is not None:
+            # Timed change on a stored snapshot: write only from a fresh read.
+            ticket = self._fetch(ticket_id, summary)
+            evaluation, todo = self._plan(ticket, applied, now)
+        summary.tickets_evaluated += 1
+        summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts]
+        if summary.dry_run:
+            summary.planned += [(f"{name}:{ticket_id}", a) for a in todo.actions]
+            return
+        for key in todo.already_done:  # posted by an earlier run that died before recording it
+            self.store.journal(key, name, ticket_id, "comment", now, "found on the tracker")
+        if todo.actions:
+            applied = self._apply(ticket, todo.actions, applied, summary)
+            ticket = self._fetch(ticket_id, summary)
+            evaluation, after = self._plan(ticket, applied, now)
+            missing = [describe(a) for a in after.actions]
+            if missing:
+                summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {'; '.join(missing)}")
+        self._notify_breaches(ticket, evaluation, record.evaluation if record else {})
+        self.store.save_ticket(name, ticket, applied, summarize(evaluation), evaluation.next_change_at)
+
+    def _apply(self, ticket: Ticket, actions: tuple[Action, ...], applied: Applied, summary: SyncSummary) -> Applied:
+        name = self.adapter.name
+        due = next((a for a in actions if isinstance(a, SetDueDate)), None)
+        labels = next((a for a in actions if isinstance(a, SetLabels)), None)
+        now = self.clock()
+        if due or labels:
+            self.adapter.apply_fields(ticket, due, labels)
+            if due:
+                applied = Applied(due.due_date, due.due_at, applied.labels)
+            if labels:
+                shown = frozenset(label for label in ticket.labels if label.startswith(self.config.policy.labels.prefix))
+                applied = Applied(applied.due_date, applied.due_at, (shown - labels.remove) | labels.add)
+            for action in (due, labels):
+                if action is not None:
+                    summary.applied[action.kind] += 1
+                    notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
+        for action in actions:
+            if isinstance(action, PostComment):
+                if self.store.journaled(action.key):
+                    # The journal says it was sent, yet the tracker shows no marker: a
+                    # person deleted the comment. Sending it again would double it.
+                    summary.conflicts.append(f"{name}:{ticket.id}: {action.key} was sent before and is no longer"
+                                             " on the tracker; not sent again")
+                    continue
+                self.adapter.post_comment(ticket, action)
+                self.store.journal(action.key, name, ticket.id, "comment", now, action.comment_kind)
+            elif isinstance(action, Transition):
+                self.adapter.transition(ticket, action.to_status)
+                self.store.journal(action.key, name, ticket.id, "transition", now, action.to_status)
+            else:
+                continue
+            summary.applied[action.kind] += 1
+            notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
+        return applied
+
+    def _notify_breaches(self, ticket: Ticket, evaluation: Evaluation, before: dict[str, Any]) -> None:
+        old = before.get("clocks", {})
+        for clock, result in evaluation.clocks.items():
+            if result.state is ClockState.BREACHED and old.get(clock.value, {}).get("state") != "breached":
+                notify(self.pm, "sla_bridge_breach", ticket=ticket, clock=result, evaluation=evaluation)
