@@ -33,7 +33,9 @@
 #   bash scripts/redmine-live.sh install
 #   bash scripts/redmine-live.sh start
 #   eval "$(bash scripts/redmine-live.sh env)"     # or read /tmp/sla-bridge-redmine/env.json
-#   ... tests; call `reset` between tests needing a clean Redmine (~5 s) ...
+#   ... tests; between tests needing a clean Redmine call `restore` (~0.5 s;
+#       no request may be in flight: one that is gets a 500 "database is
+#       locked") or `reset` (~5-9 s, restarts the server) ...
 #   bash scripts/redmine-live.sh stop
 #
 # Variables written by `env` (ids are Redmine's numeric ids):
@@ -51,6 +53,16 @@
 #   REDMINE_DB REDMINE_STATE_DIR REDMINE_PUMA_LOG REDMINE_RAILS_LOG
 #   (Severity: Redmine has none; map severities to priority names in the
 #   tracker config, e.g. "Urgent" = "bloquante", ids from REDMINE_PRIORITY_*.)
+#
+# Notes:
+# - The "SLA labels" list field accepts every string under [labels] of
+#   ../config.example.toml (except `prefix`, including labels.breached and
+#   labels.severity) plus clocks.workaround_labels,
+#   clocks.definitive_workaround_labels and scope.out_of_scope_labels; another
+#   config: SLA_BRIDGE_CONFIG=/path/to.toml. If the labels change, the next
+#   `start` redoes the set-up on the pristine database and re-snapshots.
+# - puma runs with ONE thread (see cmd_start): concurrent requests queue.
+# - Port: `start PORT` remembers it; reset/restore/status/env reuse it.
 #
 # Files: state in $REDMINE_STATE_DIR (default /tmp/sla-bridge-redmine):
 #   puma.log, puma.pid (written by this script), port, setup.json (output of
@@ -108,11 +120,13 @@ answers() { # PORT: true if Redmine's home page answers 2xx/3xx
   [[ $code == [23]?? ]]
 }
 
-our_pid() { # prints the pid if the pid file names a live process
+our_pid() { # prints the pid if the pid file names a live puma (not a reused pid)
   local pid
   [[ -s $PIDFILE ]] || return 1
   pid=$(cat "$PIDFILE")
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # Right after the launch the pid may still be the launching shell/setpriv.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -Eq 'puma|setpriv|bash -c' || return 1
   printf '%s' "$pid"
 }
 
@@ -209,6 +223,31 @@ run_setup() {
   say "set-up done in $(elapsed "$t0") s"
 }
 
+# True if the snapshot and setup.json exist and were made with the labels the
+# config has now.
+state_current() {
+  [[ -s $PRISTINE && -s $SETUP_JSON ]] || return 1
+  sla_labels | python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["labels"] != sys.stdin.read().split())' "$SETUP_JSON"
+}
+
+# Copy the pristine snapshot over the database file (server stopped).
+restore_db_file() {
+  rm -f "$DB-journal" "$DB-wal" "$DB-shm"
+  cp "$PRISTINE" "$DB"
+  chown root:www-data "$DB"
+  chmod 0660 "$DB"
+  clean_cache_and_files
+}
+
+# Rails' file cache, and attachments uploaded since the snapshot.
+clean_cache_and_files() {
+  rm -rf "$CACHE_DIR"
+  if [[ -d $FILES_DIR ]]; then
+    find "$FILES_DIR" -mindepth 1 -type f -newer "$PRISTINE" -delete
+    find "$FILES_DIR" -mindepth 1 -type d -empty -delete
+  fi
+}
+
 log_since_start() { # the last 40 lines of puma.log written since the last start
   awk '/^==== / { n = 0 } { buf[n++] = $0 } END { for (i = (n > 40 ? n - 40 : 0); i < n; i++) print buf[i] }' "$LOG" || true
 }
@@ -249,7 +288,7 @@ cmd_start() {
     if [[ $running_port != "$port" ]]; then
       die "already running on port $running_port (pid $pid); stop it first to change port"
     fi
-    if [[ -s $PRISTINE && -s $SETUP_JSON ]]; then
+    if state_current; then
       if answers "$port"; then
         say "already running on http://127.0.0.1:$port (pid $pid)"
       else
@@ -260,13 +299,17 @@ cmd_start() {
       write_env >/dev/null
       return 0
     fi
-    say "pid $pid is running but there is no snapshot/set-up yet: restarting"
+    say "pid $pid is running but the set-up is missing or stale: restarting"
     stop_server
   elif answers "$port"; then
     die "something else answers on 127.0.0.1:$port (no live pid in $PIDFILE); stop it or pick another port"
   fi
 
-  if [[ ! -s $PRISTINE || ! -s $SETUP_JSON ]]; then
+  if ! state_current; then
+    if [[ -s $PRISTINE && -s $SETUP_JSON ]]; then
+      say "the labels in $CONFIG changed: redoing the set-up on the pristine database"
+      restore_db_file
+    fi
     run_setup
     rm -f "$PRISTINE"
     cp "$DB" "$PRISTINE.tmp"
@@ -287,7 +330,11 @@ cmd_start() {
   # (seen: 2 of 40 parallel POSTs); adding `timeout:` made requests stall up
   # to 20 s (the sqlite3 gem holds Ruby's lock while waiting). One thread
   # serialises requests: parallel clients just queue.
-  setsid bash -c 'echo $$ >"$0"; cd "$1" && shift && exec "$@"' "$PIDFILE" "$REDMINE_ROOT" \
+  # The inner shell also closes every other inherited descriptor (a CI runner's
+  # pipes) so that nothing waits on puma.
+  # shellcheck disable=SC2016
+  setsid bash -c 'for f in /proc/$$/fd/*; do f=${f##*/}; if [ "$f" -gt 2 ]; then eval "exec $f>&-"; fi; done
+                  echo $$ >"$0"; cd "$1" && shift && exec "$@"' "$PIDFILE" "$REDMINE_ROOT" \
     "${WWW_ENV[@]}" "${AS_WWW[@]}" puma -b "tcp://127.0.0.1:$port" -e production -t 1:1 config.ru \
     </dev/null >>"$LOG" 2>&1 9>&- &
   local i
@@ -335,16 +382,7 @@ cmd_reset() {
   port=$(port_of "")
   lock
   stop_server
-  rm -f "$DB-journal" "$DB-wal" "$DB-shm"
-  cp "$PRISTINE" "$DB"
-  chown root:www-data "$DB"
-  chmod 0660 "$DB"
-  # Rails' file cache, and attachments uploaded since the snapshot.
-  rm -rf "$CACHE_DIR"
-  if [[ -d $FILES_DIR ]]; then
-    find "$FILES_DIR" -mindepth 1 -type f -newer "$PRISTINE" -delete
-    find "$FILES_DIR" -mindepth 1 -type d -empty -delete
-  fi
+  restore_db_file
   exec 9>&-   # cmd_start takes the lock again
   cmd_start "$port"
   say "reset done in $(elapsed "$t0") s"
@@ -383,11 +421,7 @@ cmd_restore() {
     end
     backup.finish
   ' "$PRISTINE" "$DB") || die "in-place restore failed (try: $0 reset)"
-  rm -rf "$CACHE_DIR"
-  if [[ -d $FILES_DIR ]]; then
-    find "$FILES_DIR" -mindepth 1 -type f -newer "$PRISTINE" -delete
-    find "$FILES_DIR" -mindepth 1 -type d -empty -delete
-  fi
+  clean_cache_and_files
   say "restored the pristine database in place (server pid $pid kept) in $(elapsed "$t0") s"
 }
 

@@ -15,7 +15,7 @@ differ on purpose).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sla_bridge.calendar import BusinessCalendar
 
@@ -41,7 +41,7 @@ def _rest_of_day_closed(cal: BusinessCalendar, t: datetime) -> bool:
 def _next_midnight(cal: BusinessCalendar, t: datetime) -> datetime:
     local = t.astimezone(cal.zone)
     following = local.date() + timedelta(days=1)
-    return datetime(following.year, following.month, following.day, tzinfo=cal.zone).astimezone(timezone.utc)
+    return datetime(following.year, following.month, following.day, tzinfo=cal.zone).astimezone(UTC)
 
 
 def _step(cal: BusinessCalendar, t: datetime) -> tuple[datetime, bool]:
@@ -55,7 +55,7 @@ def _step(cal: BusinessCalendar, t: datetime) -> tuple[datetime, bool]:
 
 def _check(t: datetime) -> datetime:
     assert t.tzinfo is not None and t.second == 0 and t.microsecond == 0, t
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
 def add_reference(cal: BusinessCalendar, start: datetime, minutes: int) -> datetime:
@@ -112,4 +112,4 @@ def _clamped(cal: BusinessCalendar, day: date, wall: time) -> datetime:
             # Inside the interval: the wall time itself; after it: its end
             # (an interval reaching 24:00 always contains a later wall time).
             chosen = wall if iv.end == _24H or wall < iv.end else iv.end
-    return datetime.combine(day, chosen, cal.zone).astimezone(timezone.utc).astimezone(cal.zone)
+    return datetime.combine(day, chosen, cal.zone).astimezone(UTC).astimezone(cal.zone)

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timedelta, timezone
-
-import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from calendar_reference import (
-    add_days_reference,
-    add_reference,
-    between_reference,
-    is_open_reference,
-)
+import pytest
+from calendar_reference import add_days_reference, add_reference, between_reference, is_open_reference
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from sla_bridge.calendar import WHOLE_DAY, BusinessCalendar, Interval
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
-UTC = timezone.utc
 US = timedelta(microseconds=1)
 
 # Reproducible runs: the same examples every time, nothing read from or
@@ -46,8 +43,8 @@ def hours(*pairs: str) -> list[Interval]:
     return out
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=PARIS)
 
 
 CONTRACT = BusinessCalendar(weekly={d: hours("09:00-18:00") for d in range(5)})
@@ -63,12 +60,45 @@ ALWAYS_NY = BusinessCalendar(weekly={d: [WHOLE_DAY] for d in range(7)}, timezone
 CALENDARS = {"contract": CONTRACT, "lunch": LUNCH, "nights": NIGHTS, "always_ny": ALWAYS_NY}
 
 # Instants where bugs live: openings, closings, lunch, midnight, the DST hour.
-EDGE_TIMES = [time(h, m) for h, m in [(0, 0), (1, 59), (2, 30), (3, 0), (6, 0), (8, 59), (9, 0), (11, 59),
-                                      (12, 0), (12, 30), (14, 0), (17, 59), (18, 0), (20, 0), (23, 59)]]
-EDGE_DATES = [date(2025, 3, 28), date(2025, 3, 30), date(2025, 3, 31), date(2025, 10, 26), date(2025, 5, 1),
-              date(2025, 5, 2), date(2025, 5, 8), date(2025, 5, 28), date(2025, 5, 29), date(2025, 6, 9),
-              date(2025, 12, 24), date(2025, 12, 26), date(2026, 3, 8), date(2026, 3, 29), date(2026, 5, 25),
-              date(2027, 12, 31), date(2031, 12, 31)]
+EDGE_TIMES = [
+    time(h, m)
+    for h, m in [
+        (0, 0),
+        (1, 59),
+        (2, 30),
+        (3, 0),
+        (6, 0),
+        (8, 59),
+        (9, 0),
+        (11, 59),
+        (12, 0),
+        (12, 30),
+        (14, 0),
+        (17, 59),
+        (18, 0),
+        (20, 0),
+        (23, 59),
+    ]
+]
+EDGE_DATES = [
+    date(2025, 3, 28),
+    date(2025, 3, 30),
+    date(2025, 3, 31),
+    date(2025, 10, 26),
+    date(2025, 5, 1),
+    date(2025, 5, 2),
+    date(2025, 5, 8),
+    date(2025, 5, 28),
+    date(2025, 5, 29),
+    date(2025, 6, 9),
+    date(2025, 12, 24),
+    date(2025, 12, 26),
+    date(2026, 3, 8),
+    date(2026, 3, 29),
+    date(2026, 5, 25),
+    date(2027, 12, 31),
+    date(2031, 12, 31),
+]
 INPUT_ZONES = [PARIS, UTC, timezone(timedelta(hours=5, minutes=30)), NEW_YORK]
 FIRST, LAST = datetime(2024, 1, 1, tzinfo=UTC), datetime(2031, 12, 31, 23, 59, tzinfo=UTC)
 
@@ -128,8 +158,12 @@ def test_is_open_matches_reference(name: str, t: datetime) -> None:
 
 @pytest.mark.parametrize(
     ("start", "minutes"),
-    [(paris(1990, 6, 1, 17), 120), (paris(1990, 12, 24, 16, 30), 900), (paris(2090, 5, 24, 17), 120),
-     (paris(2090, 12, 22, 11), 2000)],
+    [
+        (paris(1990, 6, 1, 17), 120),
+        (paris(1990, 12, 24, 16, 30), 900),
+        (paris(2090, 5, 24, 17), 120),
+        (paris(2090, 12, 22, 11), 2000),
+    ],
 )
 def test_far_years_match_reference(start: datetime, minutes: int) -> None:
     for cal in (CONTRACT, LUNCH):
@@ -280,8 +314,16 @@ def test_wall_times_in_the_dst_gap_use_fold_0() -> None:
 def test_french_public_holidays_2025() -> None:
     found = CONTRACT.holidays_between(date(2025, 1, 1), date(2025, 12, 31))
     assert [d for d, _ in found] == [
-        date(2025, 1, 1), date(2025, 4, 21), date(2025, 5, 1), date(2025, 5, 8), date(2025, 5, 29),
-        date(2025, 6, 9), date(2025, 7, 14), date(2025, 8, 15), date(2025, 11, 11), date(2025, 12, 25),
+        date(2025, 1, 1),
+        date(2025, 4, 21),
+        date(2025, 5, 1),
+        date(2025, 5, 8),
+        date(2025, 5, 29),
+        date(2025, 6, 9),
+        date(2025, 7, 14),
+        date(2025, 8, 15),
+        date(2025, 11, 11),
+        date(2025, 12, 25),
     ]  # 1 November is a Saturday: no effect, not listed
     assert dict(found)[date(2025, 5, 29)] == "public holiday: Ascension Day"
     assert CONTRACT.closure_reason(date(2025, 11, 1)) == "weekend"
@@ -409,8 +451,15 @@ def test_100000_business_days() -> None:
 
 
 def test_windows_moving_around_do_not_change_answers() -> None:
-    queries = [paris(2025, 5, 7, 17), paris(1990, 6, 1, 17), paris(2090, 5, 24, 17), paris(2024, 1, 1, 3),
-               paris(2031, 12, 31, 17), paris(2300, 7, 3, 12), paris(2025, 5, 7, 17)]
+    queries = [
+        paris(2025, 5, 7, 17),
+        paris(1990, 6, 1, 17),
+        paris(2090, 5, 24, 17),
+        paris(2024, 1, 1, 3),
+        paris(2031, 12, 31, 17),
+        paris(2300, 7, 3, 12),
+        paris(2025, 5, 7, 17),
+    ]
     shared = BusinessCalendar(weekly={d: hours("09:00-18:00") for d in range(5)})
     for t in queries:
         fresh = BusinessCalendar(weekly={d: hours("09:00-18:00") for d in range(5)})
@@ -473,9 +522,22 @@ def test_microseconds_are_kept() -> None:
 # ----------------------------------------------------------------- errors
 
 
+def test_minutes_may_be_any_real_number_but_not_a_bool() -> None:
+    tuesday = paris(2025, 5, 6, 10)
+    assert CONTRACT.add(tuesday, Fraction(1, 3)) == paris(2025, 5, 6, 10, 0, 20)  # type: ignore[arg-type]
+    assert CONTRACT.add(tuesday, Decimal("0.25")) == paris(2025, 5, 6, 10, 0, 15)  # type: ignore[arg-type]
+    assert CONTRACT.add(tuesday, -0.0) == tuesday
+    with pytest.raises(TypeError):
+        CONTRACT.add(tuesday, True)
+    with pytest.raises(TypeError):
+        CONTRACT.add(tuesday, "5")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        CONTRACT.add_days(tuesday, 1.0)  # type: ignore[arg-type]
+
+
 def test_naive_datetimes_are_refused() -> None:
     naive = datetime(2025, 5, 6, 10)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: CONTRACT.add(naive, 5),
         lambda: CONTRACT.add_days(naive, 1),
         lambda: CONTRACT.between(naive, paris(2025, 5, 6)),
@@ -512,7 +574,9 @@ def test_unknown_time_zone() -> None:
             weekly={0: hours("09:00-18:00")}, closed_dates=[date(2025, 6, 9)], open_dates=[date(2025, 6, 9)]
         ),
         lambda: BusinessCalendar(weekly={0: hours("09:00-18:00")}, open_dates=[date(2025, 6, 8)]),  # a Sunday
-        lambda: BusinessCalendar(weekly={0: hours("09:00-18:00")}, date_hours={date(2025, 1, 1): hours("12:00-13:00", "12:30-14:00")}),
+        lambda: BusinessCalendar(
+            weekly={0: hours("09:00-18:00")}, date_hours={date(2025, 1, 1): hours("12:00-13:00", "12:30-14:00")}
+        ),
         lambda: CONTRACT.add(paris(2025, 5, 6, 10), -1),
         lambda: CONTRACT.add(paris(2025, 5, 6, 10), float("nan")),
         lambda: CONTRACT.add(paris(2025, 5, 6, 10), float("inf")),
@@ -522,9 +586,9 @@ def test_unknown_time_zone() -> None:
         lambda: CONTRACT.add(paris(9997, 1, 1), 10**12),
     ],
 )
-def test_invalid_input_raises_value_error(make: object) -> None:
+def test_invalid_input_raises_value_error(make: Callable[[], object]) -> None:
     with pytest.raises(ValueError):
-        make()  # type: ignore[operator]
+        make()
 
 
 def test_a_calendar_open_only_on_some_dates_runs_out() -> None:

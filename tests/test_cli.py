@@ -103,11 +103,12 @@ def test_bad_at_is_a_usage_error() -> None:
 def test_demo_runs_the_contract_over_three_weeks() -> None:
     code, out, _ = run("demo")
     assert code == 0
-    assert "DEMO-3   customer answered: the reminder cycle restarts" in out
+    assert "DEMO-3   alice answered: 'Testing it now, I will confirm tomorrow.'" in out
     assert "Fri 2025-05-09 14:20  DEMO-3   reminder 1 sent to alice" in out  # Thu 8 May is a holiday
     assert "Wed 2025-05-14 14:20  DEMO-3   closed automatically" in out
     assert "Tue 2025-05-20 10:00  DEMO-2   closed automatically" in out
-    assert "2 automatic closures" in out
+    assert "Mon 2025-05-12 12:00  DEMO-7   acknowledge BREACHED" in out  # created on a Saturday
+    assert "4 breaches, 7 reminders sent, 2 automatic closures" in out
 
 
 def test_help_everywhere() -> None:

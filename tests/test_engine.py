@@ -176,8 +176,6 @@ def test_acknowledge_states(run, events, now, state, labels):
     assert evaluation.desired.labels - {"sla-bloquante"} == labels
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a stop after the deadline is judged MET when no business "
-                   "time elapsed between the deadline and the stop (deadline on a closing time)")
 @pytest.mark.parametrize("stop", [
     pytest.param("2025-03-11T20:00+01:00", id="same-evening"),
     pytest.param("2025-03-12T08:59+01:00", id="next-morning-before-opening"),
@@ -257,8 +255,6 @@ def test_pause_across_a_holiday(run):
     assert run(ticket, "2025-05-02T12:00+02:00").clocks[RES].deadline == at("2025-05-07T12:00+02:00")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: at the very instant a pause starts the clocks are reported "
-                   "running although the ticket is waiting; one second later they are paused")
 def test_clock_is_paused_at_the_instant_the_waiting_starts(run):
     ticket = make_ticket(TUE_10, agent("2025-03-11T10:30+01:00"),
                          status("2025-03-11T11:00+01:00", "waiting_for_customer"))
@@ -268,8 +264,6 @@ def test_clock_is_paused_at_the_instant_the_waiting_starts(run):
     assert observable(at_start) == observable(run(ticket, "2025-03-11T11:00:01+01:00"))
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: at the very instant a pause ends the running clocks have no "
-                   "deadline, no due date and no next_change_at; one second later they have them")
 def test_deadline_is_known_at_the_instant_the_waiting_ends(run):
     ticket = paused_ticket()  # the customer answers Wed 12 14:00
     at_end = run(ticket, "2025-03-12T14:00+01:00")
@@ -748,8 +742,6 @@ def test_what_if_comment_after_now_does_not_restart_the_cycle(run):
     assert [c.key for c in evaluation.desired.comments] == [KEY + "1"]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: scope labels are read from the ticket's current labels, "
-                   "not from the labels at `now` (events after `now` leak into a what-if)")
 def test_what_if_out_of_scope_label_added_after_now(run):
     ticket = make_ticket(TUE_10, label("2025-03-12T10:00+01:00", "hors-perimetre"))
     evaluation = run(ticket, "2025-03-11T11:00+01:00")
@@ -757,8 +749,6 @@ def test_what_if_out_of_scope_label_added_after_now(run):
     assert evaluation.desired.labels == {"sla-bloquante"}
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: when the history misses the last status change, the engine "
-                   "dates it at `now`, so a waiting cycle restarts at every evaluation and no reminder is ever due")
 def test_pruned_history_waiting_cycle_progresses(run):
     # The tracker says waiting_for_customer (last updated Tue 12:00) but its history
     # stops at the move to in_progress at 11:00.

@@ -55,17 +55,17 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as _dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as _holidays
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["WHOLE_DAY", "BusinessCalendar", "Interval"]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=_dt_timezone.utc)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
 _US_PER_MINUTE: Final = 60_000_000
 _MIDNIGHT: Final = time(0)
@@ -86,6 +86,8 @@ _EDGE_US: Final = 2 * 86_400 * 1_000_000
 # cheaper than building a timedelta.
 _FLOAT_EXACT_US: Final = 2**32 * 1_000_000
 _FIRST_WINDOW_YEARS_AFTER: Final = 3
+# Far more minutes than years 2..9997 hold; larger values take the checked path.
+_FAST_MINUTES: Final = 2**53 // 60_000_000
 
 _WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -156,12 +158,27 @@ class _Index:
     ``cum_end[j]`` is the open time from the window start to ``ends[j]``;
     ``seg_day[j]`` is the business-day number of segment ``j``, and business
     day ``k`` (date ordinal ``day_ord[k]``) owns segments
-    ``day_seg[k]:day_seg[k + 1]``. Queries are fast inside ``[lo, hi)``.
+    ``day_seg[k]:day_seg[k + 1]``; ``day_off[k]`` is its UTC offset in
+    microseconds, or None when the clocks change that day. Queries are fast
+    inside ``[lo, hi)``.
     Never mutated once built, so readers on other threads see a consistent
     snapshot.
     """
 
-    __slots__ = ("cum_end", "day_ord", "day_seg", "ends", "hi", "lo", "seg_day", "starts", "total", "y0", "y1")
+    __slots__ = (
+        "cum_end",
+        "day_off",
+        "day_ord",
+        "day_seg",
+        "ends",
+        "hi",
+        "lo",
+        "seg_day",
+        "starts",
+        "total",
+        "y0",
+        "y1",
+    )
 
     def __init__(
         self,
@@ -175,10 +192,11 @@ class _Index:
         seg_day: list[int],
         day_ord: list[int],
         day_seg: list[int],
+        day_off: list[int | None],
     ) -> None:
         self.y0, self.y1, self.lo, self.hi = y0, y1, lo, hi
         self.starts, self.ends, self.cum_end, self.seg_day = starts, ends, cum_end, seg_day
-        self.day_ord, self.day_seg = day_ord, day_seg
+        self.day_ord, self.day_seg, self.day_off = day_ord, day_seg, day_off
         self.total = cum_end[-1] if cum_end else 0
 
 
@@ -227,9 +245,7 @@ class BusinessCalendar:
     ) -> None:
         self._zone = _zone(timezone)
         self._weekly = _weekly_hours(weekly)
-        self._date_hours = {
-            _plain_date(d, "date_hours"): _day_hours(ivs, f"{d}") for d, ivs in date_hours.items()
-        }
+        self._date_hours = {_plain_date(d, "date_hours"): _day_hours(ivs, f"{d}") for d, ivs in date_hours.items()}
         self._closed = frozenset(_plain_date(d, "closed_dates") for d in closed_dates)
         self._open_dates = frozenset(_plain_date(d, "open_dates") for d in open_dates)
         self._check_exceptions()
@@ -259,8 +275,7 @@ class BusinessCalendar:
         for d in sorted(self._open_dates):
             if not self._weekly[d.weekday()]:
                 raise ValueError(
-                    f"open date {d} is a {_WEEKDAYS[d.weekday()]}, which has no weekly hours: "
-                    "use date_hours to open it"
+                    f"open date {d} is a {_WEEKDAYS[d.weekday()]}, which has no weekly hours: use date_hours to open it"
                 )
 
     @property
@@ -366,12 +381,15 @@ class BusinessCalendar:
             us = (start - _EPOCH) // _ONE_US
         except TypeError:
             raise _aware_error(start, "start") from None
-        if minutes.__class__ is int and minutes > 0:
-            wanted = minutes * _US_PER_MINUTE
+        kind = minutes.__class__
+        # One comparison also turns NaN, infinities and negatives away to
+        # the checked path.
+        if (kind is int or kind is float) and 0 < minutes < _FAST_MINUTES:
+            wanted = round(minutes * _US_PER_MINUTE)
         else:
             wanted = _minutes_to_us(minutes)
-            if wanted == 0:
-                return start.astimezone(self._zone)
+        if wanted == 0:  # also a float below half a microsecond
+            return start.astimezone(self._zone)
         ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
@@ -436,14 +454,20 @@ class BusinessCalendar:
                 ix = self._grow(ix)
             i += 1
             us = ix.starts[i]
-        opened = self._datetime(us)
         if n == 0:
-            return opened
-        day = ix.seg_day[i] + n
-        while day >= len(ix.day_ord):
-            ix = self._grow(ix, short_days=day + 1 - len(ix.day_ord))
-        first, stop = ix.day_seg[day], ix.day_seg[day + 1]
-        wanted = _local_us(date.fromordinal(ix.day_ord[day]), opened.time().replace(fold=0), self._zone)
+            return self._datetime(us)
+        day = ix.seg_day[i]
+        target = day + n
+        while target >= len(ix.day_ord):
+            ix = self._grow(ix, short_days=target + 1 - len(ix.day_ord))
+        first, stop = ix.day_seg[target], ix.day_seg[target + 1]
+        offset, target_offset = ix.day_off[day], ix.day_off[target]
+        if offset is not None and target_offset is not None:
+            # Neither day has a clock change: wall time is plain arithmetic.
+            wanted = us + offset + (ix.day_ord[target] - ix.day_ord[day]) * _US_PER_DAY - target_offset
+        else:
+            wall = self._datetime(us).time().replace(fold=0)
+            wanted = _local_us(date.fromordinal(ix.day_ord[target]), wall, self._zone)
         if wanted <= ix.starts[first]:
             return self._datetime(ix.starts[first])
         j = bisect_right(ix.starts, wanted, first, stop) - 1
@@ -523,6 +547,7 @@ class BusinessCalendar:
         seg_day: list[int] = []
         day_ord: list[int] = []
         day_seg: list[int] = []
+        day_off: list[int | None] = []
         total = 0
         last_end = -(2**63)
         next_ordinal, next_offset = 0, 0
@@ -538,7 +563,8 @@ class BusinessCalendar:
             # both midnights have the same offset the day has no DST change.
             offset = next_offset if next_ordinal == ordinal else self._offset_us(ordinal)
             next_ordinal, next_offset = ordinal + 1, self._offset_us(ordinal + 1)
-            if offset == next_offset:
+            steady = offset == next_offset
+            if steady:
                 base = (ordinal - _EPOCH_ORDINAL) * _US_PER_DAY - offset
                 pairs = [(base + s, base + e) for s, e, _ in spans]
             else:
@@ -563,14 +589,16 @@ class BusinessCalendar:
             if len(starts) > first:
                 day_ord.append(ordinal)
                 day_seg.append(first)
+                day_off.append(offset if steady else None)
         day_seg.append(len(starts))
         lo = _local_us(date(y0, 1, 1), _MIDNIGHT, zone) + _EDGE_US
         hi = _local_us(date(y1 + 1, 1, 1), _MIDNIGHT, zone) - _EDGE_US
-        return _Index(y0, y1, lo, hi, starts, ends, cum_end, seg_day, day_ord, day_seg)
+        return _Index(y0, y1, lo, hi, starts, ends, cum_end, seg_day, day_ord, day_seg, day_off)
 
     def _offset_us(self, ordinal: int) -> int:
         """UTC offset of local midnight starting date ``ordinal`` (fold=0), in microseconds."""
         offset = self._zone.utcoffset(datetime.fromordinal(ordinal))
+        assert offset is not None  # a ZoneInfo always knows its offset
         us = self._offsets.get(offset)
         if us is None:
             us = self._offsets[offset] = offset // _ONE_US
@@ -625,20 +653,19 @@ def _local_us(d: date, t: time, zone: ZoneInfo) -> int:
 
 
 def _minutes_to_us(minutes: float) -> int:
+    """Checked conversion for what the fast path of ``add`` turns away."""
     if isinstance(minutes, bool):
         raise TypeError(f"minutes must be a number, got {minutes!r}")
     try:
-        if minutes < 0:
-            raise ValueError(f"minutes must be >= 0, got {minutes!r}")
-        return round(minutes * _US_PER_MINUTE)
+        negative = minutes < 0
+        us = round(minutes * _US_PER_MINUTE)
     except TypeError:
         raise TypeError(f"minutes must be a number, got {minutes!r}") from None
-    except OverflowError:
+    except (ValueError, ArithmeticError):  # NaN and infinities, float or Decimal
         raise ValueError(f"minutes must be finite, got {minutes!r}") from None
-    except ValueError as error:
-        if "minutes" in str(error):
-            raise
-        raise ValueError(f"minutes must be finite, got {minutes!r}") from None
+    if negative:
+        raise ValueError(f"minutes must be >= 0, got {minutes!r}")
+    return us
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -661,7 +688,7 @@ def _day_hours(intervals: Sequence[Interval], where: str) -> tuple[Interval, ...
         if not isinstance(iv, Interval):
             raise TypeError(f"{where}: expected Interval objects, got {iv!r}")
     ordered = tuple(sorted(intervals, key=lambda iv: iv.start))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in pairwise(ordered):
         if before.until_midnight or after.start < before.end:
             raise ValueError(f"{where}: overlapping intervals {before} and {after}")
     return ordered

@@ -379,6 +379,11 @@ def _status_map(statuses: StatusesSection, severities: Mapping[str, str], where:
     return StatusMap(roles, {value.casefold(): key for value, key in severities.items()})
 
 
+def _folded(names: list[str]) -> frozenset[str]:
+    """Names people type in trackers are compared case-insensitively."""
+    return frozenset(n.casefold() for n in names)
+
+
 def build_policy(file: ConfigFile) -> Policy:
     lang = DEFAULT_TEMPLATES[file.templates.language]
     templates = {}
@@ -398,10 +403,10 @@ def build_policy(file: ConfigFile) -> Policy:
         workaround_labels=frozenset(file.clocks.workaround_labels),
         definitive_workaround_labels=frozenset(file.clocks.definitive_workaround_labels),
         auto_close_after=file.waiting.auto_close_after,
-        entitled_reporters=frozenset(file.entitlement.reporters),
-        entitled_groups=frozenset(file.entitlement.groups),
-        out_of_scope_types=frozenset(file.scope.out_of_scope_types),
-        out_of_scope_labels=frozenset(file.scope.out_of_scope_labels),
+        entitled_reporters=_folded(file.entitlement.reporters),
+        entitled_groups=_folded(file.entitlement.groups),
+        out_of_scope_types=_folded(file.scope.out_of_scope_types),
+        out_of_scope_labels=_folded(file.scope.out_of_scope_labels),
         labels=Labels(file.labels.prefix, file.labels.at_risk, dict(file.labels.breached), file.labels.not_entitled,
                       file.labels.out_of_scope, file.labels.unknown_severity, file.labels.missing_fix_version,
                       dict(file.labels.severity)),

@@ -174,7 +174,7 @@ class Policy:
     workaround_labels: frozenset[str]
     definitive_workaround_labels: frozenset[str]
     auto_close_after: Duration
-    entitled_reporters: frozenset[str]
+    entitled_reporters: frozenset[str]  # these four are casefolded
     entitled_groups: frozenset[str]
     out_of_scope_types: frozenset[str]
     out_of_scope_labels: frozenset[str]

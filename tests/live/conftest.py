@@ -1,0 +1,152 @@
+"""A real Redmine on loopback for the end-to-end tests.
+
+`scripts/redmine-live.sh` installs and starts it (``.ci/run`` does so in CI). These
+tests skip, saying how to start it, when no Redmine answers — except in CI, where a
+missing Redmine fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from sla_bridge.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "redmine-live.sh"
+ENV_FILE = Path(os.environ.get("SLA_BRIDGE_REDMINE_ENV", "/tmp/sla-bridge-redmine/env.json"))
+HOW = "start it with: bash scripts/redmine-live.sh install && bash scripts/redmine-live.sh start"
+
+
+def _answering(env: dict[str, str]) -> bool:
+    try:
+        return requests.get(f"{env['REDMINE_URL']}/issue_statuses.json", timeout=5,
+                            headers={"X-Redmine-API-Key": env["REDMINE_API_KEY"]}).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redmine_env() -> dict[str, str]:
+    env = json.loads(ENV_FILE.read_text(encoding="utf-8")) if ENV_FILE.exists() else None
+    if env is None or not _answering(env):
+        if os.environ.get("CI"):
+            pytest.fail(f"no live Redmine answers (env file {ENV_FILE}); CI must start one: {HOW}")
+        pytest.skip(f"no live Redmine on this machine; {HOW}")
+    return env
+
+
+@dataclass
+class Redmine:
+    env: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.env["REDMINE_URL"]
+
+    def call(self, method: str, path: str, key: str = "REDMINE_AGENT_KEY", **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}{path}", timeout=30,
+                                    headers={"X-Redmine-API-Key": self.env[key]}, **kwargs)
+        assert response.status_code < 400, f"{method} {path}: {response.status_code} {response.text[:300]}"
+        return response.json() if response.content.strip() else None
+
+    def create_issue(self, subject: str, priority: str = "URGENT") -> dict[str, Any]:
+        body = {"issue": {"project_id": self.env["REDMINE_PROJECT_ID"], "subject": subject,
+                          "tracker_id": self.env["REDMINE_TRACKER_BUG_ID"],
+                          "priority_id": self.env[f"REDMINE_PRIORITY_{priority}_ID"]}}
+        return self.call("POST", "/issues.json", key="REDMINE_CUSTOMER_KEY", json=body)["issue"]
+
+    def issue(self, issue_id: int) -> dict[str, Any]:
+        return self.call("GET", f"/issues/{issue_id}.json", params={"include": "journals"})["issue"]
+
+    def custom(self, issue: dict[str, Any], field: str) -> Any:
+        wanted = int(self.env[field])
+        return next((f.get("value") for f in issue.get("custom_fields", []) if f["id"] == wanted), None)
+
+    def set_status(self, issue_id: int, status: str, notes: str = "", key: str = "REDMINE_AGENT_KEY") -> None:
+        self.call("PUT", f"/issues/{issue_id}.json", key=key,
+                  json={"issue": {"status_id": self.env[f"REDMINE_STATUS_{status}_ID"], "notes": notes}})
+
+    def note(self, issue_id: int, text: str, key: str = "REDMINE_CUSTOMER_KEY") -> None:
+        self.call("PUT", f"/issues/{issue_id}.json", key=key, json={"issue": {"notes": text}})
+
+
+@pytest.fixture()
+def redmine(redmine_env: dict[str, str]) -> Redmine:
+    # A pristine Redmine for every test (SQLite online backup, ~0.5 s).
+    subprocess.run(["bash", str(SCRIPT), "restore"], check=True, capture_output=True, timeout=120)
+    return Redmine(redmine_env)
+
+
+def live_config_text(env: dict[str, str], store: Path) -> str:
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    return example + f"""
+[trackers.redmine]
+adapter = "redmine"
+closing_status = "Closed"
+comment_visibility = "public"
+agents = ["{env['REDMINE_AGENT_ID']}"]
+severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
+[trackers.redmine.statuses]
+new = ["New"]
+in_progress = ["In Progress"]
+waiting_for_customer = ["Feedback"]
+resolved = ["Resolved"]
+closed = ["Closed", "Rejected"]
+[trackers.redmine.options]
+url = "{env['REDMINE_URL']}"
+api_key = {{ env = "SLA_BRIDGE_REDMINE_KEY" }}
+projects = ["{env['REDMINE_PROJECT']}"]
+labels_field = {env['REDMINE_LABELS_FIELD_ID']}
+deadline_field = {env['REDMINE_DEADLINE_FIELD_ID']}
+
+[sync]
+store = "{store}"
+"""
+
+
+@dataclass
+class Bridge:
+    """Runs the real command line against the live Redmine."""
+
+    config_path: Path
+    env: dict[str, str]
+
+    @property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def sync(self, at: datetime, *extra: str, expect: int = 0) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "sla_bridge.cli", "sync", str(self.config_path), "--once", "--json",
+             "--at", at.isoformat(), *extra],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "SLA_BRIDGE_REDMINE_KEY": self.env["REDMINE_AGENT_KEY"]})
+        assert result.returncode == expect, result.stderr + result.stdout
+        return json.loads(result.stdout)[0]
+
+
+@pytest.fixture()
+def bridge(redmine: Redmine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bridge:
+    path = tmp_path / "sla-bridge.toml"
+    path.write_text(live_config_text(redmine.env, tmp_path / "state.sqlite"), encoding="utf-8")
+    tomllib.loads(path.read_text(encoding="utf-8"))
+    monkeypatch.setenv("SLA_BRIDGE_REDMINE_KEY", redmine.env["REDMINE_AGENT_KEY"])
+    return Bridge(path, redmine.env)
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+MINUTE = timedelta(minutes=1)

@@ -1,0 +1,139 @@
+"""End to end against a real Redmine: the CLI syncs, Redmine itself is checked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from sla_bridge.actions import PostComment
+from sla_bridge.adapters.redmine import RedmineAdapter
+from sla_bridge.app import build_app
+from sla_bridge.markers import markers_in
+from sla_bridge.model import Ticket
+from sla_bridge.sync import Syncer
+
+from .conftest import MINUTE, Bridge, Redmine, parse
+
+pytestmark = pytest.mark.live
+
+
+def marker_notes(issue: dict) -> list[str]:
+    return [key for j in issue.get("journals", []) for key in markers_in(j.get("notes") or "")]
+
+
+def test_due_date_deadline_and_labels_then_nothing_when_right(redmine: Redmine, bridge: Bridge) -> None:
+    created = redmine.create_issue("Login page returns 500")
+    cal = bridge.config.calendar
+    start = parse(created["created_on"])
+    summary = bridge.sync(start + 5 * MINUTE)
+    assert summary["errors"] == [] and summary["applied"] == {"due_date": 1, "labels": 1}
+
+    issue = redmine.issue(created["id"])
+    deadline = cal.add(start, 180)  # bloquante: acknowledge within 3 business hours
+    assert parse(redmine.custom(issue, "REDMINE_DEADLINE_FIELD_ID")) == deadline.replace(microsecond=0)
+    assert issue["due_date"] == deadline.astimezone(cal.zone).date().isoformat()
+    assert redmine.custom(issue, "REDMINE_LABELS_FIELD_ID") == ["sla-bloquante"]
+
+    again = bridge.sync(start + 6 * MINUTE)
+    assert again["applied"] == {} and again["tickets_read"] == 0
+    assert redmine.issue(created["id"])["updated_on"] == issue["updated_on"]
+
+
+def test_breach_label_when_nobody_acknowledges(redmine: Redmine, bridge: Bridge) -> None:
+    created = redmine.create_issue("Export broken", priority="HIGH")  # majeure
+    start = parse(created["created_on"])
+    bridge.sync(start + MINUTE)
+    late = bridge.config.calendar.add(start, 181)
+    summary = bridge.sync(late)
+    assert summary["applied"] == {"labels": 1}
+    labels = redmine.custom(redmine.issue(created["id"]), "REDMINE_LABELS_FIELD_ID")
+    assert "sla-depasse-prise-en-compte" in labels and "sla-majeure" in labels
+
+
+def test_reminders_restart_on_customer_answer_then_closure_exactly_once(redmine: Redmine, bridge: Bridge) -> None:
+    cal = bridge.config.calendar
+    created = redmine.create_issue("Nightly sync stopped")
+    redmine.set_status(created["id"], "FEEDBACK", "A fix is ready: please test it.")
+    waiting_since = parse(redmine.issue(created["id"])["journals"][-1]["created_on"])
+
+    first = cal.add_days(waiting_since, 1)
+    bridge.sync(first + MINUTE)
+    bridge.sync(first + 2 * MINUTE)  # twice: still one reminder
+    keys = marker_notes(redmine.issue(created["id"]))
+    assert len(keys) == 1 and keys[0].endswith("/1")
+
+    redmine.note(created["id"], "Still testing, sorry.")  # the customer answers: the cycle restarts
+    answered = parse(redmine.issue(created["id"])["journals"][-1]["created_on"])
+    bridge.sync(cal.add_days(waiting_since, 2) + MINUTE)  # the old cycle's reminder 2 would be due now
+    keys = marker_notes(redmine.issue(created["id"]))
+    assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1"], "reminder 1 of the new cycle, not 2 of the old"
+
+    for n in (2, 3):
+        bridge.sync(cal.add_days(answered, n) + MINUTE)
+    keys = marker_notes(redmine.issue(created["id"]))
+    assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1", "2", "3"]
+    assert len({k.rsplit("/", 2)[-2] for k in keys}) == 2, "two cycles, two sets of keys"
+    assert redmine.issue(created["id"])["status"]["name"] == "Feedback"
+
+    closing = cal.add_days(cal.add_days(answered, 3), 1) + MINUTE
+    summary = bridge.sync(closing)
+    assert summary["applied"].get("transition") == 1 and summary["errors"] == []
+    issue = redmine.issue(created["id"])
+    assert issue["status"]["name"] == "Closed"
+    assert "/closure/" in marker_notes(issue)[-1]
+    notes = [j for j in issue["journals"] if markers_in(j.get("notes") or "")]
+    assert all(j["user"]["id"] == int(redmine.env["REDMINE_AGENT_ID"]) and not j["private_notes"] for j in notes)
+    assert "relance 1 sur 3" in notes[0]["notes"]
+
+    bridge.sync(closing + 60 * MINUTE)
+    assert len(marker_notes(redmine.issue(created["id"]))) == 5
+
+
+class KilledAfterPost(RedmineAdapter):
+    def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
+        super().post_comment(ticket, comment)
+        raise KeyboardInterrupt("killed between the API call and the store write")
+
+
+def test_killed_in_the_middle_sends_the_reminder_exactly_once(redmine: Redmine, bridge: Bridge) -> None:
+    cal = bridge.config.calendar
+    created = redmine.create_issue("Reports unreachable")
+    redmine.set_status(created["id"], "FEEDBACK", "Could you send the logs?")
+    waiting_since = parse(redmine.issue(created["id"])["journals"][-1]["created_on"])
+    bridge.sync(waiting_since + MINUTE)
+    due = cal.add_days(waiting_since, 1) + MINUTE
+
+    config = bridge.config
+    app = build_app(config)
+    killer = KilledAfterPost("redmine", config.file.trackers["redmine"], config)
+    with pytest.raises(KeyboardInterrupt):
+        Syncer(config, app.store, killer, app.pm, clock=lambda: datetime.now(due.tzinfo)).run(due)
+    app.close()
+    assert len(marker_notes(redmine.issue(created["id"]))) == 1
+
+    summary = bridge.sync(due + MINUTE)
+    assert summary["errors"] == []
+    assert len(marker_notes(redmine.issue(created["id"]))) == 1
+
+
+def test_dry_run_writes_nothing(redmine: Redmine, bridge: Bridge) -> None:
+    created = redmine.create_issue("Dry run")
+    before = redmine.issue(created["id"])
+    summary = bridge.sync(parse(created["created_on"]) + MINUTE, "--dry-run")
+    assert [p["action"].split()[0] for p in summary["planned"]] == ["set", "labels"]
+    assert redmine.issue(created["id"])["updated_on"] == before["updated_on"]
+    real = bridge.sync(parse(created["created_on"]) + MINUTE)
+    assert real["applied"] == {"due_date": 1, "labels": 1}
+
+
+def test_a_person_editing_other_labels_is_left_alone(redmine: Redmine, bridge: Bridge) -> None:
+    created = redmine.create_issue("Other labels")
+    start = parse(created["created_on"])
+    bridge.sync(start + MINUTE)
+    field = int(redmine.env["REDMINE_LABELS_FIELD_ID"])
+    redmine.call("PUT", f"/issues/{created['id']}.json", json={"issue": {"custom_fields": [
+        {"id": field, "value": ["sla-bloquante", "contournement"]}]}})
+    bridge.sync(start + 2 * MINUTE)
+    labels = redmine.custom(redmine.issue(created["id"]), "REDMINE_LABELS_FIELD_ID")
+    assert sorted(labels) == ["contournement", "sla-bloquante"]

@@ -1,0 +1,74 @@
+"""Plugins: adapters registered from outside the package, duplicates refused, hooks documented."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sla_bridge import hookspecs
+from sla_bridge.errors import ConfigError
+from sla_bridge.hookspecs import hookimpl
+from sla_bridge.plugins import build_plugin_manager, build_registry
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_builtin_adapters_are_ordinary_plugins() -> None:
+    registry = build_registry(build_plugin_manager(load_entry_points=False))
+    assert {"memory", "redmine"} <= set(registry.names())
+
+
+def test_a_third_party_adapter_registers_through_an_entry_point(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "acme_tracker.py").write_text(textwrap.dedent("""
+        from sla_bridge.hookspecs import hookimpl
+
+        class AcmeAdapter:
+            def __init__(self, name, section, config):
+                self.name = name
+
+        @hookimpl
+        def sla_bridge_register_adapters(registry):
+            registry.add("acme", AcmeAdapter)
+    """), encoding="utf-8")
+    dist = tmp_path / "acme_tracker-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-tracker\nVersion: 1.0\n", encoding="utf-8")
+    (dist / "entry_points.txt").write_text("[sla_bridge]\nacme = acme_tracker\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = build_registry(build_plugin_manager())
+    assert "acme" in registry.names()
+    adapter = registry.get("acme")("tickets", None, None)  # type: ignore[arg-type]
+    assert type(adapter).__module__ == "acme_tracker"
+    sys.modules.pop("acme_tracker", None)
+
+
+def test_a_duplicate_adapter_name_fails_at_start_up() -> None:
+    class Impostor:
+        @hookimpl
+        def sla_bridge_register_adapters(self, registry):  # type: ignore[no-untyped-def]
+            registry.add("redmine", object)
+
+    pm = build_plugin_manager([Impostor()], load_entry_points=False)
+    with pytest.raises(ConfigError, match="adapter type 'redmine' is registered twice"):
+        build_registry(pm)
+
+
+def test_an_unknown_adapter_names_the_known_ones() -> None:
+    registry = build_registry(build_plugin_manager(load_entry_points=False))
+    with pytest.raises(ConfigError, match="unknown adapter 'jira'; known adapters: memory, redmine"):
+        registry.get("jira")
+
+
+def _hookspecs() -> list[str]:
+    return [name for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("sla_bridge_")]
+
+
+@pytest.mark.parametrize("hook", _hookspecs())
+def test_every_hook_is_documented(hook: str) -> None:
+    assert f"`{hook}" in README.read_text(encoding="utf-8"), f"{hook} is not documented in README.md"
+    assert inspect.getdoc(getattr(hookspecs, hook)), f"{hook} has no docstring"
