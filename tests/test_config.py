@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,12 @@ def test_secrets_come_from_env_or_file_and_never_show(tmp_path: Path, monkeypatc
 
 def test_clock_names_are_the_contract_vocabulary() -> None:
     assert [c.value for c in Clock] == ["acknowledge", "workaround", "resolution"]
+
+
+def test_round_the_clock_hours(raw: dict[str, Any]) -> None:
+    from datetime import date
+
+    raw["calendar"]["hours"]["saturday"] = ["00:00-24:00"]
+    cal = config_from_mapping(raw).calendar
+    assert cal.between(datetime(2025, 6, 7, tzinfo=cal.zone), datetime(2025, 6, 8, tzinfo=cal.zone)) == 1440
+    assert cal.is_business_day(date(2025, 6, 7))

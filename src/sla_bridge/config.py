@@ -43,14 +43,16 @@ def _optional_duration(value: Any) -> Duration | None:
 
 
 def _interval(value: Any) -> Interval:
+    """"09:00-18:00"; "24:00" ends at midnight (so "00:00-24:00" is a whole day)."""
     if isinstance(value, Interval):
         return value
     try:
-        start_text, end_text = str(value).split("-")
-        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+        start_text, end_text = (part.strip() for part in str(value).split("-"))
+        start = time.fromisoformat(start_text)
+        end = time(0) if end_text == "24:00" else time.fromisoformat(end_text)
     except ValueError:
         raise ValueError(f'expected opening hours like "09:00-18:00", got {value!r}') from None
-    if start >= end:
+    if end != time(0) and start >= end:
         raise ValueError(f"opening hours {value!r} end before they start")
     return Interval(start, end)
 

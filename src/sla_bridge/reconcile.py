@@ -19,7 +19,7 @@ from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transi
 from .engine import Evaluation
 from .markers import markers_in, with_marker
 from .model import Comment, Ticket
-from .policy import OnManualChange
+from .policy import OnManualChange, StatusRole
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,13 @@ def posted_keys(ticket: Ticket) -> set[str]:
 
 
 def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_prefix: str,
-         closing_status: str | None, on_manual_change: OnManualChange, tracks_due_at: bool = True,
-         comment_public: bool = True) -> Plan:
+         closing_status: str | None, on_manual_change: OnManualChange, shown_role: StatusRole | None = None,
+         tracks_due_at: bool = True, comment_public: bool = True) -> Plan:
+    """The actions that bring the tracker to the desired state.
+
+    ``shown_role`` is the role of the status the tracker shows now (which may differ
+    from the evaluation's when evaluating at an earlier instant).
+    """
     desired = evaluation.desired
     actions: list[Action] = []
     conflicts: list[str] = []
@@ -59,7 +64,8 @@ def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_pref
         if comment.key not in posted:
             actions.append(PostComment(comment.key, with_marker(comment.body, comment.key), comment_public and comment.public,
                                        comment.kind.value))
-    if desired.close_key is not None:
+    shown_closed = shown_role is StatusRole.CLOSED
+    if desired.close_key is not None and not shown_closed:
         if closing_status is None:
             conflicts.append("the contract closes this ticket now, but no closing_status is configured")
         else:

@@ -157,10 +157,11 @@ class Syncer:
             self.progress(summary.tickets_evaluated)
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
-        evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now)
+        evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now, explain=False)
+        shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
         return evaluation, plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
                                 closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
-                                comment_public=self.comment_public)
+                                shown_role=shown, comment_public=self.comment_public)
 
     def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
         summary.tickets_read += 1

@@ -123,9 +123,29 @@ class MemoryAdapter:
 
     @classmethod
     def from_config(cls, name: str, section: "TrackerSection", config: "Config") -> "MemoryAdapter":
-        from datetime import timezone
+        """``options.tickets``: a JSON file of tickets to seed it with (relative to the config).
 
-        return cls(name, MemoryTracker(lambda: datetime.now(timezone.utc)))
+        The tracker lives in the process: for trying a contract on sample tickets,
+        not for keeping data.
+        """
+        import json
+        from datetime import timezone
+        from pathlib import Path
+
+        from ..errors import ConfigError
+        from ..model import TicketFormatError, tickets_from_json
+
+        unknown = set(section.options) - {"tickets"}
+        if unknown:
+            raise ConfigError(f"{config.path}: trackers.{name}.options.{sorted(unknown)[0]}: unknown key")
+        tickets: list[Ticket] = []
+        if "tickets" in section.options:
+            path = config.path.parent / Path(str(section.options["tickets"]))
+            try:
+                tickets = tickets_from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+            except (OSError, ValueError, TicketFormatError) as exc:
+                raise ConfigError(f"{config.path}: trackers.{name}.options.tickets: {exc}") from None
+        return cls(name, MemoryTracker(lambda: datetime.now(timezone.utc), tickets))
 
     def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
         return keyset_pages(self._page, cursor, self.tracker.page_size)
