@@ -180,7 +180,7 @@ def test_dry_run_plans_exactly_what_a_real_run_does_and_writes_nothing() -> None
     planned = h.sync(dry_run=True)
     assert h.tracker.writes == 0
     assert h.store.cursor("demo").cursor is None
-    real = h.sync()
+    h.sync()
     assert sorted((t, a.kind) for t, a in planned.planned) == sorted((f"demo:{t}", k) for t, k in h.seen)
 
 

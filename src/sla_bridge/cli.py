@@ -20,7 +20,8 @@ from .engine import evaluate
 from .errors import ConfigError, InputError, SlaBridgeError
 from .model import Ticket, TicketFormatError, tickets_from_json
 from .policy import Unit, parse_duration
-from .report import evaluation_to_json, local, minutes_text, print_evaluations, print_explanation, print_policy
+from .report import evaluation_to_json, print_evaluations, print_explanation, print_policy
+from .text import local, minutes_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -284,4 +285,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

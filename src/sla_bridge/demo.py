@@ -26,7 +26,7 @@ from .engine import ClockEvaluation, Evaluation
 from .hookspecs import hookimpl
 from .model import Comment, Role, Ticket, tickets_from_json
 from .plugins import build_plugin_manager
-from .report import local
+from .text import local
 from .store import Store
 from .sync import Syncer
 

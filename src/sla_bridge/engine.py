@@ -30,6 +30,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .calendar import BusinessCalendar
 from .model import Comment, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from .text import customer_date, local, minutes_text
 from .policy import AcknowledgedBy, Clock, Duration, Policy, ResolutionKind, SeverityPolicy, StatusRole, Unit
 
 EPSILON = 1e-6  # minutes: float sums of business minutes are compared with this slack
@@ -168,7 +169,7 @@ def _status_segments(ticket: Ticket, policy: Policy, now: datetime, changes: Seq
     return segments
 
 
-def _intervals(segments: Iterable[_Segment], roles: frozenset[StatusRole], now: datetime
+def _intervals(segments: Iterable[_Segment], roles: frozenset[StatusRole]
                ) -> list[tuple[datetime, datetime | None, str]]:
     """Merge consecutive segments whose role is in `roles` into intervals."""
     merged: list[tuple[datetime, datetime | None, str]] = []
@@ -184,21 +185,6 @@ def _intervals(segments: Iterable[_Segment], roles: frozenset[StatusRole], now: 
 
 # --- one clock ----------------------------------------------------------------------
 
-def _fmt(t: datetime | None, cal: BusinessCalendar) -> str:
-    return t.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M") if t else "-"
-
-
-def _fmt_text(t: datetime, cal: BusinessCalendar) -> str:
-    """Dates inside customer comments: no weekday names, so no language to get wrong."""
-    return t.astimezone(cal.zone).strftime("%d/%m/%Y %H:%M")
-
-
-def _fmt_minutes(minutes: float) -> str:
-    sign = "-" if minutes < 0 else ""
-    total = int(round(abs(minutes)))
-    return f"{sign}{total // 60}h{total % 60:02d}"
-
-
 def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetime, start: datetime,
                target: Duration, stop: datetime | None, stop_reason: str,
                pauses: list[tuple[datetime, datetime | None, str]], why: list[str], explain: bool
@@ -208,8 +194,8 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
     if target.unit is Unit.DAYS:
         target_minutes = cal.between(start, cal.add_days(start, target.amount))
         if explain:
-            why.append(f"target {target} = {_fmt_minutes(target_minutes)} of opening hours from"
-                       f" {_fmt(cal.next_open(start), cal)}")
+            why.append(f"target {target} = {minutes_text(target_minutes)} of opening hours from"
+                       f" {local(cal.next_open(start), cal)}")
     else:
         target_minutes = float(target.amount)
         if explain:
@@ -233,8 +219,8 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         minutes = cal.between(s, e)
         clipped.append(Pause(s, p_end, status, minutes))
         if explain:
-            why.append(f"paused {_fmt(s, cal)} -> {_fmt(p_end, cal) if p_end else 'now'} ({status}):"
-                       f" {_fmt_minutes(minutes)} of business time not counted")
+            why.append(f"paused {local(s, cal)} -> {local(p_end, cal) if p_end else 'now'} ({status}):"
+                       f" {minutes_text(minutes)} of business time not counted")
         cursor = e
         if beyond:
             still_paused, reached_end = not stopped, True
@@ -257,14 +243,14 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         elapsed += available
 
     remaining = target_minutes - elapsed
-    if stopped:
+    if stop is not None and stopped:
         # Judged by instants, not by elapsed minutes: an answer at 20:00 to a
         # deadline at 18:00 is late although no business time passed in between.
         on_time = stop <= deadline if deadline is not None else elapsed <= target_minutes + EPSILON
         state = ClockState.MET if on_time else ClockState.BREACHED
         if explain:
             why.append(f"{'met' if state is ClockState.MET else 'breached, stopped late'}: {stop_reason}"
-                       f" at {_fmt(stop, cal)}, after {_fmt_minutes(elapsed)} of business time")
+                       f" at {local(stop, cal)}, after {minutes_text(elapsed)} of business time")
         stopped_at = stop
     else:
         stopped_at = None
@@ -280,10 +266,10 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         skipped = cal.holidays_between(start.astimezone(cal.zone).date(), deadline.astimezone(cal.zone).date())
         for day, name in skipped:
             why.append(f"not counted: {day.isoformat()} ({name})")
-        why.append(f"deadline {_fmt(deadline, cal)}" + (" - breached" if state is ClockState.BREACHED
+        why.append(f"deadline {local(deadline, cal)}" + (" - breached" if state is ClockState.BREACHED
                                                         and stopped_at is None else ""))
     elif explain and still_paused:
-        why.append(f"deadline unknown while paused; {_fmt_minutes(remaining)} left")
+        why.append(f"deadline unknown while paused; {minutes_text(remaining)} left")
     return ClockEvaluation(clock, state, target, target_minutes, start, stopped_at, deadline, elapsed,
                            remaining, at_risk_at, tuple(clipped), tuple(why))
 
@@ -373,7 +359,7 @@ def _stamp(t: datetime) -> str:
 
 def _cycles(ticket: Ticket, segments: list[_Segment], h: _History, policy: Policy, cal: BusinessCalendar,
             severity_reminders: Sequence[Duration], now: datetime) -> list[WaitingCycle]:
-    waiting = _intervals(segments, frozenset({StatusRole.WAITING_FOR_CUSTOMER}), now)
+    waiting = _intervals(segments, frozenset({StatusRole.WAITING_FOR_CUSTOMER}))
     answers = [c.at for c in h.comments if c.role is Role.CUSTOMER]
     answers += [s.at for s in h.statuses if s.by_role is Role.CUSTOMER]
     answers.sort()
@@ -507,7 +493,7 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
                          " measured from the creation")
         opening = cal.next_open(start)
         if opening != start:
-            intro.append(f"created out of hours ({_fmt(start, cal)}): counting from {_fmt(opening, cal)}")
+            intro.append(f"created out of hours ({local(start, cal)}): counting from {local(opening, cal)}")
 
     new_roles = frozenset({StatusRole.NEW})
     ack_candidates: list[tuple[datetime | None, str]] = []
@@ -535,7 +521,7 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
         (definitive_at, "workaround accepted as definitive"),
     ])
     # Earlier resolved/closed spells of a reopened ticket pause its resolution clock.
-    reopened = [(s, e, f"{st} (before reopening)") for s, e, st in _intervals(segments, done_roles, now)
+    reopened = [(s, e, f"{st} (before reopening)") for s, e, st in _intervals(segments, done_roles)
                 if e is not None]
 
     plans = {
@@ -557,7 +543,7 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
             else:
                 result[clock] = _not_applicable(clock, f"no {clock} target for {sev.key} (NC, §1.2)")
             continue
-        pauses = _intervals(segments, policy.paused_by.get(clock, frozenset()), now) + extra_pauses
+        pauses = _intervals(segments, policy.paused_by.get(clock, frozenset())) + extra_pauses
         pauses.sort(key=lambda p: p[0])
         result[clock] = _run_clock(clock, cal, policy, now, start, target, stop, stop_why, pauses, list(intro),
                                    explain)
@@ -577,8 +563,8 @@ def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy,
     if cycle is None or role is StatusRole.CLOSED:
         return comments, close, upcoming
     values = {"ticket": ticket.id, "title": ticket.title, "reminders": str(len(cycle.reminders)),
-              "severity": severity or "", "waiting_since": _fmt_text(cycle.started_at, cal),
-              "close_on": _fmt_text(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
+              "severity": severity or "", "waiting_since": customer_date(cycle.started_at, cal),
+              "close_on": customer_date(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
     for reminder in cycle.reminders:
         if reminder.at > now:
             upcoming.append(reminder.at)

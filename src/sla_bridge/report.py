@@ -11,23 +11,12 @@ from rich.table import Table
 from .calendar import BusinessCalendar
 from .engine import ClockEvaluation, ClockState, Evaluation
 from .policy import Clock, Policy
+from .text import local, minutes_text
 
 STATE_STYLE = {
     ClockState.MET: "green", ClockState.RUNNING: "cyan", ClockState.PAUSED: "yellow",
     ClockState.AT_RISK: "bold yellow", ClockState.BREACHED: "bold red", ClockState.NOT_APPLICABLE: "dim",
 }
-
-
-def local(t: datetime | None, cal: BusinessCalendar) -> str:
-    return t.astimezone(cal.zone).strftime("%a %Y-%m-%d %H:%M") if t else "-"
-
-
-def minutes_text(minutes: float | None) -> str:
-    if minutes is None:
-        return "-"
-    sign = "-" if minutes < 0 else ""
-    total = int(round(abs(minutes)))
-    return f"{sign}{total // 60}h{total % 60:02d}"
 
 
 def _iso(t: datetime | None) -> str | None:

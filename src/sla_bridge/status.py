@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .calendar import BusinessCalendar
 from .config import Config
-from .report import local
+from .text import local
 from .store import Store
 
 
@@ -36,7 +36,7 @@ def collect_status(store: Store, config: Config, upcoming: int = 20) -> dict[str
             at_risk.append({**row, "clocks": [n for n, s in states.items() if s == "at_risk"]})
         if record.next_change_at is not None:
             nexts.append(row)
-    nexts.sort(key=lambda r: r["next_change_at"])
+    nexts.sort(key=lambda r: str(r["next_change_at"]))
     return {"store": str(store.path), "tickets": count, "syncs": syncs, "breached": breached,
             "at_risk": at_risk, "next_changes": nexts[:upcoming]}
 

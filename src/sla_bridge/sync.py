@@ -206,10 +206,10 @@ class Syncer:
             if labels:
                 shown = frozenset(label for label in ticket.labels if label.startswith(self.config.policy.labels.prefix))
                 applied = Applied(applied.due_date, applied.due_at, (shown - labels.remove) | labels.add)
-            for action in (due, labels):
-                if action is not None:
-                    summary.applied[action.kind] += 1
-                    notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
+            for field_action in (due, labels):
+                if field_action is not None:
+                    summary.applied[field_action.kind] += 1
+                    notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)
         for action in actions:
             if isinstance(action, PostComment):
                 if self.store.journaled(action.key):
