@@ -44,10 +44,11 @@ import resource
 import sys
 import tempfile
 import time
+import tomllib
 import tracemalloc
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,12 @@ try:
 except ImportError:  # not installed: run from a checkout
     sys.path.insert(0, str(ROOT / "src"))
 
-from fake_redmine import PAGE_CAP, ServerProcess  # noqa: E402
-from sla_bridge.adapters.base import ChangedTicket, keyset_pages  # noqa: E402
-from sla_bridge.app import build_app  # noqa: E402
-from sla_bridge.config import load_config  # noqa: E402
-from sla_bridge.sync import SyncSummary, Syncer  # noqa: E402
+from fake_redmine import PAGE_CAP, ServerProcess
+
+from sla_bridge.adapters.base import ChangedTicket, keyset_pages
+from sla_bridge.app import build_app
+from sla_bridge.config import load_config
+from sla_bridge.sync import Syncer, SyncSummary
 
 EVALUATION_INSTANT = datetime.fromisoformat("2026-10-14T15:00:00+02:00")  # a Wednesday, Paris
 KEY_ENV = "SLA_BRIDGE_BENCH_REDMINE_KEY"
@@ -77,6 +79,16 @@ LOOKUPS = ("GET issue_statuses", "GET priorities", "GET users_current")
 def config_text(url: str, store: Path) -> str:
     """The example contract plus a Redmine section, as tests/live/conftest.py writes it."""
     example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    parsed = tomllib.loads(example)
+    if "trackers" in parsed:
+        raise SystemExit("config.example.toml now configures a tracker: adapt benchmarks/bench_sync.py")
+    sync = f'\n[sync]\nstore = "{store}"\n'
+    if "sync" in parsed:  # the example has its own [sync]: point its store at the temp dir
+        example, count = re.subn(r'(?m)^(\[sync\][^\n]*\n(?:(?!\[)[^\n]*\n)*?)store\s*=[^\n]*', rf'\g<1>store = "{store}"',
+                                 example, count=1)
+        if count != 1:
+            raise SystemExit("config.example.toml: cannot find the store line of its [sync] section")
+        sync = ""
     return example + f"""
 [trackers.redmine]
 adapter = "redmine"
@@ -96,10 +108,7 @@ api_key = {{ env = "{KEY_ENV}" }}
 projects = ["support"]
 labels_field = 1
 deadline_field = 2
-
-[sync]
-store = "{store}"
-"""
+{sync}"""
 
 
 # --- measuring ------------------------------------------------------------------------
@@ -108,13 +117,14 @@ store = "{store}"
 def server_stats(url: str) -> dict[str, Any]:
     response = requests.get(f"{url}/__bench/stats", timeout=60)
     response.raise_for_status()
-    return response.json()
+    stats: dict[str, Any] = response.json()
+    return stats
 
 
 def server_rows(url: str) -> list[tuple[int, str, int]]:
     response = requests.get(f"{url}/__bench/rows", timeout=60)
     response.raise_for_status()
-    return [tuple(r) for r in response.json()]  # type: ignore[misc]
+    return [(int(r[0]), str(r[1]), int(r[2])) for r in response.json()]
 
 
 def maxrss_mib() -> float:
@@ -126,7 +136,7 @@ def expected_pages(rows: list[tuple[int, str, int]], since: datetime | None, sla
     order = sorted((updated, issue_id) for issue_id, updated, _ in rows)
 
     def z(t: datetime) -> str:
-        return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def matching(bound: datetime | None) -> list[tuple[str, int]]:
         if bound is None:
@@ -140,7 +150,7 @@ def expected_pages(rows: list[tuple[int, str, int]], since: datetime | None, sla
         nonlocal calls
         calls += 1
         page = matching(bound)[offset:offset + PAGE_CAP]
-        return [ChangedTicket(str(i), datetime.fromisoformat(u.replace("Z", "+00:00"))) for u, i in page]
+        return [ChangedTicket(str(i), datetime.fromisoformat(u)) for u, i in page]
 
     for _ in keyset_pages(query, since, PAGE_CAP):
         pass
@@ -293,7 +303,7 @@ class Bench:
         self.app = build_app(self.config)
         self.adapter = self.app.adapters[TRACKER]
         self.syncer = Syncer(self.config, self.app.store, self.adapter, self.app.pm,
-                             clock=lambda: datetime.now(timezone.utc))
+                             clock=lambda: datetime.now(UTC))
         self.overlap = timedelta(seconds=self.config.file.sync.overlap_seconds)
 
     def since(self) -> datetime | None:
@@ -359,6 +369,10 @@ def main() -> int:
             print(f"\nfake Redmine after the passes: {dict(sorted(stats['statuses'].items()))};"
                   f" closed by sla-bridge {stats['closed_by_api_user']}; closed issues still carrying a due date"
                   f" {stats['closed_with_due_date']}, an at-risk/missing-version label {stats['closed_with_sla_labels']}")
+            stale = [bench.app.store.ticket(TRACKER, str(i)) for i in stats["stale_closed_ids"]]
+            print(f"  of these {len(stale)} closed issues, the store will revisit"
+                  f" {sum(1 for r in stale if r is not None and r.next_change_at is not None)} on its own"
+                  " (a next_change_at); the others only if a person edits them")
             print(f"all requests: {dict(sorted(stats['requests'].items()))}")
         finally:
             bench.close()

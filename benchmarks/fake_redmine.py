@@ -40,15 +40,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
-UTC = timezone.utc
-
 STATUSES = [  # Redmine's default data (ids as on a fresh install)
     {"id": 1, "name": "New", "is_closed": False},
     {"id": 2, "name": "In Progress", "is_closed": False},
@@ -92,7 +90,7 @@ def _z(t: datetime) -> str:
 
 
 def _parse_z(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 # --- generation -----------------------------------------------------------------------
@@ -319,7 +317,7 @@ class FakeRedmine:
                 start -= timedelta(seconds=1)  # seen on SQLite: the bound is effectively 1 s earlier
             bound = _z(start)
         sort = one("sort", "id:desc") or "id:desc"
-        status = one("status_id", "open")
+        status = one("status_id", "open") or "open"
         projects = one("project_id")
         with self.lock:
             if sort == "updated_on,id" and bound is not None:
@@ -330,9 +328,10 @@ class FakeRedmine:
                 candidates = list(self.issues.values())
                 if bound is not None:
                     candidates = [i for i in candidates if i["updated_on"] >= bound]
-                candidates = self._sorted(candidates, sort)
-                if candidates is None:
+                ordered = self._sorted(candidates, sort)
+                if ordered is None:
                     return 422, {"errors": ["Sort is invalid"]}
+                candidates = ordered
             if status == "*":
                 pass
             elif status == "open":
@@ -467,6 +466,8 @@ class FakeRedmine:
                         j["user"]["id"] == API_USER["id"] and any(d["name"] == "status_id" for d in j["details"])
                         for j in i["journals"])),
                     "closed_with_due_date": sum(1 for i in closed if i["due_date"]),
+                    "stale_closed_ids": [i["id"] for i in closed if i["due_date"] or any(
+                        v in ("sla-version-manquante", "sla-a-risque") for v in i["custom_fields"][0]["value"])],
                     "closed_with_sla_labels": sum(1 for i in closed if any(
                         v in ("sla-version-manquante", "sla-a-risque") for v in i["custom_fields"][0]["value"]))}
 
@@ -519,7 +520,7 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
                      "/users/current.json": "users_current"}.get(path, "other"))
             with app.lock:
                 app.requests[f"{method} {kind}"] += 1
-            key = self.headers.get("X-Redmine-API-Key") or (query.get("key") or [None])[-1]
+            key = self.headers.get("X-Redmine-API-Key") or (query.get("key") or [""])[-1]
             if key != app.api_key:
                 with app.lock:
                     app.requests["401"] += 1

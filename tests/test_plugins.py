@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def test_builtin_adapters_are_ordinary_plugins() -> None:
     registry = build_registry(build_plugin_manager(load_entry_points=False))
-    assert {"memory", "redmine"} <= set(registry.names())
+    assert {"memory", "redmine", "jira", "zammad"} <= set(registry.names())
 
 
 def test_a_third_party_adapter_registers_through_an_entry_point(tmp_path: Path,
@@ -60,8 +60,8 @@ def test_a_duplicate_adapter_name_fails_at_start_up() -> None:
 
 def test_an_unknown_adapter_names_the_known_ones() -> None:
     registry = build_registry(build_plugin_manager(load_entry_points=False))
-    with pytest.raises(ConfigError, match="unknown adapter 'jira'; known adapters: memory, redmine"):
-        registry.get("jira")
+    with pytest.raises(ConfigError, match="unknown adapter 'youtrack'; known adapters: jira, memory, redmine, zammad"):
+        registry.get("youtrack")
 
 
 def _hookspecs() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,16 +28,14 @@ T = datetime.fromisoformat
 
 
 def memory_config(tmp_path: Path) -> Path:
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8") + f"""
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^store = .*$', 'store = "state.sqlite"', example, count=1) + f"""
 [trackers.sample]
 adapter = "memory"
 closing_status = "closed"
 poll_interval_seconds = 60
 statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
 options = {{ tickets = "{SAMPLES}" }}
-
-[sync]
-store = "state.sqlite"
 """
     path = tmp_path / "sla.toml"
     path.write_text(text, encoding="utf-8")

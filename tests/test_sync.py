@@ -243,3 +243,22 @@ def test_observer_failure_never_breaks_a_sync() -> None:
     h.syncer.pm = build_plugin_manager([Broken()], load_entry_points=False)
     assert h.sync("2025-06-03T11:00:00+02:00").errors == []
     assert len(h.comments()) == 1
+
+
+def test_auto_close_also_clears_what_no_longer_applies() -> None:
+    h = Harness(replace(waiting_ticket(), severity="mineure"))  # mineure without a fix version
+    h.sync()
+    assert "sla-version-manquante" in h.tracker.tickets["1"].labels
+    summary = h.sync("2025-06-30T11:00:00+02:00")  # reminders 5/10/15 days, then the closure
+    ticket = h.tracker.tickets["1"]
+    assert ticket.status == "closed" and summary.errors == []
+    assert "sla-version-manquante" not in ticket.labels and ticket.due_at is None
+    assert h.sync("2025-07-30T11:00:00+02:00").applied == {}
+
+
+def test_an_idle_tracker_is_not_re_read_past_the_overlap() -> None:
+    h = Harness(waiting_ticket(), now="2025-06-02T12:00:00+02:00")
+    h.sync()
+    h.clock.set("2025-06-02T13:00:00+02:00")
+    h.sync()
+    assert h.store.cursor("demo").cursor == T("2025-06-02T12:58:00+02:00")  # started - overlap

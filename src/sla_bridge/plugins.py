@@ -17,7 +17,8 @@ from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-BUILTIN_PLUGINS = ("sla_bridge.adapters.memory", "sla_bridge.adapters.redmine")
+BUILTIN_PLUGINS = ("sla_bridge.adapters.memory", "sla_bridge.adapters.redmine", "sla_bridge.adapters.jira",
+                   "sla_bridge.adapters.zammad")
 
 
 class AdapterRegistry:

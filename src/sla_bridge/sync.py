@@ -36,6 +36,7 @@ from .reconcile import Plan, plan
 from .store import Store
 
 log = logging.getLogger(__name__)
+MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
 
 
 @dataclass
@@ -102,6 +103,8 @@ class Syncer:
         section = config.file.trackers.get(adapter.name)
         self.closing_status = section.closing_status if section else None
         self.comment_public = section.comment_visibility == "public" if section else True
+        # A tracker with only a date field (no exact deadline) is compared on the date.
+        self.tracks_due_at = bool(getattr(adapter, "tracks_due_at", True))
         self.sync = config.file.sync
 
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
@@ -141,10 +144,21 @@ class Syncer:
             summary.errors.append(f"{name}: {exc}")
         summary.finished = self.clock()
         if not dry_run:
-            advanced = min(newest, started) if summary.complete and newest else None
+            advanced = self._advance(newest, started) if summary.complete else None
             self.store.sync_finished(name, summary.finished, advanced, summary.to_json())
             notify(self.pm, "sla_bridge_sync_finished", adapter=name, summary=summary)
         return summary
+
+    def _advance(self, newest: datetime | None, started: datetime) -> datetime | None:
+        """The next cursor: the newest change seen, capped at the pass's start.
+
+        A complete pass has also seen everything up to ``started - overlap`` (the
+        overlap is the lag we allow the tracker), so the cursor may move there even
+        when nothing changed: an idle tracker is not re-read over and over.
+        """
+        floor = started - timedelta(seconds=self.sync.overlap_seconds)
+        known = [t for t in (newest, floor, self.store.cursor(self.adapter.name).cursor) if t is not None]
+        return min(started, max(known))
 
     def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
         try:
@@ -157,11 +171,15 @@ class Syncer:
             self.progress(summary.tickets_evaluated)
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
+        # A ticket is judged no earlier than its own last event: what the tracker
+        # already records (our own closure, an edit made during this pass) counts.
+        now = max(now, max((e.at for e in ticket.events), default=ticket.created))
         evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now, explain=False)
         shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
         return evaluation, plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
                                 closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
-                                shown_role=shown, comment_public=self.comment_public)
+                                shown_role=shown, tracks_due_at=self.tracks_due_at,
+                                comment_public=self.comment_public)
 
     def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
         summary.tickets_read += 1
@@ -184,13 +202,19 @@ class Syncer:
             return
         for key in todo.already_done:  # posted by an earlier run that died before recording it
             self.store.journal(key, name, ticket_id, "comment", now, "found on the tracker")
-        if todo.actions:
+        # Writing can change what is desired (a closure ends the clocks: the due date
+        # and SLA labels go), so the read-back is planned again, once.
+        for _ in range(MAX_ROUNDS):
+            if not todo.actions:
+                break
             applied = self._apply(ticket, todo.actions, applied, summary)
             ticket = self._fetch(ticket_id, summary)
-            evaluation, after = self._plan(ticket, applied, now)
-            missing = [describe(a) for a in after.actions]
-            if missing:
-                summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {'; '.join(missing)}")
+            previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
+            if set(todo.actions) & set(previous.actions):
+                break
+        if todo.actions:
+            missing = "; ".join(describe(a) for a in todo.actions)
+            summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {missing}")
         self._notify_breaches(ticket, evaluation, record.evaluation if record else {})
         self.store.save_ticket(name, ticket, applied, summarize(evaluation), evaluation.next_change_at)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -89,7 +90,8 @@ def redmine(redmine_env: dict[str, str]) -> Redmine:
 
 
 def live_config_text(env: dict[str, str], store: Path) -> str:
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    example = re.sub(r'(?m)^store = .*$', f'store = "{store}"',
+                     (ROOT / "config.example.toml").read_text(encoding="utf-8"), count=1)
     return example + f"""
 [trackers.redmine]
 adapter = "redmine"
@@ -109,9 +111,6 @@ api_key = {{ env = "SLA_BRIDGE_REDMINE_KEY" }}
 projects = ["{env['REDMINE_PROJECT']}"]
 labels_field = {env['REDMINE_LABELS_FIELD_ID']}
 deadline_field = {env['REDMINE_DEADLINE_FIELD_ID']}
-
-[sync]
-store = "{store}"
 """
 
 

@@ -90,6 +90,9 @@ class Adapter(Protocol):
     ``apply_fields`` writes the due date and labels in as few calls as the tracker
     allows (one, where it can). ``post_comment`` must never be retried blindly: a
     retried POST can double-post a reminder.
+
+    An adapter whose tracker can hold only a due *date* (no field for the exact
+    deadline) sets ``tracks_due_at = False``; reconciliation then compares dates.
     """
 
     name: str

@@ -1,0 +1,781 @@
+"""The Jira adapter: Jira Cloud and Jira Data Center, REST API v2, through the ``jira`` library's session.
+
+Where sla-bridge's fields live in Jira:
+- severity: the issue's priority (default) or a custom field (``customfield_NNNNN``,
+  a select list or a text field);
+- due date: Jira's own ``duedate`` (a date without time);
+- the exact deadline: a *Date Time Picker* custom field (``deadline_field``);
+- SLA labels: Jira's ``labels``, changed with ``update: {labels: [{add}, {remove}]}`` so a
+  person's other labels are never touched;
+- reminders and the closure notice: comments, public (customer-visible on Jira Service
+  Management) or internal (``sd.public.comment`` property);
+- closure: the workflow transition whose target status is ``closing_status``, with the
+  resolution its screen asks for.
+
+What the ``jira`` library (pycontribs/jira 3.10) does that we keep out of the way:
+- ``JIRA(...)`` calls ``/serverInfo`` unless ``get_server_info=False``: we build it with
+  that flag and detect the deployment ourselves, lazily;
+- its ``ResilientSession`` retries every method, POSTs included (a double-posted
+  reminder), never retries a 503 without Retry-After, doubles Retry-After and caps the
+  wait at 60 s with random jitter: we set ``max_retries=0`` and retry ourselves (reads
+  and idempotent writes freely; a POST only after checking the tracker for its effect);
+- ``search_issues`` goes to ``/search/jql`` only when it knows it talks to Cloud, and
+  ``enhanced_search_issues`` returns None on Data Center: we call each deployment's
+  search endpoint directly (Cloud removed ``/search``: 410 Gone);
+- ``issue.update()`` sends a PUT then a GET: we send one raw PUT (``notifyUsers=false``
+  when allowed);
+- it has no method for the paged changelog (``/issue/{key}/changelog``, Cloud only).
+
+History comes from the changelog (status, priority or the severity field, labels) and
+the comments (author role, public or internal). The customer is anyone outside the
+configured agents and sla-bridge's own API user; a Cloud ``accountType: customer`` is
+always a customer, an ``app`` (automation) is the system.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from ..actions import PostComment, SetDueDate, SetLabels
+from ..config import SecretRef
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..httpclient import RetryPolicy, retry_after_seconds
+from ..markers import markers_in
+from ..model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from .base import AdapterError, ChangedTicket, PermanentError, SkippableError, TransientError
+
+if TYPE_CHECKING:
+    from ..config import Config, TrackerSection
+    from ..plugins import AdapterRegistry
+
+log = logging.getLogger(__name__)
+
+API = "/rest/api/2"
+MINUTE = timedelta(minutes=1)
+CHANGELOG_PAGE = 100  # /issue/{key}/changelog caps maxResults at 100
+COMMENT_PAGE = 100
+CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
+# Hourly quotas: waiting inside the pass would stall every other tracker.
+QUOTA_REASONS = ("jira-quota-global-based", "jira-quota-tenant-based", "jira-quota-based")
+ORDER = " ORDER BY updated ASC, key ASC"
+
+
+class JiraOptions(BaseModel):
+    """``[trackers.<name>.options]`` for ``adapter = "jira"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    deployment: Literal["cloud", "datacenter", "auto"] = "auto"
+    email: str | None = None          # Cloud: the account's e-mail, with api_token
+    api_token: SecretRef | None = None
+    token: SecretRef | None = None    # Data Center: a personal access token (Bearer)
+    projects: list[str] = Field(min_length=1)  # project keys; Cloud's search needs a bounded query
+    severity_field: str = "priority"  # "priority" or a custom field id ("customfield_10042")
+    # A Date Time Picker custom field id. Required: Jira's duedate holds a date only, and the
+    # sync compares the exact deadline it wants with the one the ticket shows.
+    deadline_field: str
+    resolution: str | None = "Done"   # set when the closing transition's screen has a resolution
+    jql_extra: str | None = None      # ANDed to the change query, e.g. 'issuetype != Epic'
+    api_user_timezone: str | None = None  # JQL times are read in this zone; default: from /myself
+    page_size: int = Field(default=100, ge=1, le=1000)
+    notify_users: bool = False        # false: writes send notifyUsers=false where Jira allows it
+    timeout_seconds: float = Field(default=30, gt=0)
+    retries: int = Field(default=4, ge=1, le=10)
+    max_requests_per_second: float | None = Field(default=None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"expected the site's address, like https://example.atlassian.net, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("severity_field")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        if value != "priority" and not CUSTOM_FIELD.match(value):
+            raise ValueError(f'expected "priority" or a custom field id like "customfield_10042", got {value!r}')
+        return value
+
+    @field_validator("deadline_field")
+    @classmethod
+    def _deadline(cls, value: str) -> str:
+        if not CUSTOM_FIELD.match(value):
+            raise ValueError(f'expected a custom field id like "customfield_10050", got {value!r}')
+        return value
+
+    @field_validator("api_user_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f'unknown IANA time zone {value!r} (e.g. "Europe/Paris")') from None
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "JiraOptions":
+        basic = self.email is not None or self.api_token is not None
+        if basic and (self.email is None or self.api_token is None):
+            raise ValueError("email and api_token go together (Jira Cloud)")
+        if basic and self.token is not None:
+            raise ValueError("give either email + api_token (Jira Cloud) or token (Data Center), not both")
+        if not basic and self.token is None:
+            raise ValueError("credentials are missing: email + api_token (Jira Cloud) or token (Data Center"
+                             " personal access token)")
+        if self.deployment == "cloud" and not basic:
+            raise ValueError("Jira Cloud needs email + api_token (an API token from id.atlassian.com)")
+        return self
+
+
+# --- values -------------------------------------------------------------------------
+
+def parse_time(value: str | None) -> datetime | None:
+    """Jira's ``2025-06-02T16:40:01.123+0200`` (or ISO forms) as an aware datetime."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"time {value!r} has no offset")
+    return parsed
+
+
+def jira_time(t: datetime) -> str:
+    """The format Jira writes and reads for date-time fields: ``2025-06-03T11:00:00.000+0200``."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}" + t.strftime("%z")
+
+
+def jql_string(value: str) -> str:
+    """A JQL string literal: double quotes, with backslashes and quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_ESCAPED_MARKER = re.compile(r"\\\[(sla-bridge:[^\]\s\\]+)\\\]")
+_MARKER = re.compile(r"\[(sla-bridge:[^\]\s]+)\]")
+
+
+def _wiki(body: str) -> str:
+    """Comment text as Jira wiki markup: the marker's brackets would render as a link."""
+    return _MARKER.sub(r"\\[\1\\]", body)
+
+
+def _unwiki(body: str) -> str:
+    return _ESCAPED_MARKER.sub(r"[\1]", body)
+
+
+def _user_ids(user: dict[str, Any]) -> set[str]:
+    return {str(user[k]).casefold() for k in ("accountId", "name", "key", "displayName", "emailAddress")
+            if user.get(k)}
+
+
+def _user_name(user: dict[str, Any] | None) -> str | None:
+    if not user:
+        return None
+    return user.get("displayName") or user.get("name") or user.get("accountId") or user.get("key")
+
+
+def _messages(response: requests.Response) -> str:
+    """Jira's error text: ``errorMessages`` and ``errors`` (the library's parser)."""
+    from jira.resilientsession import parse_errors
+
+    try:
+        found = parse_errors(response)
+    except Exception:  # noqa: BLE001 - a body we cannot read still gets reported by status
+        found = []
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("errors"), dict) and body["errors"]:
+        # parse_errors drops the field names; they are what a person needs to fix a screen.
+        found = list(body.get("errorMessages") or []) + [f"{k}: {v}" for k, v in body["errors"].items()]
+    return "; ".join(str(m) for m in found)[:500]
+
+
+class _Rows:
+    """One page of the change query."""
+
+    def __init__(self, rows: list[ChangedTicket], last: bool) -> None:
+        self.rows, self.last = rows, last
+
+
+class JiraAdapter:
+    adapter_type = "jira"
+
+    def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
+                 retry: RetryPolicy | None = None, session: requests.Session | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        try:
+            self.options = JiraOptions.model_validate(section.options)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            where = f"trackers.{name}.options" + (f".{loc}" if loc else "")
+            message = "unknown key" if first["type"] == "extra_forbidden" else \
+                "required key is missing" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{config.path}: {where}: {message}") from None
+        self.section = section
+        self.agents = {a.casefold() for a in section.agents}
+        self.retry = retry or RetryPolicy(attempts=self.options.retries)
+        self.base = self.options.url
+        self._monotonic = monotonic
+        self._last_request: float | None = None
+        self.calls: dict[str, int] = {"read": 0, "write": 0}
+        self.session = self._session(session)
+        self._deployment: str | None = None if self.options.deployment == "auto" else self.options.deployment
+        self._me: dict[str, Any] | None = None
+        self._zone: ZoneInfo | None = ZoneInfo(self.options.api_user_timezone) if self.options.api_user_timezone \
+            else None
+        self._zone_known = self._zone is not None
+        self._field_names: dict[str, str] | None = None
+        self._silence = not self.options.notify_users
+
+    def __repr__(self) -> str:  # the session holds the secret: never shown
+        return f"JiraAdapter({self.name!r}, {self.base!r})"
+
+    def _session(self, session: requests.Session | None) -> requests.Session:
+        o = self.options
+        if o.api_token is not None:
+            assert o.email is not None
+            basic: tuple[str, str] | None = (o.email, o.api_token.reveal())
+            bearer = None
+        else:
+            assert o.token is not None
+            basic, bearer = None, o.token.reveal()
+        if session is not None:
+            from jira.client import TokenAuth
+
+            session.auth = requests.auth.HTTPBasicAuth(*basic) if basic else TokenAuth(bearer)  # type: ignore[arg-type]
+            session.headers.update({"Accept": "application/json", "Content-Type": "application/json",
+                                    "X-Atlassian-Token": "no-check"})
+            return session
+        from jira import JIRA
+
+        # No network here (get_server_info=False), no retries of its own (max_retries=0).
+        self.client = JIRA(server=o.url, basic_auth=basic, token_auth=bearer, get_server_info=False,
+                           max_retries=0, timeout=o.timeout_seconds, options={"check_update": False})
+        return self.client._session
+
+    # --- transport: one request, Jira's errors, guarded retries ------------------------
+
+    def _pace(self) -> None:
+        rate = self.options.max_requests_per_second
+        if rate is None:
+            return
+        now = self._monotonic()
+        if self._last_request is not None:
+            wait = self._last_request + 1 / rate - now
+            if wait > 0:
+                self.retry.sleep(wait)
+                now += wait
+        self._last_request = now
+
+    def _send(self, method: str, path: str, what: str, params: dict[str, Any] | None,
+              body: Any) -> requests.Response:
+        from jira.exceptions import JIRAError
+        from jira.resilientsession import ResilientSession
+
+        self._pace()
+        self.calls["read" if method == "GET" else "write"] += 1
+        kwargs: dict[str, Any] = {"params": params}
+        if body is not None:
+            kwargs["json"] = body
+        if not isinstance(self.session, ResilientSession):
+            kwargs["timeout"] = self.options.timeout_seconds  # ResilientSession adds its own
+        try:
+            response = self.session.request(method, f"{self.base}{path}", **kwargs)
+        except JIRAError as exc:  # ResilientSession raises on any status >= 400
+            if exc.response is None:
+                raise TransientError(f"{self.name}: {what}: no answer from {self.base}") from None
+            response = exc.response
+        except requests.Timeout:
+            raise TransientError(f"{self.name}: {what}: no answer within {self.options.timeout_seconds:g} s"
+                                 ) from None
+        except requests.ConnectionError as exc:
+            raise TransientError(f"{self.name}: {what}: cannot connect to {self.base} ({type(exc).__name__})"
+                                 ) from None
+        return self._check(response, what)
+
+    def _check(self, response: requests.Response, what: str) -> requests.Response:
+        """Jira's answer in sla-bridge's error kinds (as ``httpclient.check``, with Jira's messages)."""
+        status = response.status_code
+        if status < 400:
+            return response
+        detail = _messages(response)
+        where = f"{self.name}: {what}: HTTP {status}"
+        if status == 401:
+            raise PermanentError(f"{where}: authentication failed; check the e-mail and API token (Jira Cloud)"
+                                 " or the personal access token (Data Center) in the config's secret")
+        if status == 429 or status >= 500:
+            reason = response.headers.get("RateLimit-Reason") or ""
+            error = TransientError(f"{where}{f' ({reason})' if reason else ''} {detail}".strip(),
+                                   retry_after_seconds(response.headers.get("Retry-After")))
+            error.status, error.reason = status, reason  # type: ignore[attr-defined]  # read with getattr
+            raise error
+        error_type = SkippableError if status in (400, 403, 404, 409, 410, 422) else PermanentError
+        failure: AdapterError = error_type(f"{where}: {detail}" if detail else where)
+        failure.status = status  # type: ignore[attr-defined]  # read with getattr
+        raise failure
+
+    def _retryable(self, error: BaseException) -> bool:
+        return isinstance(error, TransientError) and not str(getattr(error, "reason", "")).startswith(QUOTA_REASONS)
+
+    def _wait_for(self, error: BaseException, attempt: int) -> float:
+        asked = getattr(error, "retry_after", None)
+        wait = asked if asked is not None else self.retry.backoff_seconds * 2 ** (attempt - 1)
+        if wait > self.retry.max_wait_seconds:
+            raise error  # waiting that long would stall every other tracker: end the pass
+        return float(wait)
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        assert error is not None
+        return self._wait_for(error, state.attempt_number)
+
+    def _call(self, method: str, path: str, *, what: str, retry: bool, params: dict[str, Any] | None = None,
+              body: Any = None) -> requests.Response:
+        if not retry:
+            return self._send(method, path, what, params, body)
+        retrying = Retrying(stop=stop_after_attempt(self.retry.attempts), retry=retry_if_exception(self._retryable),
+                            wait=self._wait, sleep=self.retry.sleep, reraise=True, before_sleep=self._log)
+        return retrying(self._send, method, path, what, params, body)
+
+    def _log(self, state: RetryCallState) -> None:
+        log.warning("%s: retrying after %s (attempt %d)", self.name,
+                    state.outcome.exception() if state.outcome else "?", state.attempt_number)
+
+    def _get(self, path: str, what: str, **params: Any) -> Any:
+        response = self._call("GET", f"{API}{path}", what=what, retry=True, params=params or None)
+        try:
+            return response.json()
+        except ValueError:
+            # Typically a single sign-on or login page answered with 200 instead of the API.
+            raise PermanentError(f"{self.name}: {what}: Jira answered {response.headers.get('Content-Type', '?')}"
+                                 f" instead of JSON; check options.url ({self.base}) and that the API is reachable"
+                                 " without a browser login") from None
+
+    def _guarded_post(self, path: str, body: Any, what: str, done: Callable[[], bool]) -> None:
+        """A POST is sent again only after ``done()`` says the first one did not take effect."""
+        attempt = 1
+        while True:
+            try:
+                self._call("POST", f"{API}{path}", what=what, retry=False, body=body)
+                return
+            except TransientError as error:
+                if attempt >= self.retry.attempts or not self._retryable(error):
+                    raise
+                self.retry.sleep(self._wait_for(error, attempt))
+                # A 429 was refused before being processed; anything else may have been applied.
+                if getattr(error, "status", None) != 429 and done():
+                    return
+                attempt += 1
+
+    # --- lookups, read once per process --------------------------------------------------
+
+    @property
+    def deployment(self) -> str:
+        if self._deployment is None:
+            info = self._get("/serverInfo", "read the server info")
+            self._deployment = "cloud" if info.get("deploymentType") == "Cloud" else "datacenter"
+        return self._deployment
+
+    @property
+    def me(self) -> dict[str, Any]:
+        """sla-bridge's own user: its comments and changes are an agent's whatever the config says."""
+        if self._me is None:
+            self._me = self._get("/myself", "read the API user")
+        return self._me
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        """The API user's time zone, in which Jira reads JQL times (None: unknown)."""
+        if not self._zone_known:
+            self._zone_known = True
+            name = self.me.get("timeZone")
+            try:
+                self._zone = ZoneInfo(name) if name else None
+            except (ZoneInfoNotFoundError, ValueError):
+                self._zone = None
+            if self._zone is None:
+                log.warning("%s: the API user's time zone is unknown (set options.api_user_timezone);"
+                            " the change query reads 12 hours more to be safe", self.name)
+        return self._zone
+
+    def field_name(self, field_id: str) -> str | None:
+        """A custom field's name: Data Center's changelog names fields, it has no fieldId."""
+        if self._field_names is None:
+            fields = self._get("/field", "list fields")
+            self._field_names = {f["id"]: f.get("name", "") for f in fields if isinstance(f, dict) and "id" in f}
+        return self._field_names.get(field_id)
+
+    # --- the change query --------------------------------------------------------------
+
+    def jql_time(self, t: datetime) -> str:
+        """A JQL time (minute precision, the API user's zone), never later than ``t``."""
+        zone = self.zone
+        if zone is None:
+            # Jira reads the literal in a zone between UTC-12 and UTC+14: this one is early enough in all.
+            local = t.astimezone(timezone.utc) - timedelta(hours=12)
+        else:
+            local = t.astimezone(zone)
+        return local.strftime("%Y-%m-%d %H:%M")
+
+    def jql(self, bound: datetime | None) -> str:
+        parts = [f"project in ({', '.join(jql_string(p) for p in self.options.projects)})"]
+        if bound is not None:
+            parts.append(f"updated >= {jql_string(self.jql_time(bound))}")
+        if self.options.jql_extra:
+            parts.append(f"({self.options.jql_extra})")
+        return " AND ".join(parts) + ORDER
+
+    def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
+        """Issues updated at or after ``cursor``, oldest first.
+
+        JQL compares times to the minute, in the API user's time zone: the query starts
+        a minute before the cursor (the sync drops rows it already has). Pages are read
+        by keyset: once a page ends in a later minute, the query restarts from there, so
+        a ticket updated while we page (it moves to the end) never shifts another one
+        out of reach. Within one minute, Cloud's page token or Data Center's startAt
+        steps on. Rows seen twice are dropped.
+        """
+        bound = cursor - MINUTE if cursor is not None else None
+        seen: set[tuple[str, datetime]] = set()
+        while True:
+            restart = None
+            for page in self._search(bound):
+                fresh = False
+                for row in page.rows:
+                    if (row.id, row.updated) not in seen:
+                        seen.add((row.id, row.updated))
+                        fresh = True
+                        yield row
+                if page.last:
+                    return
+                newest = page.rows[-1].updated if page.rows else None
+                if fresh and newest is not None and (bound is None or self.jql_time(newest) != self.jql_time(bound)):
+                    restart = newest
+                    break
+            if restart is None:
+                return
+            bound = restart
+
+    def _search(self, bound: datetime | None) -> Iterator[_Rows]:
+        jql = self.jql(bound)
+        try:
+            if self.deployment == "cloud":
+                yield from self._search_cloud(jql)
+            else:
+                yield from self._search_datacenter(jql)
+        except SkippableError as exc:
+            # A refused change query stops this tracker's pass, with the reason.
+            status = getattr(exc, "status", None)
+            if status == 410:
+                raise PermanentError(f"{exc}. This is Jira Cloud, which removed /rest/api/2/search (410 Gone):"
+                                     f' set options.deployment = "cloud" (or "auto")') from None
+            if status == 404 and self.deployment == "cloud":
+                raise PermanentError(f"{exc}. This Jira has no /rest/api/2/search/jql (Jira Cloud only): set"
+                                     f' options.deployment = "datacenter" (or "auto")') from None
+            if status == 400:
+                raise PermanentError(f"{exc} (query: {jql}); check options.projects and options.jql_extra"
+                                     ) from None
+            raise PermanentError(str(exc)) from None
+
+    def _rows(self, issues: list[dict[str, Any]]) -> list[ChangedTicket]:
+        rows = []
+        for issue in issues:
+            updated = parse_time((issue.get("fields") or {}).get("updated"))
+            if updated is None:
+                raise PermanentError(f"{self.name}: the change query returned {issue.get('key')} without"
+                                     " its 'updated' field")
+            rows.append(ChangedTicket(str(issue["key"]), updated))
+        return rows
+
+    def _search_cloud(self, jql: str) -> Iterator[_Rows]:
+        """``GET /search/jql``: token paging, no total; a short page is not the last one."""
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"jql": jql, "maxResults": self.options.page_size, "fields": "updated"}
+            if token:
+                params["nextPageToken"] = token
+            data = self._get("/search/jql", "list changed issues", **params)
+            token = data.get("nextPageToken")
+            # The last page may omit nextPageToken instead of sending null (JRACLOUD-92184).
+            last = bool(data.get("isLast")) or not token
+            yield _Rows(self._rows(data.get("issues", [])), last)
+            if last:
+                return
+
+    def _search_datacenter(self, jql: str) -> Iterator[_Rows]:
+        """``GET /search``: startAt paging with a total (the server may cap maxResults)."""
+        start = 0
+        while True:
+            data = self._get("/search", "list changed issues", jql=jql, startAt=start,
+                             maxResults=self.options.page_size, fields="updated")
+            issues = data.get("issues", [])
+            start += len(issues)
+            yield _Rows(self._rows(issues), not issues or start >= int(data.get("total", 0)))
+            if not issues or start >= int(data.get("total", 0)):
+                return
+
+    # --- reading one issue ---------------------------------------------------------------
+
+    def _fields(self) -> list[str]:
+        fields = ["summary", "status", "priority", "labels", "duedate", "fixVersions", "issuetype", "reporter",
+                  "created", "updated", "resolution"]
+        if self.deployment == "cloud":
+            fields.append("comment")  # Data Center reads comments with their properties instead
+        if self.options.severity_field != "priority":
+            fields.append(self.options.severity_field)
+        fields.append(self.options.deadline_field)
+        return fields
+
+    def fetch(self, ticket_id: str) -> Ticket:
+        issue = self._get(f"/issue/{ticket_id}", f"read issue {ticket_id}", fields=",".join(self._fields()),
+                          expand="changelog")
+        try:
+            fields = issue["fields"]
+            histories = self._histories(ticket_id, issue.get("changelog") or {})
+            comments = self._comments(ticket_id, fields.get("comment"))
+            return self.to_ticket(issue, histories, comments)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SkippableError(f"{self.name}: issue {ticket_id}: unexpected JSON ({type(exc).__name__}: {exc})"
+                                 ) from None
+
+    def _histories(self, key: str, changelog: dict[str, Any]) -> list[dict[str, Any]]:
+        """The whole changelog: the embedded one when complete, else every page of it."""
+        embedded = list(changelog.get("histories") or [])
+        if int(changelog.get("total", len(embedded))) <= len(embedded):
+            return embedded
+        histories: list[dict[str, Any]] = []
+        while True:
+            try:
+                page = self._get(f"/issue/{key}/changelog", f"read the changelog of {key}",
+                                 startAt=len(histories), maxResults=CHANGELOG_PAGE)
+            except SkippableError as exc:
+                if getattr(exc, "status", None) == 404 and self.deployment != "cloud":
+                    raise SkippableError(f"{self.name}: issue {key}: Jira returned {len(embedded)} of"
+                                         f" {changelog.get('total')} history entries and has no paged changelog"
+                                         " endpoint; the ticket's history would be incomplete") from None
+                raise
+            values = page.get("values") or []
+            histories += values
+            if page.get("isLast", True) or not values or len(histories) >= int(page.get("total", 0)):
+                return histories
+
+    def _comments(self, key: str, embedded: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Every comment, oldest first; on Data Center with their properties (public or internal)."""
+        if embedded is not None:
+            comments = list(embedded.get("comments") or [])
+            if int(embedded.get("total", len(comments))) <= len(comments):
+                return comments
+        comments = []
+        while True:
+            params: dict[str, Any] = {"startAt": len(comments), "maxResults": COMMENT_PAGE, "orderBy": "created"}
+            if self.deployment != "cloud":
+                params["expand"] = "properties"
+            page = self._get(f"/issue/{key}/comment", f"read the comments of {key}", **params)
+            values = page.get("comments") or []
+            comments += values
+            if not values or len(comments) >= int(page.get("total", 0)):
+                return comments
+
+    def _role(self, user: dict[str, Any] | None) -> Role:
+        if not user:
+            return Role.SYSTEM
+        if user.get("accountType") == "customer":
+            return Role.CUSTOMER
+        ids = _user_ids(user)
+        mine = {str(self.me[k]).casefold() for k in ("accountId", "name", "key") if self.me.get(k)}
+        if ids & mine or ids & self.agents:
+            return Role.AGENT
+        if user.get("accountType") == "app":
+            return Role.SYSTEM  # automation rules, integrations
+        return Role.CUSTOMER
+
+    def _severity_item(self, item: dict[str, Any]) -> bool:
+        field = self.options.severity_field
+        if field == "priority":
+            return item.get("field") == "priority" and item.get("fieldtype") == "jira"
+        if item.get("fieldtype") != "custom":
+            return False
+        if item.get("fieldId"):
+            return bool(item["fieldId"] == field)
+        return item.get("field") == self.field_name(field)
+
+    @staticmethod
+    def _public(comment: dict[str, Any]) -> bool:
+        if comment.get("jsdPublic") is False or comment.get("visibility"):
+            return False
+        for prop in comment.get("properties") or []:
+            if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal") is True:
+                return False
+        return True
+
+    def to_ticket(self, issue: dict[str, Any], histories: list[dict[str, Any]],
+                  comments: list[dict[str, Any]]) -> Ticket:
+        """One Jira issue, its changelog and comments in the common model."""
+        f = issue["fields"]
+        events: list[Event] = []
+        for history in histories:
+            at = parse_time(history["created"])
+            assert at is not None
+            author = history.get("author")
+            by, role = _user_name(author), self._role(author)
+            for item in history.get("items") or []:
+                field = item.get("field")
+                if field == "status" and item.get("fieldtype") == "jira":
+                    events.append(StatusChange(at, item.get("fromString"), item.get("toString") or "", by, role))
+                elif self._severity_item(item):
+                    events.append(SeverityChange(at, item.get("fromString"), item.get("toString"), by))
+                elif field == "labels" and item.get("fieldtype") == "jira":
+                    before = set((item.get("fromString") or "").split())
+                    after = set((item.get("toString") or "").split())
+                    events += [LabelChange(at, label, True, by) for label in sorted(after - before)]
+                    events += [LabelChange(at, label, False, by) for label in sorted(before - after)]
+        for comment in comments:
+            at = parse_time(comment["created"])
+            assert at is not None
+            author = comment.get("author")
+            # A comment whose author is gone (deleted user) may be the customer's answer:
+            # it counts as one rather than letting the ticket close on them.
+            role = self._role(author) if author else Role.CUSTOMER
+            body = comment.get("body")
+            events.append(Comment(at, _user_name(author), role, self._public(comment),
+                                  _unwiki(body) if isinstance(body, str) else ""))
+        if self.options.severity_field == "priority":
+            severity = (f.get("priority") or {}).get("name")
+        else:
+            raw = f.get(self.options.severity_field)
+            severity = raw.get("value") or raw.get("name") if isinstance(raw, dict) else raw
+        deadline = f.get(self.options.deadline_field)
+        versions = f.get("fixVersions") or []
+        created = parse_time(f["created"])
+        assert created is not None
+        return Ticket(
+            tracker=self.name, id=str(issue["key"]), title=f.get("summary") or "",
+            reporter=_user_name(f.get("reporter")), created=created,
+            status=f["status"]["name"], severity=str(severity) if severity is not None else None,
+            labels=frozenset(f.get("labels") or []),
+            due_date=date.fromisoformat(f["duedate"]) if f.get("duedate") else None,
+            due_at=parse_time(deadline) if isinstance(deadline, str) else None,
+            fix_version=versions[0].get("name") if versions else None,
+            type=(f.get("issuetype") or {}).get("name"),
+            updated=parse_time(f.get("updated")),
+            events=tuple(events),
+        )
+
+    # --- writing -------------------------------------------------------------------------
+
+    def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None:
+        """Due date, exact deadline and SLA labels in one PUT (safe to retry: it sets values)."""
+        fields: dict[str, Any] = {}
+        update: dict[str, Any] = {}
+        if due is not None:
+            fields["duedate"] = due.due_date.isoformat() if due.due_date else None
+            fields[self.options.deadline_field] = jira_time(due.due_at) if due.due_at else None
+        if labels is not None:
+            ops = [{"add": label} for label in sorted(labels.add)] + \
+                  [{"remove": label} for label in sorted(labels.remove)]
+            if ops:
+                update["labels"] = ops
+        if not fields and not update:
+            return
+        body: dict[str, Any] = {}
+        if fields:
+            body["fields"] = fields
+        if update:
+            body["update"] = update
+        what = f"update issue {ticket.id}"
+        if self._silence:
+            try:
+                self._call("PUT", f"{API}/issue/{ticket.id}", what=what, retry=True,
+                           params={"notifyUsers": "false"}, body=body)
+                return
+            except SkippableError as exc:
+                if getattr(exc, "status", None) not in (400, 403) or "notif" not in str(exc).lower():
+                    raise
+                # Only Jira and project administrators may silence notifications.
+                log.warning("%s: the API user may not disable notifications (%s); writing with them", self.name,
+                            exc)
+                self._silence = False
+        self._call("PUT", f"{API}/issue/{ticket.id}", what=what, retry=True, body=body)
+
+    def _has_marker(self, key: str, marker: str) -> bool:
+        comments = self._comments(key, None)
+        return any(marker in markers_in(_unwiki(c.get("body") or "")) for c in comments
+                   if isinstance(c.get("body"), str))
+
+    def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
+        """A comment carrying its marker; re-sent only after checking the issue for that marker."""
+        body: dict[str, Any] = {"body": _wiki(comment.body)}
+        if not comment.public:
+            body["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
+        self._guarded_post(f"/issue/{ticket.id}/comment", body, f"add a comment to issue {ticket.id}",
+                           lambda: self._has_marker(ticket.id, comment.key))
+
+    def _status_now(self, key: str) -> str:
+        issue = self._get(f"/issue/{key}", f"read back issue {key}", fields="status")
+        return str(issue["fields"]["status"]["name"])
+
+    def transition(self, ticket: Ticket, to_status: str) -> None:
+        """The workflow transition whose target is ``to_status``, with the fields its screen requires."""
+        data = self._get(f"/issue/{ticket.id}/transitions", f"list the transitions of issue {ticket.id}",
+                         expand="transitions.fields")
+        offered = [t for t in data.get("transitions", []) if t.get("isAvailable", True)]
+        candidates = [t for t in offered if str((t.get("to") or {}).get("name", "")).casefold() == to_status.casefold()]
+        if not candidates:
+            targets = sorted({str((t.get("to") or {}).get("name")) for t in offered})
+            raise SkippableError(f"{self.name}: issue {ticket.id}: no workflow transition from {ticket.status!r} to"
+                                 f" {to_status!r} (closing_status) is available to the API user; it may go to:"
+                                 f" {', '.join(targets) or 'nothing'}")
+        problems: list[str] = []
+        for candidate in candidates:
+            fields, problem = self._transition_fields(candidate)
+            if problem is None:
+                break
+            problems.append(problem)
+        else:
+            raise SkippableError(f"{self.name}: issue {ticket.id}: cannot move to {to_status!r}: {'; '.join(problems)}")
+        body: dict[str, Any] = {"transition": {"id": str(candidate["id"])}}
+        if fields:
+            body["fields"] = fields
+        self._guarded_post(f"/issue/{ticket.id}/transitions", body, f"move issue {ticket.id} to {to_status}",
+                           lambda: self._status_now(ticket.id).casefold() == to_status.casefold())
+
+    def _transition_fields(self, transition: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """What to send with a transition, or why sla-bridge cannot make it."""
+        fields: dict[str, Any] = {}
+        name = transition.get("name", transition.get("id"))
+        for field_id, meta in (transition.get("fields") or {}).items():
+            required = bool(meta.get("required")) and not meta.get("hasDefaultValue")
+            if field_id == "resolution":
+                allowed = [v.get("name") for v in meta.get("allowedValues") or [] if v.get("name")]
+                wanted = self.options.resolution
+                if wanted and (not allowed or wanted.casefold() in (a.casefold() for a in allowed)):
+                    match = next((a for a in allowed if a.casefold() == wanted.casefold()), wanted)
+                    fields["resolution"] = {"name": match}
+                elif required:
+                    return {}, (f"transition {name!r} needs a resolution; options.resolution is {wanted!r}, Jira"
+                                f" offers: {', '.join(allowed) or 'none'}")
+            elif required:
+                return {}, (f"transition {name!r} requires the field {meta.get('name', field_id)!r}, which"
+                            " sla-bridge cannot fill: make it optional or give it a default on that screen")
+        return fields, None
+
+
+@hookimpl
+def sla_bridge_register_adapters(registry: "AdapterRegistry") -> None:
+    registry.add("jira", JiraAdapter)

@@ -1,0 +1,556 @@
+"""A stateful fake Jira (Cloud or Data Center) on ``responses`` callbacks.
+
+It answers the REST API v2 calls the Jira adapter makes with JSON shaped like
+Atlassian's documented responses, and keeps state like a real site: issues with
+fields, a changelog appended on every change, comments, a workflow with a closing
+transition whose screen requires a resolution, and ``updated`` bumped by every
+write. People's actions (a customer's comment, an agent's status change, a label a
+person adds) go through helper methods, stamped with the fake's clock.
+
+The two flavours differ where the real ones do:
+- Cloud: users have ``accountId``/``accountType``; the change query is ``GET
+  /search/jql`` (token paging, ``isLast``, no total) and ``GET /search`` answers 410
+  Gone; the embedded changelog is truncated and ``/issue/{key}/changelog`` pages it;
+  changelog items carry ``fieldId``; comments carry ``jsdPublic``.
+- Data Center: users have ``name``/``key``; the change query is ``GET /search``
+  (``startAt``, ``total``) and ``/search/jql`` does not exist (404); the embedded
+  changelog is complete and there is no changelog endpoint; items have no
+  ``fieldId``; a comment's visibility is its ``sd.public.comment`` property, read with
+  ``GET /issue/{key}/comment?expand=properties``.
+
+JQL times are read in the API user's time zone, to the minute, like Jira does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import responses
+
+API = "/rest/api/2"
+
+STATUSES = {  # name: (id, status category key, category name, category id)
+    "To Do": ("10000", "new", "To Do", 2),
+    "In Progress": ("3", "indeterminate", "In Progress", 4),
+    "Waiting for customer": ("10002", "indeterminate", "In Progress", 4),
+    "Resolved": ("5", "done", "Done", 3),
+    "Closed": ("6", "done", "Done", 3),
+}
+PRIORITIES = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5", "Trivial": "10100"}
+RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
+# id, name, target status, whether the screen asks for a resolution (required)
+TRANSITIONS = [("11", "Start progress", "In Progress", None), ("21", "Wait for customer", "Waiting for customer", None),
+               ("31", "Resolve", "Resolved", False), ("41", "Close", "Closed", True), ("51", "Reopen", "To Do", None)]
+
+
+def jira_time(t: datetime, zone: ZoneInfo) -> str:
+    t = t.astimezone(zone)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}" + t.strftime("%z")
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class FakeIssue:
+    id: str
+    key: str
+    fields: dict[str, Any]
+    histories: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Failure:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    headers: dict[str, str]
+    body: Any
+    apply: bool  # do the work, then answer with the error (the answer is lost)
+
+
+class FakeJira:
+    def __init__(self, rsps: responses.RequestsMock, clock: Callable[[], datetime], *, flavour: str = "cloud",
+                 url: str = "https://acme.atlassian.net", zone: str = "Europe/Paris",
+                 deadline_field: str = "customfield_10050", deadline_name: str = "SLA deadline",
+                 severity_field: str | None = None, severity_name: str = "Criticité",
+                 changelog_embed_limit: int = 100, comment_embed_limit: int | None = None,
+                 allow_silence: bool = True, project: str = "SUP") -> None:
+        assert flavour in ("cloud", "datacenter")
+        self.flavour = flavour
+        self.cloud = flavour == "cloud"
+        self.url = url
+        self.zone = ZoneInfo(zone)
+        self.clock = clock
+        self.project = project
+        self.deadline_field, self.deadline_name = deadline_field, deadline_name
+        self.severity_field, self.severity_name = severity_field, severity_name
+        self.changelog_embed_limit = changelog_embed_limit
+        self.comment_embed_limit = comment_embed_limit
+        self.allow_silence = allow_silence
+        self.users: dict[str, dict[str, Any]] = {}
+        self.issues: dict[str, FakeIssue] = {}
+        self.failures: list[Failure] = []
+        self.log: list[tuple[str, str, dict[str, list[str]], Any]] = []
+        self.writes = 0
+        self._ids = 0
+        self.api_user = self.add_user("sla", "SLA Bridge", email="sla-bridge@acme.test")
+        for method in ("GET", "POST", "PUT"):
+            rsps.add_callback(method, re.compile(re.escape(url) + re.escape(API) + r"/.*"), self._dispatch,
+                              content_type="application/json")
+
+    # --- users ----------------------------------------------------------------------------
+
+    def add_user(self, handle: str, display: str, *, kind: str = "atlassian", email: str | None = None
+                 ) -> dict[str, Any]:
+        """A user; ``kind`` is Cloud's accountType: atlassian, customer (JSM portal) or app."""
+        digest = hashlib.md5(handle.encode()).hexdigest()
+        if self.cloud:
+            account = f"qm:{digest[:8]}-{digest[8:12]}:{digest[12:24]}" if kind == "customer" else digest[:24]
+            user = {"self": f"{self.url}{API}/user?accountId={account}", "accountId": account,
+                    "avatarUrls": {"48x48": f"https://avatar.example/{digest[:6]}.png"}, "displayName": display,
+                    "active": True, "timeZone": str(self.zone), "accountType": kind}
+        else:
+            user = {"self": f"{self.url}{API}/user?username={handle}", "name": handle,
+                    "key": f"JIRAUSER{10100 + len(self.users)}",
+                    "avatarUrls": {"48x48": f"{self.url}/secure/useravatar?avatarId=10122"}, "displayName": display,
+                    "active": True, "timeZone": str(self.zone)}
+        if email:
+            user["emailAddress"] = email
+        self.users[handle] = user
+        return user
+
+    def user_id(self, handle: str) -> str:
+        user = self.users[handle]
+        return str(user["accountId"] if self.cloud else user["name"])
+
+    def _ref(self, handle: str | None) -> dict[str, Any] | None:
+        if handle is None:
+            return None
+        user = dict(self.users[handle])
+        if self.cloud:
+            user.pop("emailAddress", None)  # Cloud hides e-mail addresses by default
+        return user
+
+    # --- JSON pieces ----------------------------------------------------------------------
+
+    def now(self) -> str:
+        return jira_time(self.clock(), self.zone)
+
+    def _status(self, name: str) -> dict[str, Any]:
+        sid, key, cat, cid = STATUSES[name]
+        return {"self": f"{self.url}{API}/status/{sid}", "description": "", "iconUrl": f"{self.url}/images/icons/"
+                "statuses/generic.png", "name": name, "id": sid,
+                "statusCategory": {"self": f"{self.url}{API}/statuscategory/{cid}", "id": cid, "key": key,
+                                   "colorName": "blue-gray", "name": cat}}
+
+    def _priority(self, name: str) -> dict[str, Any]:
+        pid = PRIORITIES[name]
+        return {"self": f"{self.url}{API}/priority/{pid}", "iconUrl": f"{self.url}/images/icons/priorities/"
+                f"{name.lower()}.svg", "name": name, "id": pid}
+
+    def _resolution(self, name: str) -> dict[str, Any]:
+        rid = RESOLUTIONS[name]
+        return {"self": f"{self.url}{API}/resolution/{rid}", "id": rid, "description": "", "name": name}
+
+    def _item(self, field: str, fieldtype: str, field_id: str, frm: Any, frm_s: Any, to: Any, to_s: Any
+              ) -> dict[str, Any]:
+        item = {"field": field, "fieldtype": fieldtype, "fieldId": field_id, "from": frm, "fromString": frm_s,
+                "to": to, "toString": to_s}
+        if not self.cloud:
+            del item["fieldId"]  # Data Center's change items have no field id
+        return item
+
+    def _history(self, issue: FakeIssue, author: str | None, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        entry: dict[str, Any] = {"id": str(10000 + sum(len(i.histories) for i in self.issues.values())),
+                                 "created": self.now(), "items": items}
+        if author is not None:
+            entry["author"] = self._ref(author)
+        issue.histories.append(entry)
+
+    def _touch(self, issue: FakeIssue) -> None:
+        issue.fields["updated"] = self.now()
+
+    # --- people's actions -----------------------------------------------------------------
+
+    def create(self, summary: str, reporter: str, *, priority: str | None = "Highest", issuetype: str = "Bug",
+               labels: tuple[str, ...] = (), severity: str | None = None) -> str:
+        self._ids += 1
+        key = f"{self.project}-{self._ids}"
+        fields: dict[str, Any] = {
+            "summary": summary, "issuetype": {"self": f"{self.url}{API}/issuetype/10004", "id": "10004",
+                                              "description": "", "name": issuetype, "subtask": False},
+            "project": {"self": f"{self.url}{API}/project/10000", "id": "10000", "key": self.project,
+                        "name": "Support"},
+            "status": self._status("To Do"), "priority": self._priority(priority) if priority else None,
+            "labels": list(labels), "duedate": None, "fixVersions": [], "resolution": None,
+            "reporter": self._ref(reporter), "creator": self._ref(reporter), "assignee": None,
+            "created": self.now(), "updated": self.now(), self.deadline_field: None,
+        }
+        if self.severity_field:
+            fields[self.severity_field] = self._option(severity) if severity else None
+        self.issues[key] = FakeIssue(str(10000 + self._ids), key, fields)
+        return key
+
+    def _option(self, value: str) -> dict[str, Any]:
+        oid = str(10200 + sum(map(ord, value)) % 97)
+        return {"self": f"{self.url}{API}/customFieldOption/{oid}", "value": value, "id": oid}
+
+    def comment(self, key: str, author: str, body: str, *, public: bool = True) -> dict[str, Any]:
+        issue = self.issues[key]
+        comment = {"self": f"{self.url}{API}/issue/{issue.id}/comment/{20000 + self._comment_count()}",
+                   "id": str(20000 + self._comment_count()), "author": self._ref(author), "body": body,
+                   "updateAuthor": self._ref(author), "created": self.now(), "updated": self.now()}
+        if self.cloud:
+            comment["jsdPublic"] = public
+        comment["_properties"] = [] if public else [{"key": "sd.public.comment", "value": {"internal": True}}]
+        issue.comments.append(comment)
+        self._touch(issue)
+        return comment
+
+    def _comment_count(self) -> int:
+        return sum(len(i.comments) for i in self.issues.values())
+
+    def set_status(self, key: str, status: str, by: str, *, resolution: str | None = None) -> None:
+        issue = self.issues[key]
+        old = issue.fields["status"]
+        items = [self._item("status", "jira", "status", old["id"], old["name"], STATUSES[status][0], status)]
+        if resolution is not None:
+            before = issue.fields["resolution"]
+            items.append(self._item("resolution", "jira", "resolution", before and before["id"],
+                                    before and before["name"], RESOLUTIONS[resolution], resolution))
+            issue.fields["resolution"] = self._resolution(resolution)
+        issue.fields["status"] = self._status(status)
+        self._history(issue, by, items)
+        self._touch(issue)
+
+    def set_priority(self, key: str, priority: str, by: str) -> None:
+        issue = self.issues[key]
+        old = issue.fields["priority"]
+        self._history(issue, by, [self._item("priority", "jira", "priority", old and old["id"], old and old["name"],
+                                             PRIORITIES[priority], priority)])
+        issue.fields["priority"] = self._priority(priority)
+        self._touch(issue)
+
+    def set_labels(self, key: str, labels: list[str], by: str) -> None:
+        issue = self.issues[key]
+        self._history(issue, by, self._labels_item(issue.fields["labels"], labels))
+        issue.fields["labels"] = list(labels)
+        self._touch(issue)
+
+    def _labels_item(self, old: list[str], new: list[str]) -> list[dict[str, Any]]:
+        if sorted(old) == sorted(new):
+            return []
+        return [self._item("labels", "jira", "labels", None, " ".join(sorted(old)), None, " ".join(sorted(new)))]
+
+    def fail_next(self, method: str, path: str, status: int, *, headers: dict[str, str] | None = None,
+                  body: Any = None, apply: bool = False) -> None:
+        """The next matching request answers ``status`` (after doing its work when ``apply``)."""
+        self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, apply))
+
+    # --- what tests look at ---------------------------------------------------------------
+
+    def issue(self, key: str) -> FakeIssue:
+        return self.issues[key]
+
+    def calls(self, method: str, path_re: str = ".*") -> list[tuple[str, dict[str, list[str]], Any]]:
+        return [(p, q, b) for m, p, q, b in self.log if m == method and re.fullmatch(path_re, p)]
+
+    # --- the REST API ---------------------------------------------------------------------
+
+    def _dispatch(self, request: Any) -> tuple[int, dict[str, str], str]:
+        split = urlsplit(request.url)
+        path = split.path.removeprefix(API)
+        query = parse_qs(split.query, keep_blank_values=True)
+        body = json.loads(request.body) if request.body else None
+        self.log.append((request.method, path, query, body))
+        for failure in list(self.failures):
+            if failure.method == request.method and failure.path.fullmatch(path):
+                self.failures.remove(failure)
+                if failure.apply:
+                    self._route(request.method, path, query, body)
+                return failure.status, failure.headers, json.dumps(failure.body) if failure.body is not None else ""
+        return self._route(request.method, path, query, body)
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any
+               ) -> tuple[int, dict[str, str], str]:
+        routes: list[tuple[str, str, Callable[..., Any]]] = [
+            ("GET", r"/serverInfo", self._server_info), ("GET", r"/myself", self._myself),
+            ("GET", r"/field", self._fields), ("GET", r"/search", self._search_dc),
+            ("GET", r"/search/jql", self._search_cloud), ("GET", r"/issue/([^/]+)", self._get_issue),
+            ("PUT", r"/issue/([^/]+)", self._put_issue), ("GET", r"/issue/([^/]+)/changelog", self._changelog),
+            ("GET", r"/issue/([^/]+)/comment", self._get_comments), ("POST", r"/issue/([^/]+)/comment", self._post_comment),
+            ("GET", r"/issue/([^/]+)/transitions", self._get_transitions),
+            ("POST", r"/issue/([^/]+)/transitions", self._post_transition),
+        ]
+        for verb, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
+            if verb == method and match:
+                result = handler(*match.groups(), query=query, body=body)
+                status, payload = result if isinstance(result, tuple) else (200, result)
+                return status, {}, json.dumps(payload) if payload is not None else ""
+        return self._no_such_uri(path)
+
+    def _no_such_uri(self, path: str) -> tuple[int, dict[str, str], str]:
+        # Jira answers an unknown REST resource like this (Jersey's message).
+        return 404, {}, json.dumps({"message": f"null for uri: {self.url}{API}{path}", "status-code": 404})
+
+    @staticmethod
+    def _errors(*messages: str, **fields: str) -> dict[str, Any]:
+        return {"errorMessages": list(messages), "errors": fields}
+
+    def _server_info(self, query: Any, body: Any) -> dict[str, Any]:
+        if self.cloud:
+            return {"baseUrl": self.url, "displayUrl": self.url, "version": "1001.0.0-SNAPSHOT",
+                    "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud", "buildNumber": 100289,
+                    "buildDate": "2025-06-01T00:00:00.000+0000", "serverTime": self.now(),
+                    "scmInfo": "6c4e1fdc3f2b1ca2c2e1b1d6f0a4b9d8e7f6a5b4", "serverTitle": "Jira"}
+        return {"baseUrl": self.url, "version": "9.12.7", "versionNumbers": [9, 12, 7], "deploymentType": "Server",
+                "buildNumber": 9120007, "buildDate": "2024-04-10T00:00:00.000+0000", "databaseBuildNumber": 9120007,
+                "serverTime": self.now(), "scmInfo": "b4b2a4a1d7bb3a4b2f0a7c36a0e4c3d3e9b1f2a1",
+                "serverTitle": "Jira"}
+
+    def _myself(self, query: Any, body: Any) -> dict[str, Any]:
+        me = dict(self.api_user)
+        me.update({"locale": "en_US", "groups": {"size": 2, "items": []},
+                   "applicationRoles": {"size": 1, "items": []}, "expand": "groups,applicationRoles"})
+        return me
+
+    def _fields(self, query: Any, body: Any) -> list[dict[str, Any]]:
+        found = [{"id": "summary", "key": "summary", "name": "Summary", "custom": False},
+                 {"id": "duedate", "key": "duedate", "name": "Due date", "custom": False},
+                 {"id": self.deadline_field, "key": self.deadline_field, "name": self.deadline_name, "custom": True,
+                  "schema": {"type": "datetime", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:"
+                             "datetime", "customId": int(self.deadline_field.split("_")[1])}}]
+        if self.severity_field:
+            found.append({"id": self.severity_field, "key": self.severity_field, "name": self.severity_name,
+                          "custom": True, "schema": {"type": "option", "custom": "com.atlassian.jira.plugin.system."
+                                                     "customfieldtypes:select",
+                                                     "customId": int(self.severity_field.split("_")[1])}})
+        return found
+
+    # -- search --
+
+    def _matching(self, jql: str) -> list[FakeIssue]:
+        match = re.fullmatch(r'project in \((?P<projects>.*?)\)(?: AND updated >= "(?P<since>[^"]+)")?'
+                             r"(?: AND \((?P<extra>.*)\))? ORDER BY updated ASC, key ASC", jql)
+        assert match, f"unexpected JQL: {jql}"
+        projects = [re.sub(r"\\(.)", r"\1", p) for p in re.findall(r'"((?:[^"\\]|\\.)*)"', match["projects"])]
+        since = datetime.strptime(match["since"], "%Y-%m-%d %H:%M").replace(tzinfo=self.zone) \
+            if match["since"] else None
+        rows = [i for i in self.issues.values() if i.key.split("-")[0] in projects
+                and (since is None or parse(i.fields["updated"]) >= since)]
+        return sorted(rows, key=lambda i: (parse(i.fields["updated"]), int(i.key.split("-")[1])))
+
+    def _row(self, issue: FakeIssue, fields: list[str]) -> dict[str, Any]:
+        return {"expand": "operations,versionedRepresentations,editmeta,changelog,renderedFields",
+                "id": issue.id, "self": f"{self.url}{API}/issue/{issue.id}", "key": issue.key,
+                "fields": {f: issue.fields.get(f) for f in fields}}
+
+    def _search_dc(self, query: dict[str, list[str]], body: Any) -> Any:
+        if self.cloud:
+            return 410, self._errors("The requested API has been removed. Please migrate to the /rest/api/3/search/"
+                                     "jql API. A full migration guideline is available at "
+                                     "https://developer.atlassian.com/changelog/#CHANGE-2046")
+        rows = self._matching(query["jql"][0])
+        start, size = int(query.get("startAt", ["0"])[0]), min(int(query.get("maxResults", ["50"])[0]), 1000)
+        fields = query.get("fields", ["*navigable"])[0].split(",")
+        return {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(rows),
+                "issues": [self._row(i, fields) for i in rows[start:start + size]]}
+
+    def _search_cloud(self, query: dict[str, list[str]], body: Any) -> Any:
+        if not self.cloud:
+            return self._no_such_uri("/search/jql")
+        rows = self._matching(query["jql"][0])
+        token = query.get("nextPageToken", [None])[0]
+        start = int(base64.b64decode(token).decode()) if token else 0
+        size = min(int(query.get("maxResults", ["50"])[0]), 5000)
+        fields = query.get("fields", ["id"])[0].split(",")
+        page = rows[start:start + size]
+        result: dict[str, Any] = {"issues": [self._row(i, fields) for i in page]}
+        if start + size < len(rows):
+            result["nextPageToken"] = base64.b64encode(str(start + size).encode()).decode()
+            result["isLast"] = False
+        else:
+            result["isLast"] = True  # and no nextPageToken key at all (JRACLOUD-92184)
+        return result
+
+    # -- one issue --
+
+    def _find(self, key: str) -> FakeIssue | None:
+        return self.issues.get(key) or next((i for i in self.issues.values() if i.id == key), None)
+
+    def _missing(self) -> tuple[int, dict[str, Any]]:
+        return 404, self._errors("Issue does not exist or you do not have permission to see it.")
+
+    def _public_comment(self, comment: dict[str, Any], properties: bool) -> dict[str, Any]:
+        shown = {k: v for k, v in comment.items() if not k.startswith("_")}
+        if properties:
+            shown["properties"] = comment["_properties"]
+        return shown
+
+    def _get_issue(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        wanted = query.get("fields", ["*all"])[0].split(",")
+        fields = dict(issue.fields) if "*all" in wanted else {f: issue.fields.get(f) for f in wanted
+                                                              if f != "comment"}
+        if "comment" in wanted or "*all" in wanted:
+            shown = [self._public_comment(c, False) for c in issue.comments]
+            limit = self.comment_embed_limit if self.comment_embed_limit is not None else len(shown)
+            fields["comment"] = {"comments": shown[:limit], "self": f"{self.url}{API}/issue/{issue.id}/comment",
+                                 "maxResults": limit, "total": len(shown), "startAt": 0}
+        result: dict[str, Any] = {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": issue.id, "self": f"{self.url}{API}/issue/{issue.id}", "key": issue.key, "fields": fields}
+        if "changelog" in query.get("expand", [""])[0].split(","):
+            histories = issue.histories
+            if self.cloud and len(histories) > self.changelog_embed_limit:
+                histories = histories[-self.changelog_embed_limit:]  # Cloud embeds the latest ones only
+            result["changelog"] = {"startAt": 0, "maxResults": len(histories), "total": len(issue.histories),
+                                   "histories": histories}
+        return result
+
+    def _changelog(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        if not self.cloud:
+            return self._no_such_uri(f"/issue/{key}/changelog")
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        start, size = int(query.get("startAt", ["0"])[0]), min(int(query.get("maxResults", ["100"])[0]), 100)
+        values = issue.histories[start:start + size]
+        result = {"self": f"{self.url}{API}/issue/{key}/changelog?maxResults={size}&startAt={start}",
+                  "maxResults": size, "startAt": start, "total": len(issue.histories),
+                  "isLast": start + size >= len(issue.histories), "values": values}
+        if not result["isLast"]:
+            result["nextPage"] = f"{self.url}{API}/issue/{key}/changelog?maxResults={size}&startAt={start + size}"
+        return result
+
+    def _get_comments(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        start, size = int(query.get("startAt", ["0"])[0]), min(int(query.get("maxResults", ["5000"])[0]), 5000)
+        properties = "properties" in query.get("expand", [""])[0].split(",")
+        shown = [self._public_comment(c, properties) for c in issue.comments]
+        return {"startAt": start, "maxResults": size, "total": len(shown), "comments": shown[start:start + size]}
+
+    def _put_issue(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        if query.get("notifyUsers") == ["false"] and not self.allow_silence:
+            return 403, self._errors("To discard the user notification either admin or project admin permissions"
+                                     " are required.")
+        fields, update = body.get("fields", {}), body.get("update", {})
+        editable = {"summary", "duedate", "labels", self.deadline_field}
+        unknown = [f for f in [*fields, *update] if f not in editable]
+        if unknown:
+            return 400, self._errors(**{f: f"Field '{f}' cannot be set. It is not on the appropriate screen, or"
+                                           " unknown." for f in unknown})
+        items = []
+        if "duedate" in fields:
+            old, new = issue.fields["duedate"], fields["duedate"]
+            if old != new:
+                date.fromisoformat(new) if new else None
+                items.append(self._item("duedate", "jira", "duedate", old, old and f"{old} 00:00:00.0", new,
+                                        new and f"{new} 00:00:00.0"))
+                issue.fields["duedate"] = new
+        if self.deadline_field in fields:
+            old, raw = issue.fields[self.deadline_field], fields[self.deadline_field]
+            new = jira_time(parse(raw), self.zone) if raw else None
+            if old != new:
+                items.append(self._item(self.deadline_name, "custom", self.deadline_field, old,
+                                        old and parse(old).strftime("%d/%b/%y %I:%M %p"), new,
+                                        new and parse(new).strftime("%d/%b/%y %I:%M %p")))
+                issue.fields[self.deadline_field] = new
+        labels = list(fields.get("labels", issue.fields["labels"]))
+        for op in update.get("labels", []):
+            if "add" in op and op["add"] not in labels:
+                labels.append(op["add"])
+            if "remove" in op and op["remove"] in labels:
+                labels.remove(op["remove"])
+            if "set" in op:
+                labels = list(op["set"])
+        items += self._labels_item(issue.fields["labels"], labels)
+        issue.fields["labels"] = labels
+        if "summary" in fields:
+            issue.fields["summary"] = fields["summary"]
+        self.writes += 1
+        self._history(issue, "sla", items)
+        self._touch(issue)
+        return 204, None
+
+    def _post_comment(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        internal = any(p.get("key") == "sd.public.comment" and p.get("value", {}).get("internal")
+                       for p in body.get("properties", []))
+        self.writes += 1
+        comment = self.comment(issue.key, "sla", body["body"], public=not internal)
+        return 201, self._public_comment(comment, False)
+
+    def _transition_json(self, tid: str, name: str, to: str, resolution: bool | None, expand: bool
+                         ) -> dict[str, Any]:
+        if self.cloud:
+            found: dict[str, Any] = {"id": tid, "name": name, "to": self._status(to), "hasScreen": resolution is not
+                                     None, "isGlobal": True, "isInitial": False, "isAvailable": True,
+                                     "isConditional": False, "isLooped": False}
+        else:
+            found = {"id": tid, "name": name, "opsbarSequence": int(tid), "to": self._status(to)}
+        if expand:
+            found["fields"] = {}
+            if resolution is not None:
+                meta: dict[str, Any] = {
+                    "required": resolution, "schema": {"type": "resolution", "system": "resolution"},
+                    "name": "Resolution", "key": "resolution", "operations": ["set"],
+                    "allowedValues": [self._resolution(r) for r in RESOLUTIONS]}
+                if self.cloud:
+                    meta["hasDefaultValue"] = False
+                found["fields"]["resolution"] = meta
+        return found
+
+    def _get_transitions(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        expand = "transitions.fields" in query.get("expand", [""])[0].split(",")
+        current = issue.fields["status"]["name"]
+        return {"expand": "transitions", "transitions": [self._transition_json(t, n, to, r, expand)
+                                                         for t, n, to, r in TRANSITIONS if to != current]}
+
+    def _post_transition(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
+        issue = self._find(key)
+        if issue is None:
+            return self._missing()
+        tid = str(body["transition"]["id"])
+        current = issue.fields["status"]["name"]
+        found = next(((n, to, r) for t, n, to, r in TRANSITIONS if t == tid and to != current), None)
+        if found is None:
+            return 400, self._errors(f"Transition id '{tid}' is not valid for this issue.")
+        _, to, needs = found
+        resolution = (body.get("fields") or {}).get("resolution")
+        if resolution is not None and needs is None:
+            return 400, self._errors(resolution="Field 'resolution' cannot be set. It is not on the appropriate"
+                                     " screen, or unknown.")
+        if needs and resolution is None:
+            return 400, self._errors(resolution="Resolution is required.")
+        if resolution is not None and resolution.get("name") not in RESOLUTIONS:
+            return 400, self._errors(resolution=f"Resolution '{resolution.get('name')}' is not valid.")
+        self.writes += 1
+        self.set_status(issue.key, to, "sla", resolution=resolution["name"] if resolution else None)
+        return 204, None

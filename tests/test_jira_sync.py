@@ -1,0 +1,317 @@
+"""The sync end to end with the Jira adapter against a stateful fake Jira, Cloud and Data Center.
+
+The same scenarios as the live Redmine tests: due date, exact deadline and labels
+written once, then nothing; a breach label; reminders 1-3 exactly once, restarted by
+the customer's answer; closure through the workflow transition (with its resolution)
+after the closing comment; a reminder sent exactly once when the process dies right
+after posting it; dry runs; a person's other labels left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+import pytest
+import responses
+from conftest import example_mapping
+from jira_fake import FakeJira, parse
+
+from sla_bridge.actions import PostComment
+from sla_bridge.adapters.jira import JiraAdapter
+from sla_bridge.demo import builtin_config
+from sla_bridge.hookspecs import hookimpl
+from sla_bridge.httpclient import RetryPolicy
+from sla_bridge.markers import markers_in
+from sla_bridge.model import Ticket
+from sla_bridge.plugins import build_plugin_manager
+from sla_bridge.store import Store
+from sla_bridge.sync import Syncer
+
+T = datetime.fromisoformat
+MINUTE = timedelta(minutes=1)
+URLS = {"cloud": "https://acme.atlassian.net", "datacenter": "https://jira.acme.test"}
+
+
+class Clock:
+    def __init__(self, now: str) -> None:
+        self.now = T(now)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, now: str | datetime) -> None:
+        self.now = T(now) if isinstance(now, str) else now
+
+
+def jira_section(fake: FakeJira, flavour: str, **options: Any) -> dict[str, Any]:
+    credentials: dict[str, Any] = {"email": "sla-bridge@acme.test", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
+        if flavour == "cloud" else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
+    visibility = options.pop("comment_visibility", "public")
+    return {
+        "adapter": "jira", "closing_status": "Closed", "comment_visibility": visibility,
+        "agents": [fake.user_id("sam")],
+        "severities": {"Highest": "bloquante", "High": "majeure", "Medium": "mineure", "Low": "mineure"},
+        "statuses": {"new": ["To Do"], "in_progress": ["In Progress"],
+                     "waiting_for_customer": ["Waiting for customer"], "resolved": ["Resolved"],
+                     "closed": ["Closed"]},
+        "options": {"url": fake.url, "deployment": "auto", **credentials, "projects": ["SUP"],
+                    "deadline_field": "customfield_10050", **options},
+    }
+
+
+class Harness:
+    """The real Syncer, the Jira adapter, the fake Jira, the example contract."""
+
+    def __init__(self, rsps: responses.RequestsMock, flavour: str, now: str, comment_visibility: str = "public",
+                 **fake: Any) -> None:
+        self.clock = Clock(now)
+        self.jira = FakeJira(rsps, self.clock, flavour=flavour, url=URLS[flavour], **fake)
+        self.jira.add_user("sam", "Sam Agent")
+        self.jira.add_user("alice", "Alice Customer", kind="customer")
+        raw = example_mapping()
+        raw["trackers"] = {"jira": jira_section(self.jira, flavour, comment_visibility=comment_visibility)}
+        self.config = builtin_config(raw)
+        self.cal = self.config.calendar
+        self.sleeps: list[float] = []
+        self.adapter = self.make_adapter(JiraAdapter)
+        self.store = Store(":memory:")
+        self.seen: list[tuple[str, str]] = []
+        harness = self
+
+        class Observer:
+            @hookimpl
+            def sla_bridge_action_applied(self, ticket: Ticket, action: Any, adapter: str) -> None:
+                harness.seen.append((ticket.id, action.kind))
+
+        self.pm = build_plugin_manager([Observer()], load_entry_points=False)
+        self.syncer = Syncer(self.config, self.store, self.adapter, self.pm, clock=self.clock)
+
+    def make_adapter(self, cls: type[JiraAdapter]) -> JiraAdapter:
+        return cls("jira", self.config.file.trackers["jira"], self.config,
+                   retry=RetryPolicy(attempts=3, sleep=self.sleeps.append))
+
+    def at(self, when: str | datetime) -> None:
+        self.clock.set(when)
+
+    def sync(self, at: str | datetime | None = None, dry_run: bool = False) -> Any:
+        if at is not None:
+            self.clock.set(at)
+        return self.syncer.run(self.clock(), dry_run=dry_run)
+
+    def markers(self, key: str) -> list[str]:
+        return [m for c in self.jira.issue(key).comments for m in markers_in(c["body"].replace("\\[", "[")
+                                                                              .replace("\\]", "]"))]
+
+    def marker_comments(self, key: str) -> list[dict[str, Any]]:
+        return [c for c in self.jira.issue(key).comments if "sla-bridge:" in c["body"]]
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture()
+def rsps(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
+    monkeypatch.setenv("SLA_TEST_JIRA_TOKEN", "t0k3n")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def waiting_issue(h: Harness) -> str:
+    """Highest (bloquante), created Monday 10:00, acknowledged 10:30, waiting for the customer from 11:00."""
+    h.at("2025-06-02T10:00:00+02:00")
+    key = h.jira.create("Nightly sync stopped", "alice", labels=("vip",))
+    h.at("2025-06-02T10:30:00+02:00")
+    h.jira.comment(key, "sam", "Looking into it.")
+    h.at("2025-06-02T11:00:00+02:00")
+    h.jira.set_status(key, "Waiting for customer", "sam")
+    h.jira.comment(key, "sam", "A fix is ready: please test it.")
+    return key
+
+
+def test_due_date_deadline_and_labels_then_nothing_when_right(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = h.jira.create("Login page returns 500", "alice", labels=("vip",))
+    start = parse(h.jira.issue(key).fields["created"])
+    summary = h.sync(start + 5 * MINUTE)
+    assert summary.errors == [] and dict(summary.applied) == {"due_date": 1, "labels": 1}
+
+    fields = h.jira.issue(key).fields
+    deadline = h.cal.add(start, 180)  # bloquante: acknowledge within 3 business hours
+    assert parse(fields["customfield_10050"]) == deadline
+    assert fields["duedate"] == deadline.astimezone(h.cal.zone).date().isoformat()
+    assert sorted(fields["labels"]) == ["sla-bloquante", "vip"]
+    assert len(h.jira.calls("PUT")) == 1, "due date, deadline and labels in one request"
+    assert h.jira.calls("PUT")[0][1] == {"notifyUsers": ["false"]}
+
+    writes, updated = h.jira.writes, fields["updated"]
+    again = h.sync(start + 6 * MINUTE)
+    assert dict(again.applied) == {} and again.tickets_read == 0 and again.errors == []
+    assert h.jira.writes == writes and h.jira.issue(key).fields["updated"] == updated
+
+
+def test_breach_label_when_nobody_acknowledges(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = h.jira.create("Export broken", "alice", priority="High")  # majeure
+    start = parse(h.jira.issue(key).fields["created"])
+    h.sync(start + MINUTE)
+    summary = h.sync(h.cal.add(start, 181))
+    assert dict(summary.applied) == {"labels": 1}
+    labels = h.jira.issue(key).fields["labels"]
+    assert "sla-depasse-prise-en-compte" in labels and "sla-majeure" in labels
+
+
+def test_reminders_restart_on_customer_answer_then_closure_exactly_once(rsps: responses.RequestsMock,
+                                                                        flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = waiting_issue(h)
+    h.sync("2025-06-02T11:05:00+02:00")
+    assert h.markers(key) == []
+
+    h.sync("2025-06-03T11:01:00+02:00")  # one business day of waiting: reminder 1
+    h.sync("2025-06-03T11:02:00+02:00")  # twice: still one reminder
+    keys = h.markers(key)
+    assert len(keys) == 1 and keys[0].endswith("/1")
+
+    h.at("2025-06-03T15:00:00+02:00")
+    h.jira.comment(key, "alice", "Still testing, sorry.")  # the customer answers: the cycle restarts
+    h.sync("2025-06-04T11:01:00+02:00")  # the old cycle's reminder 2 would be due now
+    assert len(h.markers(key)) == 1
+    h.sync("2025-06-04T15:01:00+02:00")  # reminder 1 of the new cycle
+    keys = h.markers(key)
+    cycles = [k.rsplit("/", 2)[-2] for k in keys]
+    assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1"] and cycles[0] != cycles[1]
+
+    h.sync("2025-06-05T15:01:00+02:00")
+    h.sync("2025-06-06T15:01:00+02:00")
+    assert [k.rsplit("/", 1)[-1] for k in h.markers(key)] == ["1", "1", "2", "3"]
+    assert h.jira.issue(key).fields["status"]["name"] == "Waiting for customer"
+
+    summary = h.sync("2025-06-10T15:02:00+02:00")  # third reminder + 1 business day (9 June: Whit Monday)
+    assert summary.errors == [] and summary.applied.get("transition") == 1
+    issue = h.jira.issue(key)
+    assert issue.fields["status"]["name"] == "Closed" and issue.fields["resolution"]["name"] == "Done"
+    assert "/closure/" in h.markers(key)[-1]
+    posts = [p for m, p, _, _ in h.jira.log if m == "POST"]
+    assert posts[-2:] == [f"/issue/{key}/comment", f"/issue/{key}/transitions"], "closing comment first"
+    transition = h.jira.calls("POST", r"/issue/.*/transitions")[0][2]
+    assert transition == {"transition": {"id": "41"}, "fields": {"resolution": {"name": "Done"}}}
+
+    notes = h.marker_comments(key)
+    assert all(c["author"]["displayName"] == "SLA Bridge" for c in notes)
+    assert all(c.get("jsdPublic", True) and not c["_properties"] for c in notes)
+    assert "relance 1 sur 3" in notes[0]["body"]
+    assert re.search(r"(?<!\\)\[sla-bridge:", notes[0]["body"]) is None and "\\[sla-bridge:" in notes[0]["body"], \
+        "the marker's brackets are escaped for Jira's wiki renderer"
+
+    h.sync("2025-06-10T16:02:00+02:00")
+    assert len(h.markers(key)) == 5
+    assert [kind for _, kind in h.seen].count("transition") == 1
+
+
+def test_reminders_as_internal_notes_when_configured(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", comment_visibility="internal")
+    key = waiting_issue(h)
+    h.sync("2025-06-03T11:01:00+02:00")
+    (note,) = h.marker_comments(key)
+    assert note["_properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]
+    if flavour == "cloud":
+        assert note["jsdPublic"] is False
+    # Read back as an internal note: the next pass neither re-sends it nor sees a customer answer.
+    assert h.sync("2025-06-03T11:30:00+02:00").applied == {}
+    assert len(h.markers(key)) == 1
+
+
+class KilledAfterPost(JiraAdapter):
+    def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
+        super().post_comment(ticket, comment)
+        raise KeyboardInterrupt("killed between the API call and the store write")
+
+
+def test_killed_in_the_middle_sends_the_reminder_exactly_once(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = waiting_issue(h)
+    h.sync("2025-06-02T11:05:00+02:00")
+    due = T("2025-06-03T11:01:00+02:00")
+
+    h.syncer.adapter = h.make_adapter(KilledAfterPost)
+    h.at(due)
+    with pytest.raises(KeyboardInterrupt):
+        h.syncer.run(due)
+    assert len(h.markers(key)) == 1
+
+    h.syncer.adapter = h.adapter
+    summary = h.sync(due + MINUTE)
+    assert summary.errors == []
+    assert len(h.markers(key)) == 1
+    assert h.store.journaled(h.markers(key)[0]), "the marker found on Jira is journaled"
+
+
+def test_a_lost_answer_to_the_comment_post_is_checked_not_resent(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = waiting_issue(h)
+    h.sync("2025-06-02T11:05:00+02:00")
+    # Jira stores the comment, then the gateway answers 503: the adapter looks before re-sending.
+    h.jira.fail_next("POST", rf"/issue/{key}/comment", 503, body={"errorMessages": ["Service Unavailable"]},
+                     apply=True)
+    summary = h.sync("2025-06-03T11:01:00+02:00")
+    assert summary.errors == []
+    assert len(h.markers(key)) == 1 and len(h.jira.calls("POST", r"/issue/.*/comment")) == 1
+    assert h.sleeps == [1.0]
+
+
+def test_dry_run_writes_nothing(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = h.jira.create("Dry run", "alice")
+    before = h.jira.issue(key).fields["updated"]
+    summary = h.sync("2025-06-02T10:01:00+02:00", dry_run=True)
+    assert sorted(a.kind for _, a in summary.planned) == ["due_date", "labels"]
+    assert h.jira.writes == 0 and h.jira.issue(key).fields["updated"] == before
+    real = h.sync("2025-06-02T10:01:00+02:00")
+    assert dict(real.applied) == {"due_date": 1, "labels": 1}
+
+
+def test_a_person_editing_other_labels_is_left_alone(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = h.jira.create("Other labels", "alice", labels=("vip",))
+    h.sync("2025-06-02T10:01:00+02:00")
+    h.at("2025-06-02T10:01:30+02:00")
+    h.jira.set_labels(key, ["sla-bloquante", "vip", "contournement", "sla-stale"], "sam")
+    h.sync("2025-06-02T10:02:00+02:00")
+    assert sorted(h.jira.issue(key).fields["labels"]) == ["contournement", "sla-bloquante", "vip"]
+    last_put = h.jira.calls("PUT")[-1][2]
+    assert last_put == {"update": {"labels": [{"remove": "sla-stale"}]}}, "only SLA labels are added or removed"
+
+
+def test_many_issues_over_several_pages_each_synced_once(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    raw = h.config.file.trackers["jira"].options
+    h.adapter.options = h.adapter.options.model_copy(update={"page_size": 3})
+    assert raw["projects"] == ["SUP"]
+    keys = []
+    for i in range(8):
+        h.at(T("2025-06-02T10:00:00+02:00") + i * 20 * timedelta(seconds=1))  # 3 per minute
+        keys.append(h.jira.create(f"Issue {i}", "alice", priority="Medium"))
+    summary = h.sync("2025-06-02T10:05:00+02:00")
+    assert summary.errors == [] and summary.tickets_evaluated == 8
+    assert all("sla-mineure" in h.jira.issue(k).fields["labels"] for k in keys)
+    assert h.sync("2025-06-02T10:06:00+02:00").tickets_read == 0
+
+
+def test_truncated_changelog_and_comments_are_read_in_full_on_cloud(rsps: responses.RequestsMock) -> None:
+    h = Harness(rsps, "cloud", "2025-06-02T10:00:00+02:00", changelog_embed_limit=1, comment_embed_limit=1)
+    key = waiting_issue(h)
+    h.at("2025-06-02T11:01:00+02:00")
+    h.jira.set_priority(key, "High", "sam")  # now majeure: reminders after 3 business days
+    h.sync("2025-06-02T11:05:00+02:00")
+    assert h.jira.calls("GET", rf"/issue/{key}/changelog") and h.jira.calls("GET", rf"/issue/{key}/comment")
+    assert "sla-majeure" in h.jira.issue(key).fields["labels"]
+    ticket = h.adapter.fetch(key)
+    assert ticket.initial_status() == "To Do" and ticket.initial_severity() == "Highest"
+    h.sync("2025-06-03T11:01:00+02:00")
+    assert h.markers(key) == [], "a bloquante's reminder 1 is not due for a majeure"
+    h.sync("2025-06-05T11:01:00+02:00")
+    assert [k.rsplit("/", 1)[-1] for k in h.markers(key)] == ["1"]
