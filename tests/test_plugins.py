@@ -72,3 +72,29 @@ def _hookspecs() -> list[str]:
 def test_every_hook_is_documented(hook: str) -> None:
     assert f"`{hook}" in README.read_text(encoding="utf-8"), f"{hook} is not documented in README.md"
     assert inspect.getdoc(getattr(hookspecs, hook)), f"{hook} has no docstring"
+
+
+@pytest.mark.parametrize("tracker", ["redmine", "jira", "zammad"])
+def test_the_commented_tracker_sections_of_the_example_work(tracker: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uncommented, each tracker section of config.example.toml loads and builds its adapter."""
+    import re
+
+    from sla_bridge.app import build_app
+    from sla_bridge.config import load_config
+
+    text = (README.parent / "config.example.toml").read_text(encoding="utf-8")
+    block = re.search(rf"^# \[trackers\.{tracker}\]\n(?:#.*\n?)*", text, re.M)
+    assert block is not None, f"no commented [trackers.{tracker}] section"
+    lines = [re.sub(r"^# ?", "", line) for line in block.group(0).splitlines()]
+    config = tmp_path / "sla.toml"
+    config.write_text(text + "\n" + "\n".join(line for line in lines if not line.startswith("#")) + "\n",
+                      encoding="utf-8")
+    for name in ("REDMINE_API_KEY", "JIRA_API_TOKEN", "ZAMMAD_TOKEN"):
+        monkeypatch.setenv(name, "not-a-real-secret")
+    app = build_app(load_config(config))  # builds the adapter: no network call
+    try:
+        assert type(app.adapters[tracker]).__name__.lower().startswith(tracker)
+        assert "not-a-real-secret" not in repr(app.adapters[tracker])
+    finally:
+        app.close()
