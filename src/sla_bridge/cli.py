@@ -199,7 +199,7 @@ def sync_command(config: Path, once: bool, dry_run: bool, at: str | None, adapte
                 for ticket, action in s.planned:
                     out.print(f"would {describe(action)} on {ticket}", soft_wrap=True)
             applied = ", ".join(f"{n} {kind}" for kind, n in sorted(s.applied.items())) or "no change"
-            out.print(f"{s.adapter}: {s.tickets_read} tickets read, {s.tickets_evaluated} evaluated;"
+            out.print(f"{s.adapter}: {s.tickets_evaluated} tickets evaluated, {s.tickets_read} read from the tracker;"
                       f" {'planned ' + str(len(s.planned)) + ' changes' if dry_run else applied};"
                       f" {len(s.errors)} errors, {len(s.conflicts)} conflicts", soft_wrap=True)
             for line in s.conflicts:
