@@ -100,6 +100,7 @@ class FakeJira:
         self.allow_silence = allow_silence
         self.users: dict[str, dict[str, Any]] = {}
         self.issues: dict[str, FakeIssue] = {}
+        self.moved: dict[str, str] = {}  # former key: key now (Jira still answers to the former one)
         self.failures: list[Failure] = []
         self.log: list[tuple[str, str, dict[str, list[str]], Any]] = []
         self.writes = 0
@@ -255,6 +256,21 @@ class FakeJira:
             return []
         return [self._item("labels", "jira", "labels", None, " ".join(sorted(old)), None, " ".join(sorted(new)))]
 
+    def move(self, key: str, project: str, by: str) -> str:
+        """Move an issue to another project: a new key, the former one still answers."""
+        issue = self.issues.pop(key)
+        self._ids += 1
+        new = f"{project}-{self._ids}"
+        old_project = issue.fields["project"]
+        issue.fields["project"] = {**old_project, "id": str(10000 + len(project)), "key": project, "name": project}
+        self._history(issue, by, [
+            self._item("project", "jira", "project", old_project["id"], old_project["name"],
+                       issue.fields["project"]["id"], project),
+            self._item("Key", "jira", "issuekey", None, key, None, new)])
+        issue.key, self.issues[new], self.moved[key] = new, issue, new
+        self._touch(issue)
+        return new
+
     def fail_next(self, method: str, path: str, status: int, *, headers: dict[str, str] | None = None,
                   body: Any = None, apply: bool = False) -> None:
         """The next matching request answers ``status`` (after doing its work when ``apply``)."""
@@ -390,6 +406,8 @@ class FakeJira:
     # -- one issue --
 
     def _find(self, key: str) -> FakeIssue | None:
+        while key in self.moved:
+            key = self.moved[key]
         return self.issues.get(key) or next((i for i in self.issues.values() if i.id == key), None)
 
     def _missing(self) -> tuple[int, dict[str, Any]]:

@@ -10,6 +10,7 @@ after posting it; dry runs; a person's other labels left alone.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
@@ -49,6 +50,8 @@ def jira_section(fake: FakeJira, flavour: str, **options: Any) -> dict[str, Any]
     credentials: dict[str, Any] = {"email": "sla-bridge@acme.test", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
         if flavour == "cloud" else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
     visibility = options.pop("comment_visibility", "public")
+    chosen = {"url": fake.url, "deployment": "auto", **credentials, "projects": ["SUP"],
+              "deadline_field": "customfield_10050", **options}
     return {
         "adapter": "jira", "closing_status": "Closed", "comment_visibility": visibility,
         "agents": [fake.user_id("sam")],
@@ -56,8 +59,7 @@ def jira_section(fake: FakeJira, flavour: str, **options: Any) -> dict[str, Any]
         "statuses": {"new": ["To Do"], "in_progress": ["In Progress"],
                      "waiting_for_customer": ["Waiting for customer"], "resolved": ["Resolved"],
                      "closed": ["Closed"]},
-        "options": {"url": fake.url, "deployment": "auto", **credentials, "projects": ["SUP"],
-                    "deadline_field": "customfield_10050", **options},
+        "options": {k: v for k, v in chosen.items() if v is not None},  # None: the option is left out
     }
 
 
@@ -65,13 +67,14 @@ class Harness:
     """The real Syncer, the Jira adapter, the fake Jira, the example contract."""
 
     def __init__(self, rsps: responses.RequestsMock, flavour: str, now: str, comment_visibility: str = "public",
-                 **fake: Any) -> None:
+                 options: dict[str, Any] | None = None, **fake: Any) -> None:
         self.clock = Clock(now)
         self.jira = FakeJira(rsps, self.clock, flavour=flavour, url=URLS[flavour], **fake)
         self.jira.add_user("sam", "Sam Agent")
         self.jira.add_user("alice", "Alice Customer", kind="customer")
         raw = example_mapping()
-        raw["trackers"] = {"jira": jira_section(self.jira, flavour, comment_visibility=comment_visibility)}
+        raw["trackers"] = {"jira": jira_section(self.jira, flavour, comment_visibility=comment_visibility,
+                                                **(options or {}))}
         self.config = builtin_config(raw)
         self.cal = self.config.calendar
         self.sleeps: list[float] = []
@@ -113,9 +116,14 @@ def flavour(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def no_real_sleep(seconds: float) -> None:
+    raise AssertionError(f"a real sleep of {seconds} s: the jira library's own retries are not off")
+
+
 @pytest.fixture()
 def rsps(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
     monkeypatch.setenv("SLA_TEST_JIRA_TOKEN", "t0k3n")
+    monkeypatch.setattr(time, "sleep", no_real_sleep)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
 
@@ -151,6 +159,32 @@ def test_due_date_deadline_and_labels_then_nothing_when_right(rsps: responses.Re
     again = h.sync(start + 6 * MINUTE)
     assert dict(again.applied) == {} and again.tickets_read == 0 and again.errors == []
     assert h.jira.writes == writes and h.jira.issue(key).fields["updated"] == updated
+
+
+def test_without_a_deadline_field_the_due_date_alone_is_kept_right(rsps: responses.RequestsMock,
+                                                                   flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", options={"deadline_field": None})
+    assert "deadline_field" not in h.config.file.trackers["jira"].options
+    key = h.jira.create("Login page returns 500", "alice", labels=("vip",))
+    start = parse(h.jira.issue(key).fields["created"])
+    summary = h.sync(start + 5 * MINUTE)
+    assert summary.errors == [] and dict(summary.applied) == {"due_date": 1, "labels": 1}
+    fields = h.jira.issue(key).fields
+    assert fields["duedate"] == h.cal.add(start, 180).astimezone(h.cal.zone).date().isoformat()
+    assert fields["customfield_10050"] is None
+    first_due = fields["duedate"]
+    assert h.jira.calls("PUT")[0][2]["fields"] == {"duedate": first_due}
+
+    writes = h.jira.writes
+    for minutes in (6, 60):  # a fresh read (the cursor's overlap) and a timed re-evaluation
+        again = h.sync(start + minutes * MINUTE)
+        assert dict(again.applied) == {} and again.errors == [] and h.jira.writes == writes
+    h.at(start + 61 * MINUTE)
+    h.jira.comment(key, "sam", "Looking into it.")  # acknowledged: the next clock's deadline is another day
+    assert dict(h.sync(start + 62 * MINUTE).applied) == {"due_date": 1}
+    assert h.jira.issue(key).fields["duedate"] > first_due
+    writes = h.jira.writes
+    assert dict(h.sync(start + 63 * MINUTE).applied) == {} and h.jira.writes == writes
 
 
 def test_breach_label_when_nobody_acknowledges(rsps: responses.RequestsMock, flavour: str) -> None:
@@ -212,6 +246,19 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(rsps: re
     assert [kind for _, kind in h.seen].count("transition") == 1
 
 
+def test_an_issue_moved_between_projects_gets_no_reminder_twice(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", options={"projects": ["SUP", "OPS"]})
+    key = waiting_issue(h)
+    h.sync("2025-06-02T11:05:00+02:00")
+    h.sync("2025-06-03T11:01:00+02:00")  # reminder 1, under SUP-1
+    h.at("2025-06-03T14:00:00+02:00")
+    moved = h.jira.move(key, "OPS", "sam")
+    h.sync("2025-06-03T14:01:00+02:00")
+    h.sync("2025-06-04T11:01:00+02:00")  # reminder 2 is due: reminder 1 is not sent again
+    assert [k.rsplit("/", 1)[-1] for k in h.markers(moved)] == ["1", "2"]
+    assert h.markers(moved)[0].startswith(f"jira:{key}/") and h.markers(moved)[1].startswith(f"jira:{moved}/")
+
+
 def test_reminders_as_internal_notes_when_configured(rsps: responses.RequestsMock, flavour: str) -> None:
     h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", comment_visibility="internal")
     key = waiting_issue(h)
@@ -261,6 +308,36 @@ def test_a_lost_answer_to_the_comment_post_is_checked_not_resent(rsps: responses
     assert summary.errors == []
     assert len(h.markers(key)) == 1 and len(h.jira.calls("POST", r"/issue/.*/comment")) == 1
     assert h.sleeps == [1.0]
+
+
+def test_a_comment_post_that_failed_is_sent_by_the_next_pass_exactly_once(rsps: responses.RequestsMock,
+                                                                            flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = waiting_issue(h)
+    h.sync("2025-06-02T11:05:00+02:00")
+    # The gateway answers 502 and Jira stored nothing: not re-sent in this pass (it might still
+    # land), the pass ends; the next one reads the issue, finds no marker, and sends it once.
+    h.jira.fail_next("POST", rf"/issue/{key}/comment", 502, body={"errorMessages": ["Bad Gateway"]})
+    failed = h.sync("2025-06-03T11:01:00+02:00")
+    assert failed.errors and "HTTP 502" in failed.errors[0] and not failed.complete
+    assert h.markers(key) == [] and len(h.jira.calls("POST", r"/issue/.*/comment")) == 1
+    summary = h.sync("2025-06-03T11:06:00+02:00")
+    assert summary.errors == [] and summary.applied["comment"] == 1
+    assert len(h.markers(key)) == 1 and len(h.jira.calls("POST", r"/issue/.*/comment")) == 2
+    assert h.sync("2025-06-03T11:11:00+02:00").applied == {}
+
+
+def test_writes_notify_when_the_account_may_not_silence_them(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", allow_silence=False)
+    first = h.jira.create("No admin rights", "alice")
+    summary = h.sync("2025-06-02T10:01:00+02:00")
+    assert summary.errors == [] and "sla-bloquante" in h.jira.issue(first).fields["labels"]
+    second = h.jira.create("Another one", "alice")
+    h.sync("2025-06-02T10:02:00+02:00")
+    assert "sla-bloquante" in h.jira.issue(second).fields["labels"]
+    silenced = [q for _, q, _ in h.jira.calls("PUT") if q.get("notifyUsers") == ["false"]]
+    assert len(silenced) == 1, "refused once, then writes go with notifications"
+    assert len(h.jira.calls("PUT")) == 3
 
 
 def test_dry_run_writes_nothing(rsps: responses.RequestsMock, flavour: str) -> None:

@@ -17,7 +17,14 @@ The shapes follow Zammad's API documentation and source:
 - a datetime attribute created without "past" refuses a past value (422);
 - ``POST /tags/add`` of a tag that does not exist yet is refused (403) when new
   tags are not allowed;
+- an ``email`` article in a group without an email address raises in Zammad
+  (``Ticket::Article::AddsMetadataEmail``): a 500 whose reason is hidden from
+  non-admin tokens (``HandlesErrors#humanize_error``), and no article;
+- ``PUT /tickets/{id}?expand=true`` answers the saved ticket with names;
 - a bad token is a 401, no credentials a 403 (``Authentication required``).
+
+``fail`` injects failures: before the server acts (a proxy refusing), or after
+(``after=True``: the server acted and the answer was lost on the way back).
 
 People act through helpers (``create_ticket``, ``update``, ``add_article``,
 ``add_tag``), as they would in Zammad's UI; sla-bridge acts through HTTP as the
@@ -38,7 +45,7 @@ import responses
 
 STATES = {1: "new", 2: "open", 3: "pending reminder", 4: "closed", 5: "merged", 6: "removed", 7: "pending close"}
 PRIORITIES = {1: "1 low", 2: "2 normal", 3: "3 high"}
-GROUPS = {1: "Users", 2: "2nd Level"}
+GROUPS = {1: "Users", 2: "2nd Level", 3: "Phone Only"}
 ORGANIZATIONS = {1: "Zammad Foundation", 2: "Customer Inc."}
 ARTICLE_TYPES = {"email": 1, "sms": 2, "chat": 3, "fax": 4, "phone": 5, "twitter status": 6, "web": 11, "note": 10}
 SENDERS = {"Agent": 1, "Customer": 2, "System": 3}
@@ -87,6 +94,7 @@ class Failure:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    after: bool = False  # the server acts, then the answer is lost
 
 
 class FakeZammad:
@@ -104,6 +112,7 @@ class FakeZammad:
         self.elasticsearch = elasticsearch
         self.tag_new = tag_new
         self.known_tags: set[str] = {"vip"}
+        self.groups_without_email: set[str] = {"Phone Only"}
         self.users = default_users()
         self.tickets: dict[int, dict[str, Any]] = {}
         self.articles: dict[int, list[dict[str, Any]]] = {}
@@ -124,10 +133,11 @@ class FakeZammad:
         return self
 
     def fail(self, method: str, path: str, status: int, headers: dict[str, str] | None = None,
-             body: Any = None, times: int = 1) -> None:
-        """The next ``times`` calls matching ``method`` and the ``path`` regex fail with ``status``."""
+             body: Any = None, times: int = 1, after: bool = False) -> None:
+        """The next ``times`` calls matching ``method`` and the ``path`` regex fail with ``status``
+        (``after``: once the server has done what was asked)."""
         for _ in range(times):
-            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body))
+            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, after))
 
     def _next_id(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -146,11 +156,17 @@ class FakeZammad:
             self.reads += 1
         else:
             self.writes += 1
-        for failure in self.failures:
-            if failure.method == method and failure.path.search(path):
-                self.failures.remove(failure)
-                return failure.status, failure.headers, json.dumps(failure.body if failure.body is not None
-                                                                   else {"error": "failure injected"})
+        failure = next((f for f in self.failures if f.method == method and f.path.search(path)), None)
+        if failure is not None:
+            self.failures.remove(failure)
+            if failure.after:
+                self._serve(request, method, path, query)
+            return failure.status, failure.headers, json.dumps(failure.body if failure.body is not None
+                                                               else {"error": "failure injected"})
+        return self._serve(request, method, path, query)
+
+    def _serve(self, request: Any, method: str, path: str, query: dict[str, str]
+               ) -> tuple[int, dict[str, str], str]:
         auth = request.headers.get("Authorization")
         if auth is None:
             return self._error(403, "Authentication required")
@@ -303,7 +319,7 @@ class FakeZammad:
         self.update(int(ticket_id), API_USER, **fields)
         if body.get("article"):
             self.add_article(int(ticket_id), API_USER, **body["article"])
-        return self._ok(self.ticket_json(int(ticket_id), False, ids=True))
+        return self._ok(self.ticket_json(int(ticket_id), query.get("expand") == "true", ids=True))
 
     def _tag_list(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         return self._ok({"tags": list(self.tags.get(int(query["o_id"]), []))})
@@ -335,6 +351,9 @@ class FakeZammad:
     def _article_create(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         if "body" not in body:
             return self._error(422, 'Need at least article: { body: "some text" }')
+        group = GROUPS[self.tickets[int(body["ticket_id"])]["group_id"]]
+        if body.get("type") == "email" and group in self.groups_without_email:
+            return 500, {}, json.dumps({"error": "Error ID Xy1z2w: Please contact your administrator."})
         fields = {k: v for k, v in body.items() if k != "ticket_id"}
         article = self.add_article(int(body["ticket_id"]), API_USER, **fields)
         return self._ok(article, 201)
@@ -463,8 +482,8 @@ class FakeZammad:
 
     def add_tag(self, ticket_id: int, tag: str, by: int) -> None:
         self.known_tags.add(tag)
-        if tag in self.tags[ticket_id]:
-            return  # Tag.tag_add: a duplicate is a success, nothing changes
+        if tag.casefold() in {t.casefold() for t in self.tags[ticket_id]}:
+            return  # Tag.tag_add (tags_include?: LOWER(name)): a duplicate is a success, nothing changes
         self.tags[ticket_id].append(tag)
         self._log(ticket_id, "added", by, attribute="tag", value_to=tag)
         self._touch(ticket_id, by)

@@ -4,7 +4,8 @@ Where sla-bridge's fields live in Jira:
 - severity: the issue's priority (default) or a custom field (``customfield_NNNNN``,
   a select list or a text field);
 - due date: Jira's own ``duedate`` (a date without time);
-- the exact deadline: a *Date Time Picker* custom field (``deadline_field``);
+- the exact deadline: a *Date Time Picker* custom field (``deadline_field``), optional:
+  without it the adapter says ``tracks_due_at = False`` and the sync compares dates only;
 - SLA labels: Jira's ``labels``, changed with ``update: {labels: [{add}, {remove}]}`` so a
   person's other labels are never touched;
 - reminders and the closure notice: comments, public (customer-visible on Jira Service
@@ -17,8 +18,9 @@ What the ``jira`` library (pycontribs/jira 3.10) does that we keep out of the wa
   that flag and detect the deployment ourselves, lazily;
 - its ``ResilientSession`` retries every method, POSTs included (a double-posted
   reminder), never retries a 503 without Retry-After, doubles Retry-After and caps the
-  wait at 60 s with random jitter: we set ``max_retries=0`` and retry ourselves (reads
-  and idempotent writes freely; a POST only after checking the tracker for its effect);
+  wait at 60 s with random jitter, sleeping in place: we set ``max_retries=0`` (its loop
+  then sends once and never sleeps) and retry ourselves: reads and idempotent writes
+  freely, a POST only after a 429 (see ``_guarded_post``);
 - ``search_issues`` goes to ``/search/jql`` only when it knows it talks to Cloud, and
   ``enhanced_search_issues`` returns None on Data Center: we call each deployment's
   search endpoint directly (Cloud removed ``/search``: 410 Gone);
@@ -37,6 +39,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,9 +85,9 @@ class JiraOptions(BaseModel):
     token: SecretRef | None = None    # Data Center: a personal access token (Bearer)
     projects: list[str] = Field(min_length=1)  # project keys; Cloud's search needs a bounded query
     severity_field: str = "priority"  # "priority" or a custom field id ("customfield_10042")
-    # A Date Time Picker custom field id. Required: Jira's duedate holds a date only, and the
-    # sync compares the exact deadline it wants with the one the ticket shows.
-    deadline_field: str
+    # A Date Time Picker custom field id for the exact deadline. Without it only Jira's duedate
+    # (a date) is written, and the sync compares dates.
+    deadline_field: str | None = None
     resolution: str | None = "Done"   # set when the closing transition's screen has a resolution
     jql_extra: str | None = None      # ANDed to the change query, e.g. 'issuetype != Epic'
     api_user_timezone: str | None = None  # JQL times are read in this zone; default: from /myself
@@ -110,8 +113,8 @@ class JiraOptions(BaseModel):
 
     @field_validator("deadline_field")
     @classmethod
-    def _deadline(cls, value: str) -> str:
-        if not CUSTOM_FIELD.match(value):
+    def _deadline(cls, value: str | None) -> str | None:
+        if value is not None and not CUSTOM_FIELD.match(value):
             raise ValueError(f'expected a custom field id like "customfield_10050", got {value!r}')
         return value
 
@@ -152,9 +155,36 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed
 
 
+def _required_time(value: str | None, what: str) -> datetime:
+    parsed = parse_time(value)
+    if parsed is None:
+        raise ValueError(f"{what} has no time")
+    return parsed
+
+
 def jira_time(t: datetime) -> str:
     """The format Jira writes and reads for date-time fields: ``2025-06-03T11:00:00.000+0200``."""
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}" + t.strftime("%z")
+
+
+def _deadline_value(t: datetime) -> str:
+    """The deadline to the minute, what the sync compares: a Data Center database without
+    fractional seconds (MySQL) rounds 10:59:59.6 up to the next minute, and the next pass
+    would see a deadline to correct."""
+    return jira_time(t.replace(second=0, microsecond=0))
+
+
+def _wall_clock(t: datetime, zone: ZoneInfo) -> datetime:
+    """``t`` on the wall clock of ``zone``, never read by Jira as a later instant.
+
+    In the hour that repeats when summer time ends, one wall-clock time names two
+    instants an hour apart, and Jira may read it as the later one: then the earlier
+    reading is moved back by the difference.
+    """
+    local = t.astimezone(zone)
+    other = local.replace(fold=1 - local.fold).utcoffset()
+    ahead = (local.utcoffset() or timedelta()) - (other or timedelta())
+    return local - ahead if ahead > timedelta() else local
 
 
 def jql_string(value: str) -> str:
@@ -175,6 +205,12 @@ def _unwiki(body: str) -> str:
     return _ESCAPED_MARKER.sub(r"[\1]", body)
 
 
+def _former_keys(histories: list[dict[str, Any]]) -> set[str]:
+    """The keys an issue had before a move, from the changelog's ``Key`` items."""
+    return {str(item["fromString"]) for history in histories for item in history.get("items") or []
+            if item.get("field") == "Key" and item.get("fromString")}
+
+
 def _user_ids(user: dict[str, Any]) -> set[str]:
     return {str(user[k]).casefold() for k in ("accountId", "name", "key", "displayName", "emailAddress")
             if user.get(k)}
@@ -187,28 +223,29 @@ def _user_name(user: dict[str, Any] | None) -> str | None:
 
 
 def _messages(response: requests.Response) -> str:
-    """Jira's error text: ``errorMessages`` and ``errors`` (the library's parser)."""
-    from jira.resilientsession import parse_errors
-
-    try:
-        found = parse_errors(response)
-    except Exception:  # noqa: BLE001 - a body we cannot read still gets reported by status
-        found = []
+    """Jira's error text: ``errorMessages``, ``errors`` by field (what a person needs to fix a
+    screen), or Jersey's ``message`` for an unknown resource."""
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("errors"), dict) and body["errors"]:
-        # parse_errors drops the field names; they are what a person needs to fix a screen.
-        found = list(body.get("errorMessages") or []) + [f"{k}: {v}" for k, v in body["errors"].items()]
-    return "; ".join(str(m) for m in found)[:500]
+        return response.text[:200].strip()
+    if not isinstance(body, dict):
+        return str(body)[:200]
+    found = [str(m) for m in body.get("errorMessages") or []]
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        found += [f"{k}: {v}" for k, v in errors.items()]
+    if body.get("message"):
+        found.append(str(body["message"]))
+    return "; ".join(found)[:500]
 
 
+@dataclass(frozen=True)
 class _Rows:
     """One page of the change query."""
 
-    def __init__(self, rows: list[ChangedTicket], last: bool) -> None:
-        self.rows, self.last = rows, last
+    rows: list[ChangedTicket]
+    last: bool
 
 
 class JiraAdapter:
@@ -242,6 +279,8 @@ class JiraAdapter:
         self._zone_known = self._zone is not None
         self._field_names: dict[str, str] | None = None
         self._silence = not self.options.notify_users
+        # Without a deadline field the ticket shows a date only: the sync compares dates.
+        self.tracks_due_at = self.options.deadline_field is not None
 
     def __repr__(self) -> str:  # the session holds the secret: never shown
         return f"JiraAdapter({self.name!r}, {self.base!r})"
@@ -262,12 +301,14 @@ class JiraAdapter:
             session.headers.update({"Accept": "application/json", "Content-Type": "application/json",
                                     "X-Atlassian-Token": "no-check"})
             return session
+        # Imported here, as in _send: the library takes a tenth of a second to import, and
+        # every sla-bridge command loads this plugin whether a Jira is configured or not.
         from jira import JIRA
 
         # No network here (get_server_info=False), no retries of its own (max_retries=0).
-        self.client = JIRA(server=o.url, basic_auth=basic, token_auth=bearer, get_server_info=False,
-                           max_retries=0, timeout=o.timeout_seconds, options={"check_update": False})
-        return self.client._session
+        client = JIRA(server=o.url, basic_auth=basic, token_auth=bearer, get_server_info=False,
+                      max_retries=0, timeout=o.timeout_seconds, options={"check_update": False})
+        return client._session
 
     # --- transport: one request, Jira's errors, guarded retries ------------------------
 
@@ -319,6 +360,11 @@ class JiraAdapter:
         if status == 401:
             raise PermanentError(f"{where}: authentication failed; check the e-mail and API token (Jira Cloud)"
                                  " or the personal access token (Data Center) in the config's secret")
+        denied = response.headers.get("X-Authentication-Denied-Reason")
+        if status == 403 and denied:
+            # Data Center after failed logins (CAPTCHA): every request fails, not just this issue's.
+            raise PermanentError(f"{where}: login refused ({denied[:200]}); an administrator must reset the"
+                                 " account's failed login count")
         if status == 429 or status >= 500:
             reason = response.headers.get("RateLimit-Reason") or ""
             error = TransientError(f"{where}{f' ({reason})' if reason else ''} {detail}".strip(),
@@ -368,20 +414,27 @@ class JiraAdapter:
                                  " without a browser login") from None
 
     def _guarded_post(self, path: str, body: Any, what: str, done: Callable[[], bool]) -> None:
-        """A POST is sent again only after ``done()`` says the first one did not take effect."""
-        attempt = 1
-        while True:
+        """A POST that is never sent twice.
+
+        A 429 was refused before being processed: it is sent again after the wait. After
+        any other failure (a timeout, a lost connection, a 5xx from Jira or its gateway) the
+        first request may have been applied, or may still be running: ``done()`` looks for
+        its effect once, and when it is not there yet the error goes up. The next pass
+        re-reads the issue, and its markers, before sending anything.
+        """
+        for attempt in range(1, self.retry.attempts + 1):
             try:
                 self._call("POST", f"{API}{path}", what=what, retry=False, body=body)
                 return
             except TransientError as error:
-                if attempt >= self.retry.attempts or not self._retryable(error):
+                if attempt == self.retry.attempts or not self._retryable(error):
                     raise
                 self.retry.sleep(self._wait_for(error, attempt))
-                # A 429 was refused before being processed; anything else may have been applied.
-                if getattr(error, "status", None) != 429 and done():
+                if getattr(error, "status", None) == 429:
+                    continue
+                if done():
                     return
-                attempt += 1
+                raise
 
     # --- lookups, read once per process --------------------------------------------------
 
@@ -430,7 +483,7 @@ class JiraAdapter:
             # Jira reads the literal in a zone between UTC-12 and UTC+14: this one is early enough in all.
             local = t.astimezone(timezone.utc) - timedelta(hours=12)
         else:
-            local = t.astimezone(zone)
+            local = _wall_clock(t, zone)
         return local.strftime("%Y-%m-%d %H:%M")
 
     def jql(self, bound: datetime | None) -> str:
@@ -465,7 +518,8 @@ class JiraAdapter:
                 if page.last:
                     return
                 newest = page.rows[-1].updated if page.rows else None
-                if fresh and newest is not None and (bound is None or self.jql_time(newest) != self.jql_time(bound)):
+                # Literals compare as times ("2025-06-02 10:01"): restart only from a later minute.
+                if fresh and newest is not None and (bound is None or self.jql_time(newest) > self.jql_time(bound)):
                     restart = newest
                     break
             if restart is None:
@@ -534,12 +588,13 @@ class JiraAdapter:
 
     def _fields(self) -> list[str]:
         fields = ["summary", "status", "priority", "labels", "duedate", "fixVersions", "issuetype", "reporter",
-                  "created", "updated", "resolution"]
+                  "created", "updated", "project"]
         if self.deployment == "cloud":
             fields.append("comment")  # Data Center reads comments with their properties instead
         if self.options.severity_field != "priority":
             fields.append(self.options.severity_field)
-        fields.append(self.options.deadline_field)
+        if self.options.deadline_field is not None:
+            fields.append(self.options.deadline_field)
         return fields
 
     def fetch(self, ticket_id: str) -> Ticket:
@@ -547,12 +602,20 @@ class JiraAdapter:
                           expand="changelog")
         try:
             fields = issue["fields"]
+            self._in_scope(ticket_id, fields.get("project"))
             histories = self._histories(ticket_id, issue.get("changelog") or {})
             comments = self._comments(ticket_id, fields.get("comment"))
             return self.to_ticket(issue, histories, comments)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SkippableError(f"{self.name}: issue {ticket_id}: unexpected JSON ({type(exc).__name__}: {exc})"
                                  ) from None
+
+    def _in_scope(self, ticket_id: str, project: dict[str, Any] | None) -> None:
+        """An issue moved to a project outside ``projects`` is no longer under this contract."""
+        moved_to = (project or {}).get("key")
+        if moved_to and moved_to.casefold() not in {p.casefold() for p in self.options.projects}:
+            raise SkippableError(f"{self.name}: issue {ticket_id} is now in project {moved_to}, which is not in"
+                                 " options.projects: left alone")
 
     def _histories(self, key: str, changelog: dict[str, Any]) -> list[dict[str, Any]]:
         """The whole changelog: the embedded one when complete, else every page of it."""
@@ -628,76 +691,83 @@ class JiraAdapter:
                   comments: list[dict[str, Any]]) -> Ticket:
         """One Jira issue, its changelog and comments in the common model."""
         f = issue["fields"]
-        events: list[Event] = []
-        for history in histories:
-            at = parse_time(history["created"])
-            assert at is not None
-            author = history.get("author")
-            by, role = _user_name(author), self._role(author)
-            for item in history.get("items") or []:
-                field = item.get("field")
-                if field == "status" and item.get("fieldtype") == "jira":
-                    events.append(StatusChange(at, item.get("fromString"), item.get("toString") or "", by, role))
-                elif self._severity_item(item):
-                    events.append(SeverityChange(at, item.get("fromString"), item.get("toString"), by))
-                elif field == "labels" and item.get("fieldtype") == "jira":
-                    before = set((item.get("fromString") or "").split())
-                    after = set((item.get("toString") or "").split())
-                    events += [LabelChange(at, label, True, by) for label in sorted(after - before)]
-                    events += [LabelChange(at, label, False, by) for label in sorted(before - after)]
-        for comment in comments:
-            at = parse_time(comment["created"])
-            assert at is not None
-            author = comment.get("author")
-            # A comment whose author is gone (deleted user) may be the customer's answer:
-            # it counts as one rather than letting the ticket close on them.
-            role = self._role(author) if author else Role.CUSTOMER
-            body = comment.get("body")
-            events.append(Comment(at, _user_name(author), role, self._public(comment),
-                                  _unwiki(body) if isinstance(body, str) else ""))
-        if self.options.severity_field == "priority":
-            severity = (f.get("priority") or {}).get("name")
-        else:
-            raw = f.get(self.options.severity_field)
-            severity = raw.get("value") or raw.get("name") if isinstance(raw, dict) else raw
-        deadline = f.get(self.options.deadline_field)
+        deadline = f.get(self.options.deadline_field) if self.options.deadline_field else None
         versions = f.get("fixVersions") or []
-        created = parse_time(f["created"])
-        assert created is not None
         return Ticket(
             tracker=self.name, id=str(issue["key"]), title=f.get("summary") or "",
-            reporter=_user_name(f.get("reporter")), created=created,
-            status=f["status"]["name"], severity=str(severity) if severity is not None else None,
+            reporter=_user_name(f.get("reporter")), created=_required_time(f["created"], "the issue"),
+            status=f["status"]["name"], severity=self._severity(f),
             labels=frozenset(f.get("labels") or []),
             due_date=date.fromisoformat(f["duedate"]) if f.get("duedate") else None,
             due_at=parse_time(deadline) if isinstance(deadline, str) else None,
             fix_version=versions[0].get("name") if versions else None,
             type=(f.get("issuetype") or {}).get("name"),
             updated=parse_time(f.get("updated")),
-            events=tuple(events),
+            events=tuple(self._history_events(histories))
+            + tuple(self._comment_events(comments, _former_keys(histories), str(issue["key"]))),
         )
+
+    def _severity(self, fields: dict[str, Any]) -> str | None:
+        if self.options.severity_field == "priority":
+            raw = fields.get("priority")
+        else:
+            raw = fields.get(self.options.severity_field)
+        value = (raw.get("value") or raw.get("name")) if isinstance(raw, dict) else raw
+        return str(value) if value is not None else None
+
+    def _history_events(self, histories: list[dict[str, Any]]) -> Iterator[Event]:
+        for history in histories:
+            at = _required_time(history.get("created"), f"history entry {history.get('id')}")
+            author = history.get("author")
+            by, role = _user_name(author), self._role(author)
+            for item in history.get("items") or []:
+                field = item.get("field")
+                if field == "status" and item.get("fieldtype") == "jira":
+                    yield StatusChange(at, item.get("fromString"), item.get("toString") or "", by, role)
+                elif self._severity_item(item):
+                    yield SeverityChange(at, item.get("fromString"), item.get("toString"), by)
+                elif field == "labels" and item.get("fieldtype") == "jira":
+                    before = set((item.get("fromString") or "").split())
+                    after = set((item.get("toString") or "").split())
+                    yield from (LabelChange(at, label, True, by) for label in sorted(after - before))
+                    yield from (LabelChange(at, label, False, by) for label in sorted(before - after))
+
+    def _comment_events(self, comments: list[dict[str, Any]], former: set[str], key: str) -> Iterator[Comment]:
+        for comment in comments:
+            at = _required_time(comment.get("created"), f"comment {comment.get('id')}")
+            author = comment.get("author")
+            # A comment whose author is gone (deleted user) may be the customer's answer:
+            # it counts as one rather than letting the ticket close on them.
+            role = self._role(author) if author else Role.CUSTOMER
+            body = comment.get("body")
+            yield Comment(at, _user_name(author), role, self._public(comment),
+                          self._rekey(_unwiki(body), former, key) if isinstance(body, str) else "")
+
+    def _rekey(self, body: str, former: set[str], key: str) -> str:
+        """Markers written before the issue was moved, read under its key now.
+
+        An idempotency key starts with the ticket's ``tracker:id``; a move gives the issue
+        a new key, and a reminder already sent under the old one must not be sent again.
+        """
+        for old in former:
+            body = body.replace(f"[sla-bridge:{self.name}:{old}/", f"[sla-bridge:{self.name}:{key}/")
+        return body
 
     # --- writing -------------------------------------------------------------------------
 
     def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None:
         """Due date, exact deadline and SLA labels in one PUT (safe to retry: it sets values)."""
-        fields: dict[str, Any] = {}
-        update: dict[str, Any] = {}
-        if due is not None:
-            fields["duedate"] = due.due_date.isoformat() if due.due_date else None
-            fields[self.options.deadline_field] = jira_time(due.due_at) if due.due_at else None
-        if labels is not None:
-            ops = [{"add": label} for label in sorted(labels.add)] + \
-                  [{"remove": label} for label in sorted(labels.remove)]
-            if ops:
-                update["labels"] = ops
-        if not fields and not update:
-            return
         body: dict[str, Any] = {}
-        if fields:
-            body["fields"] = fields
-        if update:
-            body["update"] = update
+        if due is not None:
+            body["fields"] = {"duedate": due.due_date.isoformat() if due.due_date else None}
+            if self.options.deadline_field is not None:
+                body["fields"][self.options.deadline_field] = _deadline_value(due.due_at) if due.due_at else None
+        if labels is not None and (labels.add or labels.remove):
+            # One operation per SLA label: a person's other labels are never sent, so never lost.
+            body["update"] = {"labels": [{"add": label} for label in sorted(labels.add)]
+                              + [{"remove": label} for label in sorted(labels.remove)]}
+        if not body:
+            return
         what = f"update issue {ticket.id}"
         if self._silence:
             try:
@@ -770,6 +840,10 @@ class JiraAdapter:
                 elif required:
                     return {}, (f"transition {name!r} needs a resolution; options.resolution is {wanted!r}, Jira"
                                 f" offers: {', '.join(allowed) or 'none'}")
+                elif wanted:
+                    # Closed without one, the issue stays "Unresolved" in Jira's filters and reports.
+                    log.warning("%s: transition %r does not offer the resolution %r (it offers: %s); closing"
+                                " without one", self.name, name, wanted, ", ".join(allowed))
             elif required:
                 return {}, (f"transition {name!r} requires the field {meta.get('name', field_id)!r}, which"
                             " sla-bridge cannot fill: make it optional or give it a default on that screen")

@@ -24,14 +24,30 @@ is filled asynchronously). ``search = "elasticsearch"`` sends the equivalent
 query string instead (Zammad without Elasticsearch answers it with a plain text
 search: nothing); ``search = "list"`` pages through ``GET /tickets`` (every
 ticket, by id) and filters here, for servers where neither works.
+
+Reading a ticket costs four GETs (ticket, tags, history, articles). Zammad's
+``GET /tickets/{id}?all=true`` (the web app's call, not in the API docs) returns
+tags and articles too, but as ``assets`` keyed by id, articles with ``sender_id``
+and ``type_id`` only, and it computes the edit screen's Core Workflow on every
+call; the history still needs its own call. Two calls instead of four are not
+worth depending on an undocumented shape.
+
+Zammad answers 500 to any exception raised while handling a request, and hides
+the reason from non-admin tokens (``Error ID …: Please contact your
+administrator``). A 500 on a call about one ticket (a group without an email
+address when mailing a reminder, a failing trigger or Core Workflow) is that
+ticket's problem: it is reported and the ticket skipped, instead of ending the
+pass for every ticket behind it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -49,7 +65,13 @@ from ..model import (
     StatusChange,
     Ticket,
 )
-from .base import ChangedTicket, PermanentError, SkippableError, keyset_pages
+from .base import (
+    ChangedTicket,
+    PermanentError,
+    SkippableError,
+    TransientError,
+    keyset_pages,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -63,6 +85,8 @@ SYSTEM_USER_ID = "1"  # Zammad's own user "-": schedulers, "pending close", impo
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = "2999-12-31T23:59:59.999Z"  # Zammad strips "*" from search queries: no open range
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
+_NO_GROUP_ADDRESS = ("; for an email article the usual cause is a group without an email address (Admin >"
+                     " Channels > Email), or use reminder_article = \"note\"")
 
 
 class ZammadOptions(BaseModel):
@@ -99,8 +123,23 @@ class ZammadOptions(BaseModel):
         return value
 
 
+@dataclass(frozen=True)
+class _Row(ChangedTicket):
+    """A change-query row with its group: ``groups`` filters after paging, which counts every row."""
+
+    group: str | None = None
+
+
 def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None  # 3.11+ reads "Z"
+
+
+def _required_time(value: Any, what: str) -> datetime:
+    """A ValueError, not an assert: ``fetch`` turns it into this ticket's SkippableError."""
+    parsed = _parse_time(value)
+    if parsed is None:
+        raise ValueError(f"{what} has no time")
+    return parsed
 
 
 def _search_time(t: datetime) -> str:
@@ -142,8 +181,7 @@ class ZammadAdapter:
                                timeout=self.options.timeout_seconds,
                                retry=retry or RetryPolicy(attempts=self.options.retries))
         self._me: dict[str, Any] | None = None
-        self._group_of: dict[str, str | None] = {}  # ticket id -> group, from the change query
-        self._customer_of: dict[str, Any] = {}      # ticket id -> customer_id, from fetch
+        self._customer_of: dict[str, Any] = {}  # ticket id -> customer_id, from fetch
 
     def __repr__(self) -> str:
         return f"ZammadAdapter({self.name!r}, {self.options.url!r})"
@@ -180,19 +218,18 @@ class ZammadAdapter:
 
     def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
         """Tickets updated at or after ``cursor``, oldest first (keyset paging, see base)."""
-        self._group_of.clear()
         try:
-            rows: Iterator[ChangedTicket] = (
-                self._listed(cursor) if self.options.search == "list"
-                else keyset_pages(self._search_page, cursor, self.options.page_size))
+            # keyset_pages yields the very rows _search_page returned: _Row, with their group.
+            rows = cast(Iterator[_Row], self._listed(cursor) if self.options.search == "list"
+                        else keyset_pages(self._search_page, cursor, self.options.page_size))
             for row in rows:
-                if self._in_scope(self._group_of.get(row.id)):
-                    yield row
+                if self._in_scope(row.group):
+                    yield ChangedTicket(row.id, row.updated)
         except SkippableError as exc:  # a refused or malformed search concerns every ticket
             raise PermanentError(f"{self.name}: cannot list changed tickets: {exc}; the token's user needs"
                                  " the ticket.agent permission and read access to the groups") from None
 
-    def _search_page(self, bound: datetime | None, offset: int) -> list[ChangedTicket]:
+    def _search_page(self, bound: datetime | None, offset: int) -> list[_Row]:
         size = self.options.page_size
         since = _search_time(bound or EPOCH)
         params: dict[str, Any] = {"sort_by": "updated_at,id", "order_by": "asc,asc", "expand": "true",
@@ -204,7 +241,7 @@ class ZammadAdapter:
             params["condition[ticket.updated_at][value]"] = since
         return self._rows(self._get("/tickets/search", "search changed tickets", **params))
 
-    def _listed(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
+    def _listed(self, cursor: datetime | None) -> Iterator[_Row]:
         """``GET /tickets`` has no filter and no sort but the id: read all, keep the changed."""
         size, page, rows = min(self.options.page_size, LIST_LIMIT), 1, []
         while True:
@@ -215,7 +252,7 @@ class ZammadAdapter:
             page += 1
         yield from sorted(rows, key=lambda r: (r.updated, int(r.id) if r.id.isdigit() else 0))
 
-    def _rows(self, tickets: Any) -> list[ChangedTicket]:
+    def _rows(self, tickets: Any) -> list[_Row]:
         if not isinstance(tickets, list):
             raise SkippableError(f"expected a list of tickets (expand=true), got {type(tickets).__name__}")
         rows = []
@@ -224,8 +261,7 @@ class ZammadAdapter:
                 ticket_id, updated = str(t["id"]), _parse_time(t["updated_at"])
                 if updated is None:
                     raise ValueError(f"ticket {ticket_id} has no updated_at")
-                self._group_of[ticket_id] = t.get("group")
-                rows.append(ChangedTicket(ticket_id, updated))
+                rows.append(_Row(ticket_id, updated, t.get("group")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SkippableError(f"unexpected JSON in the ticket list ({type(exc).__name__}: {exc})") from None
         return rows
@@ -234,13 +270,15 @@ class ZammadAdapter:
         return not self.groups or (group or "").casefold() in self.groups
 
     def fetch(self, ticket_id: str) -> Ticket:
-        raw = self._get(f"/tickets/{ticket_id}", f"read ticket {ticket_id}", expand="true")
-        if isinstance(raw, dict) and not self._in_scope(raw.get("group")):
-            raise SkippableError(f"{self.name}: ticket {ticket_id} is in group {raw.get('group')!r}, outside"
-                                 f" trackers.{self.name}.options.groups")
-        tags = self._get("/tags", f"read the tags of ticket {ticket_id}", object="Ticket", o_id=ticket_id)
-        history = self._get(f"/ticket_history/{ticket_id}", f"read the history of ticket {ticket_id}")
-        articles = self._get(f"/ticket_articles/by_ticket/{ticket_id}", f"read the articles of ticket {ticket_id}")
+        with self._one_ticket(ticket_id):
+            raw = self._get(f"/tickets/{ticket_id}", f"read ticket {ticket_id}", expand="true")
+            if isinstance(raw, dict) and not self._in_scope(raw.get("group")):
+                raise SkippableError(f"{self.name}: ticket {ticket_id} is in group {raw.get('group')!r}, outside"
+                                     f" trackers.{self.name}.options.groups")
+            tags = self._get("/tags", f"read the tags of ticket {ticket_id}", object="Ticket", o_id=ticket_id)
+            history = self._get(f"/ticket_history/{ticket_id}", f"read the history of ticket {ticket_id}")
+            articles = self._get(f"/ticket_articles/by_ticket/{ticket_id}",
+                                 f"read the articles of ticket {ticket_id}")
         try:
             ticket = self.to_ticket(raw, tags.get("tags") or [], history, articles)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -249,21 +287,25 @@ class ZammadAdapter:
         self._customer_of[ticket.id] = raw.get("customer_id")
         return ticket
 
+    @contextmanager
+    def _one_ticket(self, ticket_id: str, hint: str = "") -> Iterator[None]:
+        """A 500 on a call about one ticket skips that ticket (see the module docstring)."""
+        try:
+            yield
+        except TransientError as exc:
+            if ": HTTP 500" not in str(exc):
+                raise  # 502/503/504, 429, no answer: Zammad itself is unavailable
+            raise SkippableError(f"{exc}: Zammad failed on ticket {ticket_id} (its production.log has the cause"
+                                 f" under that error id){hint}; skipped until the next pass") from None
+
     def to_ticket(self, raw: dict[str, Any], tags: list[str], history: dict[str, Any],
                   articles: list[dict[str, Any]]) -> Ticket:
         """One Zammad ticket (``expand=true``), its tags, history and articles in the common model."""
-        due_attribute = self.options.due_attribute
-        if due_attribute not in raw:
-            raise PermanentError(f"{self.name}: Zammad tickets have no attribute {due_attribute!r}"
-                                 f" (trackers.{self.name}.options.due_attribute): create it as a Date & Time"
-                                 " ticket attribute allowing past and future dates, then update the database"
-                                 " and restart Zammad (see docs/zammad.md)")
+        due_at = self._due_at(raw)
         severity_attribute = self.options.severity_field
         events = self._history_events(raw, history, severity_attribute)
         events += [self._comment(a) for a in articles]
-        due_at = _parse_time(raw.get(due_attribute))
-        created = _parse_time(raw["created_at"])
-        assert created is not None
+        created = _required_time(raw["created_at"], "the ticket")
         option = self.options
         return Ticket(
             tracker=self.name, id=str(raw["id"]), title=raw.get("title") or "",
@@ -278,6 +320,21 @@ class ZammadAdapter:
             events=tuple(events),
         )
 
+    def _due_at(self, raw: dict[str, Any]) -> datetime | None:
+        """The deadline attribute; its absence or a date-only value is the admin's to fix, for every ticket."""
+        attribute = self.options.due_attribute
+        if attribute not in raw:
+            raise PermanentError(f"{self.name}: Zammad tickets have no attribute {attribute!r}"
+                                 f" (trackers.{self.name}.options.due_attribute): create it as a Date & Time"
+                                 " ticket attribute allowing past and future dates, then update the database"
+                                 " and restart Zammad (see docs/zammad.md)")
+        due_at = _parse_time(raw[attribute])
+        if due_at is not None and due_at.tzinfo is None:
+            raise PermanentError(f"{self.name}: the attribute {attribute!r} holds {raw[attribute]!r}, a date"
+                                 f" without a time (trackers.{self.name}.options.due_attribute): it must be a"
+                                 " Date & Time attribute, not a Date")
+        return due_at
+
     def _history_events(self, raw: dict[str, Any], history: dict[str, Any], severity_attribute: str) -> list[Event]:
         users = (history.get("assets") or {}).get("User") or {}
         events: list[Event] = []
@@ -285,8 +342,7 @@ class ZammadAdapter:
             if item.get("object") != "Ticket" or str(item.get("o_id")) != str(raw["id"]):
                 continue  # article, mention, checklist entries: the articles are read on their own
             kind, attribute = item.get("type"), item.get("attribute")
-            at = _parse_time(item["created_at"])
-            assert at is not None
+            at = _required_time(item["created_at"], f"history entry {item.get('id')}")
             user_id = item.get("created_by_id")
             login = (users.get(str(user_id)) or self._known_user(user_id)).get("login")
             by = login or (str(user_id) if user_id is not None else None)
@@ -304,8 +360,7 @@ class ZammadAdapter:
         return self.me if user_id is not None and str(user_id) == str(self.me.get("id")) else {}
 
     def _comment(self, article: dict[str, Any]) -> Comment:
-        at = _parse_time(article["created_at"])
-        assert at is not None
+        at = _required_time(article["created_at"], f"article {article.get('id')}")
         role = {"customer": Role.CUSTOMER, "agent": Role.AGENT}.get(str(article.get("sender")).casefold(),
                                                                      Role.SYSTEM)
         return Comment(at, article.get("created_by") or article.get("from"), role,
@@ -327,42 +382,52 @@ class ZammadAdapter:
 
     def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None:
         """The deadline in one PUT; SLA tags one call each. Every call sets a value: safe to retry."""
-        if due is not None:
-            attribute = self.options.due_attribute
-            try:
-                self._call("PUT", f"/tickets/{ticket.id}", f"set {attribute} of ticket {ticket.id}", retry=True,
-                           json={attribute: _deadline_value(due.due_at)})
-            except SkippableError as exc:
-                hint = ("; edit the attribute in Admin > Objects to allow both past and future dates"
-                        if "past dates" in str(exc) or "future dates" in str(exc) else "")
-                raise SkippableError(f"{exc}{hint}") from None
-        if labels is not None:
-            for tag in sorted(labels.add):
-                self._tag("POST", "/tags/add", ticket.id, tag, f"add tag {tag!r} to ticket {ticket.id}")
-            for tag in sorted(labels.remove):
-                if tag.startswith(self.label_prefix):  # only SLA tags are ever removed
-                    self._tag("DELETE", "/tags/remove", ticket.id, tag, f"remove tag {tag!r} from ticket {ticket.id}")
+        with self._one_ticket(ticket.id):
+            if due is not None:
+                self._set_deadline(ticket.id, due.due_at)
+            if labels is not None:
+                for tag in sorted(labels.add):
+                    self._tag("POST", "/tags/add", ticket.id, tag, f"add tag {tag!r} to ticket {ticket.id}")
+                for tag in sorted(labels.remove):
+                    if tag.startswith(self.label_prefix):  # only SLA tags are ever removed
+                        self._tag("DELETE", "/tags/remove", ticket.id, tag,
+                                  f"remove tag {tag!r} from ticket {ticket.id}")
+
+    def _set_deadline(self, ticket_id: str, due_at: datetime | None) -> None:
+        attribute = self.options.due_attribute
+        try:
+            self._call("PUT", f"/tickets/{ticket_id}", f"set {attribute} of ticket {ticket_id}", retry=True,
+                       json={attribute: _deadline_value(due_at)})
+        except SkippableError as exc:
+            if "past dates" not in str(exc) and "future dates" not in str(exc):
+                raise
+            raise SkippableError(f"{exc}; edit the attribute in Admin > Objects to allow both past and future"
+                                 " dates") from None
 
     def _tag(self, method: str, path: str, ticket_id: str, tag: str, what: str) -> None:
         body = {"item": tag, "object": "Ticket", "o_id": int(ticket_id)}
         try:
             self._call(method, path, what, retry=True, json=body)
         except SkippableError as exc:
-            if method != "POST" or "HTTP 403" not in str(exc):
+            if "HTTP 403" not in str(exc):
                 raise
-            raise SkippableError(f"{exc}: agents may not create new tags here; create {tag!r} once in"
-                                 " Admin > Tags (or allow new tags in the tag settings)") from None
+            # Zammad answers the same bare 403 for both causes.
+            new_tag = (f" either agents may not create new tags (create {tag!r} once in Admin > Tags, or allow new"
+                       " tags), or" if method == "POST" else "")
+            raise SkippableError(f"{exc}:{new_tag} the token's user lacks change access to this ticket's"
+                                 " group") from None
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
         """An article, sent once: a retried POST after a lost answer would mail the customer twice."""
+        email = comment.public and self.options.reminder_article == "email"
         article: dict[str, Any] = {"ticket_id": int(ticket.id), "subject": ticket.title, "body": comment.body,
-                                   "content_type": "text/plain", "sender": "Agent", "internal": not comment.public}
-        if comment.public and self.options.reminder_article == "email":
-            article.update(type="email", to=self._customer_email(ticket.id))
-        else:
-            article["type"] = "note"
-        self._call("POST", "/ticket_articles", f"add a {article['type']} article to ticket {ticket.id}", retry=False,
-                   json=article)
+                                   "content_type": "text/plain", "type": "email" if email else "note",
+                                   "sender": "Agent", "internal": not comment.public}
+        with self._one_ticket(ticket.id, _NO_GROUP_ADDRESS if email else ""):
+            if email:
+                article["to"] = self._customer_email(ticket.id)
+            self._call("POST", "/ticket_articles", f"add a {article['type']} article to ticket {ticket.id}",
+                       retry=False, json=article)
 
     def _customer_email(self, ticket_id: str) -> str:
         customer_id = self._customer_of.get(ticket_id)
@@ -376,17 +441,19 @@ class ZammadAdapter:
         return str(user["email"])
 
     def transition(self, ticket: Ticket, to_status: str) -> None:
-        try:
-            self._call("PUT", f"/tickets/{ticket.id}", f"move ticket {ticket.id} to {to_status}", retry=True,
-                       json={"state": to_status})
-        except SkippableError as exc:
-            if "No lookup value found" in str(exc):
-                raise PermanentError(f"{self.name}: Zammad has no state named {to_status!r} (trackers.{self.name}"
-                                     ".closing_status)") from None
-            raise
-        raw = self._get(f"/tickets/{ticket.id}", f"read back ticket {ticket.id}", expand="true")
-        if str(raw.get("state", "")).casefold() != to_status.casefold():
-            raise SkippableError(f"{self.name}: ticket {ticket.id}: Zammad kept state {raw.get('state')!r} instead of"
+        """The state, read back from the PUT's own answer: the ticket as saved (Core Workflows included)."""
+        with self._one_ticket(ticket.id):
+            try:
+                raw = self._call("PUT", f"/tickets/{ticket.id}", f"move ticket {ticket.id} to {to_status}",
+                                 retry=True, params={"expand": "true"}, json={"state": to_status}).json()
+            except SkippableError as exc:
+                if "No lookup value found" in str(exc):
+                    raise PermanentError(f"{self.name}: Zammad has no state named {to_status!r}"
+                                         f" (trackers.{self.name}.closing_status)") from None
+                raise
+        shown = raw.get("state") if isinstance(raw, dict) else None
+        if str(shown or "").casefold() != to_status.casefold():
+            raise SkippableError(f"{self.name}: ticket {ticket.id}: Zammad kept state {shown!r} instead of"
                                  f" {to_status!r}: a Core Workflow or the token's permissions refuse this change")
 
 
