@@ -157,9 +157,6 @@ def test_the_wake_up_moves_to_the_next_reminder_after_each_pass() -> None:
     assert armed[-1] == T("2025-06-04T11:00:00+02:00"), "reminder 2, one business day after reminder 1"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG service.py:54-58 + sync.py:163-170: a due ticket that fails (deleted:"
-                   " 404) keeps its past next_change_at, so the wake-up is re-armed one second later, forever:"
-                   " a full pass of every tracker each second")
 def test_a_deleted_ticket_does_not_make_the_service_spin() -> None:
     now = [T("2025-06-02T12:00:00+02:00")]
     tracker = MemoryTracker(lambda: now[0], [waiting()])
@@ -171,9 +168,6 @@ def test_a_deleted_ticket_does_not_make_the_service_spin() -> None:
     assert armed[-1] - now[0] > timedelta(minutes=1)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG store.py:183-185 (earliest_change) + service.py:54: the earliest change"
-                   " is taken over every adapter in the store, even one no longer configured; its rows are never"
-                   " processed, so the service wakes every second")
 def test_rows_of_a_removed_tracker_do_not_make_the_service_spin() -> None:
     now = [T("2025-06-03T12:00:00+02:00")]
     store = Store(":memory:")
@@ -197,10 +191,6 @@ def test_a_permanent_error_of_one_tracker_does_not_stop_the_others() -> None:
     assert store.ticket("demo", "1") is not None and armed
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:141-144 (run catches only Transient/PermanentError) +"
-                   " service.py:43-49: a proxy answering 200 with an HTML page makes `response.json()` raise in the"
-                   " change query; the exception leaves run(), the other trackers of the pass are not synced and"
-                   " the failed pass is never recorded")
 @responses.activate
 def test_a_tracker_answering_html_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "http://redmine.test"

@@ -151,9 +151,6 @@ def test_instants_in_any_offset_compare_as_instants() -> None:
     assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-03T06:30:00+02:00"))] == ["1"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG store.py:103-111: the schema version is read before BEGIN IMMEDIATE;"
-                   " when two processes open a new store at once (`serve` and a cron `sync --once`), the second"
-                   " replays migration 1 after the first committed it: `table cursors already exists`")
 def test_two_processes_opening_a_new_store_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.sqlite"
     connect = sqlite3.connect

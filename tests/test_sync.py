@@ -228,7 +228,7 @@ def test_one_bad_ticket_is_reported_the_others_synced() -> None:
     h.syncer.adapter = Flaky("demo", h.tracker)
     summary = h.sync()
     assert summary.tickets_evaluated == 2
-    assert summary.errors == ["demo:2: skipped: issue 2: 403 Forbidden"]
+    assert summary.errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:05)"]
     assert summary.complete
 
 
@@ -268,12 +268,12 @@ def test_auto_close_also_clears_what_no_longer_applies() -> None:
     assert h.sync("2025-07-30T11:00:00+02:00").applied == {}
 
 
-def test_an_idle_tracker_is_not_re_read_past_the_overlap() -> None:
+def test_the_cursor_follows_the_trackers_stamps_not_our_clock() -> None:
     h = Harness(waiting_ticket(), now="2025-06-02T12:00:00+02:00")
     h.sync()
     h.clock.set("2025-06-02T13:00:00+02:00")
     h.sync()
-    assert h.store.cursor("demo").cursor == T("2025-06-02T12:58:00+02:00")  # started - overlap
+    assert h.store.cursor("demo").cursor == T("2025-06-02T12:00:00+02:00")  # our first write, as stamped
 
 
 # --- review probes: exactly once, lost updates, bad input, dry run, reconcile ------------------------------------
@@ -447,9 +447,6 @@ def test_a_deadline_off_by_one_minute_is_rewritten() -> None:
     assert summary.applied == {"due_date": 1} and h.tracker.tickets["1"].due_at == T("2025-06-03T13:00:00+02:00")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:232 (_apply): in on_manual_change=report mode the new"
-                   " last-applied labels are taken from what the tracker shows, so a label a person removed is"
-                   " forgotten and re-added by the read-back round of the same pass")
 def test_report_mode_keeps_a_label_a_person_removed_while_other_labels_change() -> None:
     h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
@@ -477,9 +474,6 @@ class FailsOnReadBack(MemoryAdapter):
         return super().fetch(ticket_id)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:207-219: `applied` is stored only with the final"
-                   " save_ticket; a transient error (or a kill) between a field write and that save makes"
-                   " report mode treat sla-bridge's own write as a person's change, and freeze the due date")
 def test_report_mode_never_mistakes_its_own_write_for_a_manual_change() -> None:
     h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
                 now="2025-06-03T10:30:00+02:00")
@@ -523,9 +517,6 @@ def test_an_edit_in_the_same_second_as_our_read_is_not_lost() -> None:
     assert h.store.ticket("demo", "1").snapshot.status == "in_progress"  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:159-161 (_advance): the idle floor `started - overlap` uses"
-                   " sla-bridge's clock against the tracker's `updated` stamps; a tracker clock behind by more"
-                   " than the overlap loses the edits made just after a pass")
 def test_a_tracker_clock_behind_ours_loses_no_update() -> None:
     h = Harness(waiting_ticket(), now="2025-06-02T12:00:00+02:00")
     h.tracker.clock = lambda: h.clock() - timedelta(minutes=10)
@@ -536,9 +527,6 @@ def test_a_tracker_clock_behind_ours_loses_no_update() -> None:
     assert summary.tickets_read == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG adapters/base.py:206-210 (keyset_pages): while stepping the offset"
-                   " through tickets sharing one `updated`, an edit to one of them shifts the rest and one is"
-                   " skipped; the cursor then moves past it")
 def test_paging_through_a_bulk_edit_misses_no_ticket_when_one_is_edited_meanwhile() -> None:
     bulk = T("2025-06-02T11:30:00+02:00")
     h = Harness(*(Ticket("demo", str(i), "t", "alice", bulk, "new", "bloquante") for i in range(1, 6)), page_size=2)
@@ -557,9 +545,6 @@ def test_paging_through_a_bulk_edit_misses_no_ticket_when_one_is_edited_meanwhil
     assert sorted(r.ticket_id for r in h.store.tickets()) == ["1", "2", "3", "4", "5"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:239-246 + no inter-process lock: a `sync --once` overlapping"
-                   " the service posts the same reminder when it reads the ticket while the other pass's POST is"
-                   " in flight (journal checked before the POST, written after)")
 def test_two_overlapping_passes_on_one_store_send_a_reminder_once(tmp_path: Path) -> None:
     h = Harness(waiting_ticket())
     h.store = Store(tmp_path / "state.sqlite")
@@ -577,9 +562,6 @@ def test_two_overlapping_passes_on_one_store_send_a_reminder_once(tmp_path: Path
     assert len(h.comments()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG reconcile.py:62-72: with no closing_status the closure"
-                   " notice (\"le ticket ... est clôturé automatiquement\") is posted yet the ticket stays open;"
-                   " the conflict is reported once, then never again")
 def test_no_closure_notice_when_the_ticket_cannot_be_closed() -> None:
     h = Harness(waiting_ticket())
     h.syncer.closing_status = None
@@ -589,22 +571,17 @@ def test_no_closure_notice_when_the_ticket_cannot_be_closed() -> None:
     assert not [k for k in h.comments() if "/closure/" in k], "the customer is told it is closed, it is not"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:163-170 (_one) with 140: a ticket skipped on its first read"
-                   " (403/404/409/422) is never retried: no record, the cursor moves past it, and nothing brings"
-                   " it back until a person edits it (its SLA breach goes unseen)")
 def test_a_ticket_skipped_once_is_retried_by_a_later_pass() -> None:
     h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", "alice", T("2025-06-02T11:30:00+02:00"), "new",
                                             "bloquante"))
     h.syncer.adapter = Flaky("demo", h.tracker)
-    assert h.sync().errors == ["demo:2: skipped: issue 2: 403 Forbidden"]
+    assert h.sync().errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:05)"]
     h.syncer.adapter = h.adapter
     h.sync("2025-06-02T12:10:00+02:00")
     h.sync("2025-06-02T15:00:00+02:00")  # past ticket 2's acknowledge deadline
     assert "sla-depasse-prise-en-compte" in h.tracker.tickets["2"].labels
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:200-202: dry run lists only the first round; after a closure"
-                   " a real run also clears what no longer applies (read-back round), README says `exactly`")
 def test_dry_run_lists_the_follow_up_of_a_closure() -> None:
     h = Harness(replace(waiting_ticket(), severity="mineure"))
     h.sync()
@@ -615,8 +592,6 @@ def test_dry_run_lists_the_follow_up_of_a_closure() -> None:
     assert sorted(a.kind for _, a in dry.planned) == sorted(kind for _, kind in h.seen)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG sync.py:200-202: dry run does not consult the journal; a reminder a"
-                   " person deleted is shown as `would post` while a real run does not post it (conflict)")
 def test_dry_run_does_not_promise_a_reminder_the_journal_withholds() -> None:
     h = Harness(waiting_ticket())
     h.sync("2025-06-03T11:00:00+02:00")
@@ -637,9 +612,6 @@ def redmine_issue(id: int, journals: list[dict[str, Any]]) -> dict[str, Any]:
             "created_on": "2025-06-02T08:00:00Z", "updated_on": f"2025-06-02T09:0{id}:00Z", "journals": journals}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG adapters/redmine.py:187 (assert) + sync.py:163-170: an issue with a"
-                   " journal without created_on raises AssertionError, which _one does not catch: the pass stops"
-                   " and the other issues are never synced (every pass, the cursor never moves)")
 @responses.activate
 def test_one_malformed_redmine_issue_does_not_stop_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "http://redmine.test"

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dataclasses import replace
 from datetime import date, datetime
 
 from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
-from .engine import Evaluation
+from .engine import CommentKind, Evaluation
 from .markers import markers_in, with_marker
-from .model import Comment, Ticket
+from .model import Comment, LabelChange, Role, StatusChange, Ticket
 from .policy import OnManualChange, StatusRole
 
 
@@ -60,16 +61,18 @@ def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_pref
 
     posted = posted_keys(ticket)
     already = tuple(c.key for c in desired.comments if c.key in posted)
+    cannot_close = desired.close_key is not None and closing_status is None and shown_role is not StatusRole.CLOSED
+    if cannot_close:
+        # Telling the customer "closed" about a ticket that stays open would be false.
+        conflicts.append("the contract closes this ticket now, but no closing_status is configured:"
+                         " neither the closure notice nor the closure is sent")
     for comment in desired.comments:
-        if comment.key not in posted:
-            actions.append(PostComment(comment.key, with_marker(comment.body, comment.key), comment_public and comment.public,
-                                       comment.kind.value))
-    shown_closed = shown_role is StatusRole.CLOSED
-    if desired.close_key is not None and not shown_closed:
-        if closing_status is None:
-            conflicts.append("the contract closes this ticket now, but no closing_status is configured")
-        else:
-            actions.append(Transition(desired.close_key, closing_status))
+        if comment.key in posted or (cannot_close and comment.kind is CommentKind.CLOSURE):
+            continue
+        actions.append(PostComment(comment.key, with_marker(comment.body, comment.key),
+                                   comment_public and comment.public, comment.kind.value))
+    if desired.close_key is not None and shown_role is not StatusRole.CLOSED and closing_status is not None:
+        actions.append(Transition(desired.close_key, closing_status))
     return Plan(tuple(actions), tuple(conflicts), already)
 
 
@@ -105,3 +108,41 @@ def _plan_labels(ticket: Ticket, desired: frozenset[str], applied: Applied, pref
     if not add and not remove:
         return None
     return SetLabels(frozenset(add), frozenset(remove))
+
+
+def after_writes(applied: Applied, actions: tuple[Action, ...], shown_labels: frozenset[str],
+                 label_prefix: str) -> Applied:
+    """What sla-bridge will have written once ``actions`` are applied.
+
+    Labels count from what we wrote before (or, the first time, what the tracker
+    showed), not from what it shows now: a label a person removed and we left
+    alone stays "removed by a person".
+    """
+    for action in actions:
+        if isinstance(action, SetDueDate):
+            applied = replace(applied, due_date=action.due_date, due_at=action.due_at)
+        elif isinstance(action, SetLabels):
+            base = applied.labels if applied.labels is not None else frozenset(
+                label for label in shown_labels if label.startswith(label_prefix))
+            applied = replace(applied, labels=(base - action.remove) | action.add)
+    return applied
+
+
+def simulate(ticket: Ticket, actions: tuple[Action, ...], at: datetime, author: str = "sla-bridge") -> Ticket:
+    """The ticket as the tracker would show it after ``actions``: what a dry run plans on."""
+    labels, events = set(ticket.labels), list(ticket.events)
+    due_date, due_at, status = ticket.due_date, ticket.due_at, ticket.status
+    for action in actions:
+        if isinstance(action, SetDueDate):
+            due_date, due_at = action.due_date, action.due_at
+        elif isinstance(action, SetLabels):
+            labels = (labels - action.remove) | action.add
+            events += [LabelChange(at, label, True, author) for label in sorted(action.add)]
+            events += [LabelChange(at, label, False, author) for label in sorted(action.remove)]
+        elif isinstance(action, PostComment):
+            events.append(Comment(at, author, Role.AGENT, action.public, action.body))
+        else:
+            events.append(StatusChange(at, status, action.to_status, author, Role.SYSTEM))
+            status = action.to_status
+    return replace(ticket, labels=frozenset(labels), events=tuple(events), due_date=due_date, due_at=due_at,
+                   status=status)

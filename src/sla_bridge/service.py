@@ -25,6 +25,9 @@ from .sync import Syncer
 
 log = logging.getLogger("sla_bridge.service")
 WAKE_JOB = "wake"
+MIN_WAKE = timedelta(seconds=1)
+FIRST_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(minutes=10)
 
 
 class Service:
@@ -33,6 +36,7 @@ class Service:
         self.clock = clock
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        self.backoff = MIN_WAKE
         self.scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)},
                                            job_defaults={"coalesce": True, "max_instances": 1,
                                                          "misfire_grace_time": None},
@@ -46,15 +50,17 @@ class Service:
                 if self.stop.is_set():
                     return
                 summary = self.syncers[name].run()
+                # A tracker that failed is not hammered: the wake-up backs off.
+                self.backoff = MIN_WAKE if summary.complete else min(max(self.backoff * 2, FIRST_BACKOFF), MAX_BACKOFF)
                 log.info("sync finished", extra={"adapter": name, "summary": summary.to_json()})
         self.arm_wake()
 
     def arm_wake(self) -> None:
-        """Schedule one wake-up at the earliest timed change known to the store."""
-        earliest = self.app.store.earliest_change()
+        """Schedule one wake-up at the earliest timed change (or retry) of the configured trackers."""
+        earliest = self.app.store.earliest_change(list(self.syncers))
         if earliest is None or self.stop.is_set():
             return
-        when = max(earliest, self.clock() + timedelta(seconds=1))
+        when = max(earliest, self.clock() + self.backoff)
         self.scheduler.add_job(self.sync, "date", run_date=when, id=WAKE_JOB, replace_existing=True)
 
     def install(self) -> None:

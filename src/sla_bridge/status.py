@@ -38,7 +38,7 @@ def collect_status(store: Store, config: Config, upcoming: int = 20) -> dict[str
             nexts.append(row)
     nexts.sort(key=lambda r: str(r["next_change_at"]))
     return {"store": str(store.path), "tickets": count, "syncs": syncs, "breached": breached,
-            "at_risk": at_risk, "next_changes": nexts[:upcoming]}
+            "at_risk": at_risk, "next_changes": nexts[:upcoming], "retries": store.retries()}
 
 
 def _when(text: str | None, cal: BusinessCalendar) -> str:
@@ -62,6 +62,9 @@ def print_status(console: Console, report: dict[str, Any], cal: BusinessCalendar
         for r in rows:
             table.add_row(r["ticket"], r["severity"] or "?", ", ".join(r["clocks"]), _when(r["due_at"], cal), r["title"])
         console.print(table)
+    for r in report["retries"]:
+        console.print(f"[yellow]retry[/] {r['adapter']}:{r['ticket_id']} at {_when(r['retry_at'], cal)}"
+                      f" (attempt {r['attempts']}): {r['error']}", soft_wrap=True)
     if report["next_changes"]:
         table = Table(title="Next timed changes", title_justify="left")
         for column in ("when", "ticket", "status", "title"):

@@ -8,15 +8,17 @@ corrupts nothing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import SlaBridgeError
 from .actions import Applied
+from .errors import SlaBridgeError
 from .model import Ticket, ticket_from_json, ticket_to_json
 
 MIGRATIONS: tuple[str, ...] = (
@@ -49,11 +51,40 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: tickets that failed, retried with backoff instead of every pass or never
+    """
+    CREATE TABLE retries (
+        adapter TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        retry_at TEXT NOT NULL,
+        error TEXT NOT NULL,
+        PRIMARY KEY (adapter, ticket_id)
+    );
+    """,
 )
+RETRY_FIRST = timedelta(minutes=5)
+RETRY_MAX = timedelta(hours=6)
 
 
 class StoreError(SlaBridgeError):
     pass
+
+
+class Busy(StoreError):
+    """Another pass of the same tracker holds its lock."""
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements where SQLite itself says one is complete."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending
+            pending = ""
+    if pending.strip():
+        yield pending  # incomplete: SQLite reports the error
 
 
 def _utc(t: datetime | None) -> str | None:
@@ -100,20 +131,22 @@ class Store:
             raise StoreError(f"{path}: cannot open the state store: {exc}") from None
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise StoreError(f"{self.path}: store schema version {version} is newer than this sla-bridge"
-                             f" ({len(MIGRATIONS)}); upgrade sla-bridge")
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(str.strip, script.split(";")):
+        # The version is read inside the write lock: a second process opening a new
+        # store at the same moment waits, then finds the migrations done.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(f"{self.path}: store schema version {version} is newer than this sla-bridge"
+                                 f" ({len(MIGRATIONS)}); upgrade sla-bridge")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     @property
     def schema_version(self) -> int:
@@ -171,18 +204,98 @@ class Store:
             (adapter, ticket.id, _utc(ticket.updated), json.dumps(ticket_to_json(ticket)),
              json.dumps(applied.to_json()), json.dumps(evaluation), _utc(next_change_at)))
 
+    def save_applied(self, adapter: str, ticket: Ticket, applied: Applied) -> None:
+        """What was just written, recorded at once: a failure later in the pass must not
+        make the next pass take sla-bridge's own write for a person's change.
+
+        A new ticket is recorded with its pre-write snapshot and due now, so the next
+        pass reads it again."""
+        self._db.execute(
+            "INSERT INTO tickets (adapter, ticket_id, updated, snapshot, applied, next_change_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, ticket_id) DO UPDATE SET applied = excluded.applied",
+            (adapter, ticket.id, _utc(ticket.updated), json.dumps(ticket_to_json(ticket)),
+             json.dumps(applied.to_json()), _utc(ticket.updated or ticket.created)))
+
     def due_tickets(self, adapter: str, now: datetime) -> Iterator[TicketRecord]:
-        """Tickets whose evaluation changes by `now` with no tracker event (index scan)."""
+        """Tickets whose evaluation changes by `now` with no tracker event (index scan).
+
+        A ticket waiting for a retry (it failed) is left to ``due_retries``.
+        """
         rows = self._db.execute(
-            "SELECT ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"
-            " WHERE adapter = ? AND next_change_at IS NOT NULL AND next_change_at <= ? ORDER BY next_change_at",
-            (adapter, _utc(now))).fetchall()
+            "SELECT ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets t"
+            " WHERE adapter = ? AND next_change_at IS NOT NULL AND next_change_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter AND r.ticket_id = t.ticket_id)"
+            " ORDER BY next_change_at", (adapter, _utc(now))).fetchall()
         for row in rows:
             yield self._record(adapter, row[0], row[1:])
 
-    def earliest_change(self) -> datetime | None:
-        row = self._db.execute("SELECT MIN(next_change_at) FROM tickets WHERE next_change_at IS NOT NULL").fetchone()
+    def earliest_change(self, adapters: list[str] | None = None) -> datetime | None:
+        """The next instant a pass has work with no tracker event: a timed change or a retry."""
+        where, params = "", ()  # type: tuple[str, tuple[Any, ...]]
+        if adapters is not None:
+            where = f" AND adapter IN ({','.join('?' * len(adapters))})"
+            params = tuple(adapters)
+        row = self._db.execute(
+            "SELECT MIN(at) FROM (SELECT next_change_at AS at FROM tickets t WHERE next_change_at IS NOT NULL"
+            f"{where} AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter"
+            " AND r.ticket_id = t.ticket_id)"
+            f" UNION ALL SELECT retry_at FROM retries WHERE 1 = 1{where})", params * 2).fetchone()
         return _parse(row[0])
+
+    def forget(self, adapter: str, ticket_id: str) -> None:
+        """A ticket now known under another id (a Jira issue moved to another project)."""
+        self._db.execute("DELETE FROM tickets WHERE adapter = ? AND ticket_id = ?", (adapter, ticket_id))
+        self.retried(adapter, ticket_id)
+
+    # --- retries ------------------------------------------------------------------
+
+    def defer(self, adapter: str, ticket_id: str, now: datetime, error: str) -> datetime:
+        """Record a failure; the ticket is tried again after a growing delay (5 min .. 6 h)."""
+        row = self._db.execute("SELECT attempts FROM retries WHERE adapter = ? AND ticket_id = ?",
+                               (adapter, ticket_id)).fetchone()
+        attempts = int(row[0]) + 1 if row else 1
+        retry_at = now + min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+        self._db.execute("INSERT INTO retries (adapter, ticket_id, attempts, retry_at, error) VALUES (?, ?, ?, ?, ?)"
+                         " ON CONFLICT (adapter, ticket_id) DO UPDATE SET attempts = excluded.attempts,"
+                         " retry_at = excluded.retry_at, error = excluded.error",
+                         (adapter, ticket_id, attempts, _utc(retry_at), error))
+        return retry_at
+
+    def due_retries(self, adapter: str, now: datetime) -> list[str]:
+        return [r[0] for r in self._db.execute(
+            "SELECT ticket_id FROM retries WHERE adapter = ? AND retry_at <= ? ORDER BY retry_at",
+            (adapter, _utc(now)))]
+
+    def retried(self, adapter: str, ticket_id: str) -> None:
+        self._db.execute("DELETE FROM retries WHERE adapter = ? AND ticket_id = ?", (adapter, ticket_id))
+
+    def retries(self) -> list[dict[str, Any]]:
+        cols = ("adapter", "ticket_id", "attempts", "retry_at", "error")
+        return [dict(zip(cols, row)) for row in self._db.execute(
+            "SELECT adapter, ticket_id, attempts, retry_at, error FROM retries ORDER BY retry_at")]
+
+    # --- one pass per tracker at a time ----------------------------------------------
+
+    @contextmanager
+    def lock(self, adapter: str) -> Iterator[None]:
+        """Hold the tracker's lock for a pass: the service and a cron `sync` never overlap.
+
+        An OS lock on a file beside the store: released by the kernel if the
+        process dies, so a crash never leaves a tracker locked.
+        """
+        if str(self.path) == ":memory:":
+            yield
+            return
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in adapter)
+        with open(f"{self.path}.{safe}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Busy(f"another pass of {adapter!r} is running on {self.path}") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def tickets(self, adapter: str | None = None) -> Iterator[TicketRecord]:
         query = "SELECT adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -32,8 +32,8 @@ from .config import Config
 from .engine import ClockState, Evaluation, evaluate
 from .model import Ticket, TicketFormatError
 from .plugins import notify
-from .reconcile import Plan, plan
-from .store import Store
+from .reconcile import Plan, after_writes, plan, simulate
+from .store import Busy, Store
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
@@ -109,9 +109,16 @@ class Syncer:
 
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
         started = self.clock()
-        now = now or started
-        name = self.adapter.name
-        summary = SyncSummary(name, started, now, dry_run)
+        summary = SyncSummary(self.adapter.name, started, now or started, dry_run)
+        try:
+            with self.store.lock(self.adapter.name):
+                self._pass(summary)
+        except Busy as exc:
+            summary.errors.append(f"{exc}; this pass is skipped")
+        return summary
+
+    def _pass(self, summary: SyncSummary) -> None:
+        name, started, now, dry_run = self.adapter.name, summary.started, summary.now, summary.dry_run
         cursor = self.store.cursor(name).cursor
         if not dry_run:
             self.store.sync_started(name, started)
@@ -126,6 +133,8 @@ class Syncer:
                 newest = max(newest, row.updated) if newest else row.updated
                 if self.store.known_updated(name, row.id) != row.updated:
                     changed[row.id] = None  # nothing new since our snapshot otherwise
+            # Tickets that failed before are read fresh once their delay is over.
+            changed.update(dict.fromkeys(self.store.due_retries(name, started)))
             for ticket_id in changed:
                 if self.stop.is_set():
                     break
@@ -142,44 +151,76 @@ class Syncer:
             summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {exc}")
         except PermanentError as exc:
             summary.errors.append(f"{name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one tracker's surprise must not stop the others
+            log.exception("%s: unexpected error", name)
+            summary.errors.append(f"{name}: unexpected error, pass abandoned: {type(exc).__name__}: {exc}")
         summary.finished = self.clock()
         if not dry_run:
-            advanced = self._advance(newest, started) if summary.complete else None
+            advanced = self._advance(newest) if summary.complete else None
             self.store.sync_finished(name, summary.finished, advanced, summary.to_json())
             notify(self.pm, "sla_bridge_sync_finished", adapter=name, summary=summary)
-        return summary
 
-    def _advance(self, newest: datetime | None, started: datetime) -> datetime | None:
-        """The next cursor: the newest change seen, capped at the pass's start.
+    def _advance(self, newest: datetime | None) -> datetime | None:
+        """The next cursor: the newest ``updated`` the change query showed.
 
-        A complete pass has also seen everything up to ``started - overlap`` (the
-        overlap is the lag we allow the tracker), so the cursor may move there even
-        when nothing changed: an idle tracker is not re-read over and over.
+        Only the tracker's own stamps move it, never our clock, so a tracker
+        whose clock is behind ours loses nothing.
         """
-        floor = started - timedelta(seconds=self.sync.overlap_seconds)
-        known = [t for t in (newest, floor, self.store.cursor(self.adapter.name).cursor) if t is not None]
-        return min(started, max(known))
+        known = [t for t in (newest, self.store.cursor(self.adapter.name).cursor) if t is not None]
+        return max(known) if known else None
 
     def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
+        """One ticket; its failure is reported and retried later, never the pass's end.
+
+        Only transient and permanent errors (the tracker is down or unusable) end
+        the pass; they propagate.
+        """
+        name = self.adapter.name
         try:
             self._reconcile(ticket_id, snapshot, now, summary)
-        except SkippableError as exc:
-            summary.errors.append(f"{self.adapter.name}:{ticket_id}: skipped: {exc}")
-        except (TicketFormatError, ValueError) as exc:
-            summary.errors.append(f"{self.adapter.name}:{ticket_id}: skipped, malformed ticket: {exc}")
+            if not summary.dry_run:
+                self.store.retried(name, ticket_id)
+        except (TransientError, PermanentError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
+            if isinstance(exc, SkippableError):
+                message = f"skipped: {exc}"
+            elif isinstance(exc, (TicketFormatError, ValueError, KeyError, TypeError)):
+                message = f"skipped, malformed ticket: {exc}"
+            else:
+                log.exception("%s:%s: unexpected error", name, ticket_id)
+                message = f"skipped, unexpected {type(exc).__name__}: {exc}"
+            if not summary.dry_run:
+                retry_at = self.store.defer(name, ticket_id, summary.started, message)
+                message += f" (retried after {retry_at.astimezone(self.config.calendar.zone):%Y-%m-%d %H:%M})"
+            summary.errors.append(f"{name}:{ticket_id}: {message}")
         if self.progress:
             self.progress(summary.tickets_evaluated)
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
-        # A ticket is judged no earlier than its own last event: what the tracker
-        # already records (our own closure, an edit made during this pass) counts.
-        now = max(now, max((e.at for e in ticket.events), default=ticket.created))
+        now = self._instant(ticket, now)
         evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now, explain=False)
         shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
-        return evaluation, plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
-                                closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
-                                shown_role=shown, tracks_due_at=self.tracks_due_at,
-                                comment_public=self.comment_public)
+        planned = plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
+                       closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
+                       shown_role=shown, tracks_due_at=self.tracks_due_at, comment_public=self.comment_public)
+        return evaluation, self._withhold_resends(ticket, planned)
+
+    @staticmethod
+    def _instant(ticket: Ticket, now: datetime) -> datetime:
+        """A ticket is judged no earlier than its own last event: what the tracker
+        already records (our own closure, an edit made during this pass) counts."""
+        return max(now, max((e.at for e in ticket.events), default=ticket.created))
+
+    def _withhold_resends(self, ticket: Ticket, planned: Plan) -> Plan:
+        """A comment the journal says was sent, yet missing from the tracker, was
+        deleted by a person: sending it again would double it. (Dry run sees this too.)"""
+        resent = [a for a in planned.actions if isinstance(a, PostComment) and self.store.journaled(a.key)]
+        if not resent:
+            return planned
+        return replace(planned, actions=tuple(a for a in planned.actions if a not in resent),
+                       conflicts=planned.conflicts + tuple(
+                           f"{a.key} was sent before and is no longer on the tracker; not sent again" for a in resent))
 
     def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
         summary.tickets_read += 1
@@ -198,7 +239,17 @@ class Syncer:
         summary.tickets_evaluated += 1
         summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts]
         if summary.dry_run:
-            summary.planned += [(f"{name}:{ticket_id}", a) for a in todo.actions]
+            # What a real run would do, including the follow-up of its own writes,
+            # planned on the ticket as the tracker would then show it.
+            for _ in range(MAX_ROUNDS):
+                if not todo.actions:
+                    break
+                summary.planned += [(f"{name}:{ticket_id}", a) for a in todo.actions]
+                applied = after_writes(applied, todo.actions, ticket.labels, self.config.policy.labels.prefix)
+                ticket = simulate(ticket, todo.actions, self._instant(ticket, now))
+                previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
+                if set(todo.actions) & set(previous.actions):
+                    break
             return
         for key in todo.already_done:  # posted by an earlier run that died before recording it
             self.store.journal(key, name, ticket_id, "comment", now, "found on the tracker")
@@ -216,6 +267,8 @@ class Syncer:
             missing = "; ".join(describe(a) for a in todo.actions)
             summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {missing}")
         self._notify_breaches(ticket, evaluation, record.evaluation if record else {})
+        if ticket.id != ticket_id:  # the tracker renamed it (a moved issue): keep one record
+            self.store.forget(name, ticket_id)
         self.store.save_ticket(name, ticket, applied, summarize(evaluation), evaluation.next_change_at)
 
     def _apply(self, ticket: Ticket, actions: tuple[Action, ...], applied: Applied, summary: SyncSummary) -> Applied:
@@ -225,23 +278,15 @@ class Syncer:
         now = self.clock()
         if due or labels:
             self.adapter.apply_fields(ticket, due, labels)
-            if due:
-                applied = Applied(due.due_date, due.due_at, applied.labels)
-            if labels:
-                shown = frozenset(label for label in ticket.labels if label.startswith(self.config.policy.labels.prefix))
-                applied = Applied(applied.due_date, applied.due_at, (shown - labels.remove) | labels.add)
+            applied = after_writes(applied, tuple(a for a in (due, labels) if a is not None), ticket.labels,
+                                   self.config.policy.labels.prefix)
+            self.store.save_applied(name, ticket, applied)
             for field_action in (due, labels):
                 if field_action is not None:
                     summary.applied[field_action.kind] += 1
                     notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)
         for action in actions:
             if isinstance(action, PostComment):
-                if self.store.journaled(action.key):
-                    # The journal says it was sent, yet the tracker shows no marker: a
-                    # person deleted the comment. Sending it again would double it.
-                    summary.conflicts.append(f"{name}:{ticket.id}: {action.key} was sent before and is no longer"
-                                             " on the tracker; not sent again")
-                    continue
                 self.adapter.post_comment(ticket, action)
                 self.store.journal(action.key, name, ticket.id, "comment", now, action.comment_kind)
             elif isinstance(action, Transition):

@@ -58,27 +58,44 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
 
     ``query(bound, offset)`` returns one page of tickets updated at or after
     ``bound``. Offset paging alone skips a ticket whenever one before it is updated
-    while we page (the sync's own writes do exactly that); so each page restarts
-    from the last ``updated`` seen, and the offset only steps over tickets that
-    share it. Rows seen twice are dropped.
+    while we page; so each page restarts from the last ``updated`` seen. Only a full
+    page of tickets sharing one ``updated`` (a bulk edit) is stepped through by
+    offset, and then scanned again until a scan finds nothing new, since an edit
+    meanwhile shifts the rest onto pages already read. Rows seen twice are dropped.
     """
-    bound, offset = cursor, 0
     seen: set[tuple[str, datetime]] = set()
+
+    def fresh(page: Sequence[ChangedTicket]) -> list[ChangedTicket]:
+        rows = [row for row in page if (row.id, row.updated) not in seen]
+        seen.update((row.id, row.updated) for row in rows)
+        return rows
+
+    bound = cursor
     while True:
-        page = query(bound, offset)
-        fresh = 0
-        for row in page:
-            if (row.id, row.updated) not in seen:
-                seen.add((row.id, row.updated))
-                fresh += 1
-                yield row
+        page = query(bound, 0)
+        yield from fresh(page)
         if len(page) < page_size:
             return
-        last = page[-1].updated
-        if fresh and (bound is None or last > bound):
-            bound, offset = last, 0
-        else:
-            offset += len(page)
+        if bound is None or page[-1].updated > bound:
+            bound = page[-1].updated
+            continue
+        scans = 0
+        while True:
+            offset, found = 0, 0
+            while True:
+                page = query(bound, offset)
+                rows = fresh(page)
+                found += sum(row.updated == bound for row in rows)
+                yield from rows
+                if len(page) < page_size or page[-1].updated > bound:
+                    break
+                offset += len(page)
+            scans += 1
+            if scans > 1 and not found:
+                break
+        if len(page) < page_size:
+            return
+        bound = page[-1].updated
 
 
 @runtime_checkable
