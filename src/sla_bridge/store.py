@@ -254,7 +254,7 @@ class Store:
         row = self._db.execute("SELECT attempts FROM retries WHERE adapter = ? AND ticket_id = ?",
                                (adapter, ticket_id)).fetchone()
         attempts = int(row[0]) + 1 if row else 1
-        retry_at = now + min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+        retry_at = now + min(RETRY_FIRST * (1 << min(attempts - 1, 16)), RETRY_MAX)
         self._db.execute("INSERT INTO retries (adapter, ticket_id, attempts, retry_at, error) VALUES (?, ?, ?, ?, ?)"
                          " ON CONFLICT (adapter, ticket_id) DO UPDATE SET attempts = excluded.attempts,"
                          " retry_at = excluded.retry_at, error = excluded.error",
