@@ -185,7 +185,7 @@ class Syncer:
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
             if isinstance(exc, SkippableError):
                 message = f"skipped: {exc}"
-            elif isinstance(exc, (TicketFormatError, ValueError, KeyError, TypeError)):
+            elif isinstance(exc, (TicketFormatError, ValueError)):
                 message = f"skipped, malformed ticket: {exc}"
             else:
                 log.exception("%s:%s: unexpected error", name, ticket_id)

@@ -58,6 +58,13 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _required_time(value: Any, what: str) -> datetime:
+    parsed = _parse_time(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValueError(f"{what}: expected a timestamp, got {value!r}")
+    return parsed
+
+
 def _redmine_time(t: datetime) -> str:
     """Redmine's filter wants UTC with ``Z`` (``+00:00`` is rejected)."""
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -135,9 +142,7 @@ class RedmineAdapter:
 
     @property
     def labels_id(self) -> int:
-        found = self.field_id(self.options.labels_field)
-        assert found is not None
-        return found
+        return int(self.field_id(self.options.labels_field) or 0)  # labels_field is required
 
     # --- reading ---------------------------------------------------------------------
 
@@ -180,36 +185,13 @@ class RedmineAdapter:
     def to_ticket(self, issue: dict[str, Any]) -> Ticket:
         """One Redmine issue (with journals) in the common model."""
         severity_cf = None if self.options.severity_field == "priority" else self.field_id(self.options.severity_field)
-        labels_cf, deadline_cf = str(self.labels_id), self.field_id(self.options.deadline_field)
-        events: list[Event] = []
-        for journal in issue.get("journals", []):
-            at = _parse_time(journal["created_on"])
-            assert at is not None
-            user = journal.get("user")
-            by = user.get("name") if user else None
-            role = self._role(user)
-            for d in journal.get("details", []):
-                prop, name, old, new = d.get("property"), str(d.get("name")), d.get("old_value"), d.get("new_value")
-                if prop == "attr" and name == "status_id":
-                    events.append(StatusChange(at, self.statuses.get(str(old)) if old else None,
-                                               self.statuses.get(str(new), str(new)), by, role))
-                elif prop == "attr" and name == "priority_id" and severity_cf is None:
-                    events.append(SeverityChange(at, self.priorities.get(str(old)), self.priorities.get(str(new)), by))
-                elif prop == "cf" and severity_cf is not None and name == str(severity_cf):
-                    events.append(SeverityChange(at, old, new, by))
-                elif prop == "cf" and name == labels_cf:
-                    if new:
-                        events.append(LabelChange(at, new, True, by))
-                    if old:
-                        events.append(LabelChange(at, old, False, by))
-            if journal.get("notes"):
-                events.append(Comment(at, by, role, not journal.get("private_notes", False), journal["notes"]))
-        labels = self._custom(issue, int(labels_cf)) or []
+        deadline_cf = self.field_id(self.options.deadline_field)
+        events = [event for journal in issue.get("journals", []) for event in self._journal_events(journal, severity_cf)]
+        labels = self._custom(issue, self.labels_id) or []
         deadline = self._custom(issue, deadline_cf) if deadline_cf else None
         severity = (issue.get("priority") or {}).get("name") if severity_cf is None \
             else self._custom(issue, severity_cf) or None
-        created = _parse_time(issue["created_on"])
-        assert created is not None
+        created = _required_time(issue.get("created_on"), "created_on")
         return Ticket(
             tracker=self.name, id=str(issue["id"]), title=issue.get("subject", ""),
             reporter=(issue.get("author") or {}).get("name"), created=created,
@@ -222,6 +204,32 @@ class RedmineAdapter:
             updated=_parse_time(issue.get("updated_on")),
             events=tuple(events),
         )
+
+    def _journal_events(self, journal: dict[str, Any], severity_cf: int | None) -> list[Event]:
+        """One journal: its details (status, priority, custom fields) and its note."""
+        at = _required_time(journal.get("created_on"), "journal created_on")
+        user = journal.get("user")
+        by = user.get("name") if user else None
+        role = self._role(user)
+        events: list[Event] = []
+        labels_cf = str(self.labels_id)
+        for d in journal.get("details", []):
+            prop, name, old, new = d.get("property"), str(d.get("name")), d.get("old_value"), d.get("new_value")
+            if prop == "attr" and name == "status_id":
+                events.append(StatusChange(at, self.statuses.get(str(old)) if old else None,
+                                           self.statuses.get(str(new), str(new)), by, role))
+            elif prop == "attr" and name == "priority_id" and severity_cf is None:
+                events.append(SeverityChange(at, self.priorities.get(str(old)), self.priorities.get(str(new)), by))
+            elif prop == "cf" and severity_cf is not None and name == str(severity_cf):
+                events.append(SeverityChange(at, old, new, by))
+            elif prop == "cf" and name == labels_cf:  # one detail per value added or removed
+                if new:
+                    events.append(LabelChange(at, new, True, by))
+                if old:
+                    events.append(LabelChange(at, old, False, by))
+        if journal.get("notes"):
+            events.append(Comment(at, by, role, not journal.get("private_notes", False), journal["notes"]))
+        return events
 
     # --- writing ---------------------------------------------------------------------
 
