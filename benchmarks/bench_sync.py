@@ -44,7 +44,6 @@ import resource
 import sys
 import tempfile
 import time
-import tomllib
 import tracemalloc
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests.live.conftest: one Redmine config for tests and bench
 try:
     import sla_bridge  # noqa: F401
 except ImportError:  # not installed: run from a checkout
@@ -70,45 +70,18 @@ from sla_bridge.config import load_config
 from sla_bridge.sync import Syncer, SyncSummary
 
 EVALUATION_INSTANT = datetime.fromisoformat("2026-10-14T15:00:00+02:00")  # a Wednesday, Paris
-KEY_ENV = "SLA_BRIDGE_BENCH_REDMINE_KEY"
+KEY_ENV = "SLA_BRIDGE_REDMINE_KEY"  # the variable the live tests' config names
 API_KEY = "bench0123456789abcdef0123456789abcdef0123"
 TRACKER = "redmine"
 LOOKUPS = ("GET issue_statuses", "GET priorities", "GET users_current")
 
 
 def config_text(url: str, store: Path) -> str:
-    """The example contract plus a Redmine section, as tests/live/conftest.py writes it."""
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    parsed = tomllib.loads(example)
-    if "trackers" in parsed:
-        raise SystemExit("config.example.toml now configures a tracker: adapt benchmarks/bench_sync.py")
-    sync = f'\n[sync]\nstore = "{store}"\n'
-    if "sync" in parsed:  # the example has its own [sync]: point its store at the temp dir
-        example, count = re.subn(r'(?m)^(\[sync\][^\n]*\n(?:(?!\[)[^\n]*\n)*?)store\s*=[^\n]*', rf'\g<1>store = "{store}"',
-                                 example, count=1)
-        if count != 1:
-            raise SystemExit("config.example.toml: cannot find the store line of its [sync] section")
-        sync = ""
-    return example + f"""
-[trackers.redmine]
-adapter = "redmine"
-closing_status = "Closed"
-comment_visibility = "public"
-agents = ["5"]
-severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
-[trackers.redmine.statuses]
-new = ["New"]
-in_progress = ["In Progress"]
-waiting_for_customer = ["Feedback"]
-resolved = ["Resolved"]
-closed = ["Closed", "Rejected"]
-[trackers.redmine.options]
-url = "{url}"
-api_key = {{ env = "{KEY_ENV}" }}
-projects = ["support"]
-labels_field = 1
-deadline_field = 2
-{sync}"""
+    """The example contract plus the Redmine section the live tests use, on the fake server."""
+    from tests.live.conftest import live_config_text
+
+    return live_config_text({"REDMINE_URL": url, "REDMINE_AGENT_ID": "5", "REDMINE_PROJECT": "support",
+                             "REDMINE_LABELS_FIELD_ID": "1", "REDMINE_DEADLINE_FIELD_ID": "2"}, store)
 
 
 # --- measuring ------------------------------------------------------------------------
@@ -328,8 +301,10 @@ def main() -> int:
     parser.add_argument("--no-tracemalloc", action="store_true",
                         help="skip the second, traced cold pass (tracemalloc makes Python ~3x slower, so the"
                              " timed pass 1 never runs under it)")
-    parser.add_argument("--server-clock", choices=("real", "frozen"), default="real",
-                        help="date writes with the real time (Redmine's way, default) or at the evaluation instant")
+    parser.add_argument("--server-clock", choices=("real", "frozen"), default="frozen",
+                        help="date writes at the evaluation instant (default: as in production, where the"
+                             " evaluation instant is the wall clock the tracker also stamps with), or with the"
+                             " real time, weeks after the fixed evaluation instant (a sync --at in the past)")
     parser.add_argument("--no-sqlite-slack", action="store_true",
                         help="the fake server honours updated_on>= exactly (real Redmine on SQLite is 1 s early)")
     args = parser.parse_args()

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import responses
 from click.testing import CliRunner
 
 from sla_bridge.actions import Applied
-from sla_bridge.adapters.base import ChangedTicket, PermanentError
+from sla_bridge.adapters.base import ChangedTicket, PermanentError, TransientError
 from sla_bridge.adapters.memory import MemoryAdapter, MemoryTracker
 from sla_bridge.adapters.redmine import RedmineAdapter
 from sla_bridge.app import App
@@ -65,7 +66,7 @@ def test_wake_job_is_armed_at_the_earliest_timed_change() -> None:
     service.sync()
     earliest = app.store.earliest_change()
     assert earliest is not None and earliest > now[0]
-    assert service.scheduler.get_job(WAKE_JOB).trigger.run_date == earliest
+    assert service.scheduler.get_job(f"{WAKE_JOB}:demo").trigger.run_date == earliest
     service.stop.set()
     service.sync()  # a stopping service starts no pass
     assert app.store.cursor("demo").last_started is not None
@@ -263,3 +264,63 @@ def test_serve_closes_the_store_only_after_the_pass_in_flight(tmp_path: Path) ->
     assert [r.ticket_id for r in store.tickets()] == ["1"], "the ticket in flight was finished, the next one not"
     assert store.cursor("demo").last_summary["complete"] is False and store.cursor("demo").cursor is None
     store.close()
+
+
+# --- review probes: backoff of the wake-up while a tracker fails -----------------------------------------------------
+
+class Down(MemoryAdapter):
+    """A tracker that is down: the change query fails with a transient error."""
+
+    down = True
+
+    def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
+        if self.down:
+            raise TransientError("502 Bad Gateway")
+        return super().changed_since(cursor)
+
+
+def test_the_wake_up_backs_off_while_a_tracker_fails_then_resets() -> None:
+    now = [T("2025-06-03T12:00:00+02:00")]
+    store = Store(":memory:")
+    store.save_ticket("demo", waiting(), Applied(), {}, T("2025-06-03T11:00:00+02:00"))  # due: reminder 1
+    down = Down("demo", MemoryTracker(lambda: now[0], [waiting()]))
+    service, armed = service_with({"demo": down}, now, store)
+    delays = []
+    for _ in range(8):
+        service.sync()
+        delays.append(armed[-1] - now[0])
+        now[0] = armed[-1]
+    assert delays == [timedelta(seconds=s) for s in (30, 60, 120, 240, 480, 600, 600, 600)]
+    down.down = False
+    service.sync()
+    assert armed[-1] == T("2025-06-04T11:00:00+02:00"), "back to the next timed change: reminder 2"
+    assert store.ticket("demo", "1").applied != Applied()  # type: ignore[union-attr]
+    down.down = True
+    now[0] = T("2025-06-04T11:00:00+02:00")
+    service.sync()
+    assert armed[-1] - now[0] == timedelta(seconds=30), "a new failure starts again at 30 s"
+
+
+def test_a_busy_tracker_backs_off_too(tmp_path: Path) -> None:
+    now = [T("2025-06-03T12:00:00+02:00")]
+    store = Store(tmp_path / "state.sqlite")
+    store.save_ticket("demo", waiting(), Applied(), {}, T("2025-06-03T11:00:00+02:00"))
+    service, armed = service_with({"demo": MemoryAdapter("demo", MemoryTracker(lambda: now[0], [waiting()]))},
+                                  now, store)
+    with Store(tmp_path / "state.sqlite").lock("demo"):  # a cron `sync --once` holds the tracker
+        service.sync()
+    assert armed[-1] - now[0] == timedelta(seconds=30)
+    assert store.ticket("demo", "1").applied == Applied(), "nothing done while the other pass runs"  # type: ignore[union-attr]
+
+
+def test_one_tracker_down_does_not_make_the_service_spin_when_another_is_healthy() -> None:
+    now = [T("2025-06-03T12:00:00+02:00")]
+    store = Store(":memory:")
+    store.save_ticket("a", replace(waiting(), tracker="a"), Applied(), {}, T("2025-06-03T11:00:00+02:00"))
+    service, armed = service_with({"a": Down("a", MemoryTracker(lambda: now[0], [waiting()])),
+                                   "demo": MemoryAdapter("demo", MemoryTracker(lambda: now[0], [waiting("2")]))},
+                                  now, store)
+    service.sync()
+    assert armed[-1] - now[0] >= timedelta(seconds=30)
+    service.sync(["demo"])  # the healthy tracker's poll job
+    assert armed[-1] - now[0] >= timedelta(seconds=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from sla_bridge import store as store_module
 from sla_bridge.actions import Applied
 from sla_bridge.model import Ticket
-from sla_bridge.store import MIGRATIONS, Store, StoreError
+from sla_bridge.store import MIGRATIONS, RETRY_FIRST, RETRY_MAX, Busy, Store, StoreError
 
 T = datetime.fromisoformat
 
@@ -174,3 +174,158 @@ def test_two_processes_opening_a_new_store_at_once(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: OtherProcessFirst(connect(*a, **k)))
     store = Store(path)
     assert store.schema_version == len(MIGRATIONS)
+
+
+# --- review probes: retries (backoff), earliest_change, the OS lock -----------------------------------------------
+
+def test_defer_backs_off_from_five_minutes_doubling_to_six_hours() -> None:
+    store = Store(":memory:")
+    now = T("2025-06-02T10:00:00+00:00")
+    delays = [store.defer("rm", "1", now, "boom") - now for _ in range(12)]
+    assert [int(d.total_seconds() // 60) for d in delays] == [5, 10, 20, 40, 80, 160, 320, 360, 360, 360, 360, 360]
+    assert store.retries() == [{"adapter": "rm", "ticket_id": "1", "attempts": 12,
+                                "retry_at": "2025-06-02T16:00:00.000000Z", "error": "boom"}]
+    for _ in range(100):  # the shift is capped: no overflow however long a ticket keeps failing
+        store.defer("rm", "1", now, "boom")
+    assert store.retries()[0]["attempts"] == 112 and store.due_retries("rm", now + RETRY_MAX) == ["1"]
+
+
+def test_due_retries_and_their_clearing() -> None:
+    store = Store(":memory:")
+    now = T("2025-06-02T10:00:00+00:00")
+    store.defer("rm", "1", now, "403")
+    store.defer("rm", "2", now + timedelta(minutes=1), "404")
+    store.defer("other", "1", now, "403")
+    assert store.due_retries("rm", now + timedelta(minutes=4, seconds=59)) == []
+    assert store.due_retries("rm", now + timedelta(minutes=5)) == ["1"]
+    assert store.due_retries("rm", now + timedelta(hours=1)) == ["1", "2"]
+    store.retried("rm", "1")
+    assert store.due_retries("rm", now + timedelta(hours=1)) == ["2"]
+    assert store.due_retries("other", now + timedelta(hours=1)) == ["1"], "per adapter"
+    store.save_ticket("rm", ticket("2"), Applied(), {}, None)
+    store.forget("rm", "2")
+    assert store.ticket("rm", "2") is None and store.due_retries("rm", now + timedelta(hours=1)) == []
+    store.defer("rm", "3", now, "x")
+    store.retried("rm", "3")
+    assert store.defer("rm", "3", now, "x") == now + RETRY_FIRST, "attempts start again after a success"
+
+
+def test_a_pending_retry_hides_the_tickets_timed_change() -> None:
+    store = Store(":memory:")
+    now = T("2025-06-02T10:00:00+00:00")
+    store.save_ticket("rm", ticket("1"), Applied(), {}, now - timedelta(hours=1))
+    store.save_ticket("rm", ticket("2"), Applied(), {}, now + timedelta(hours=2))
+    assert [r.ticket_id for r in store.due_tickets("rm", now)] == ["1"]
+    assert store.earliest_change() == now - timedelta(hours=1)
+    store.defer("rm", "1", now, "403")
+    assert [r.ticket_id for r in store.due_tickets("rm", now)] == [], "left to due_retries"
+    assert store.earliest_change() == now + RETRY_FIRST, "the retry, not the past timed change"
+    assert store.earliest_change(["rm"]) == now + RETRY_FIRST
+
+
+def test_earliest_change_with_and_without_an_adapter_list() -> None:
+    store = Store(":memory:")
+    now = T("2025-06-02T10:00:00+00:00")
+    assert store.earliest_change() is None and store.earliest_change([]) is None
+    store.save_ticket("old", ticket("1"), Applied(), {}, now - timedelta(days=1))
+    store.save_ticket("rm", ticket("1"), Applied(), {}, now + timedelta(hours=3))
+    store.save_ticket("rm", ticket("2"), Applied(), {}, None)
+    store.defer("gone", "7", now - timedelta(days=2), "404")
+    store.defer("zm", "9", now, "403")
+    assert store.earliest_change() == now - timedelta(days=2) + RETRY_FIRST
+    assert store.earliest_change(["rm"]) == now + timedelta(hours=3)
+    assert store.earliest_change(["zm"]) == now + RETRY_FIRST
+    assert store.earliest_change(["rm", "zm"]) == now + RETRY_FIRST
+    assert store.earliest_change(["old"]) == now - timedelta(days=1)
+    assert store.earliest_change(["nobody"]) is None and store.earliest_change([]) is None
+    store.retried("zm", "9")
+    assert store.earliest_change(["rm", "zm"]) == now + timedelta(hours=3)
+
+
+def test_save_applied_records_a_new_ticket_due_now_and_keeps_an_old_snapshot() -> None:
+    store = Store(":memory:")
+    applied = Applied(date(2025, 6, 3), T("2025-06-03T11:00:00+02:00"), frozenset({"sla-bloquante"}))
+    store.save_applied("rm", ticket("1"), applied)
+    record = store.ticket("rm", "1")
+    assert record is not None and record.applied == applied and record.snapshot == ticket("1")
+    assert record.next_change_at == T("2025-06-02T10:00:00+02:00"), "due at once: read again by the next pass"
+    store.save_ticket("rm", ticket("2"), Applied(), {"severity": "x"}, T("2025-06-09T10:00:00+02:00"))
+    store.save_applied("rm", ticket("2", updated="2025-06-02T11:00:00+02:00"), applied)
+    record = store.ticket("rm", "2")
+    assert record is not None and record.applied == applied and record.evaluation == {"severity": "x"}
+    assert record.updated == T("2025-06-02T10:00:00+02:00") and record.next_change_at == T("2025-06-09T10:00:00+02:00")
+
+
+def test_the_lock_refuses_a_second_holder_and_is_released_on_an_exception(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    one, two = Store(path), Store(path)
+    with one.lock("rm"):
+        with pytest.raises(Busy, match="another pass of 'rm' is running"), two.lock("rm"):
+            pass
+        with pytest.raises(Busy), one.lock("rm"):  # the same Store, nested: refused too
+            pass
+        with two.lock("jira"):  # another tracker: its own lock
+            pass
+    with pytest.raises(RuntimeError), one.lock("rm"):
+        raise RuntimeError("the pass failed")
+    with two.lock("rm"):
+        pass
+    with pytest.raises(KeyboardInterrupt), two.lock("rm"):
+        raise KeyboardInterrupt
+    with one.lock("rm"):
+        pass
+    one.close()
+    two.close()
+
+
+def test_memory_stores_take_no_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store, other = Store(":memory:"), Store(":memory:")
+    with store.lock("rm"), store.lock("rm"), other.lock("rm"):
+        pass
+    assert list(tmp_path.iterdir()) == [], "no lock file (nor a file named ':memory:') is created"
+
+
+@pytest.mark.parametrize("name", ["a/b", "../x", "sp ace", "tab\there", "é-ü_1", ".", "..", "-dash", "a" * 200])
+def test_odd_tracker_names_lock_a_file_beside_the_store(tmp_path: Path, name: str) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    with store.lock(name):
+        files = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".lock"))
+        assert len(files) == 1 and files[0].startswith("s.sqlite.") and "/" not in files[0]
+        with pytest.raises(Busy), Store(tmp_path / "s.sqlite").lock(name):
+            pass
+    assert [p for p in tmp_path.rglob("*") if p.parent != tmp_path] == [], "nothing outside the store's folder"
+    store.close()
+
+
+def test_two_trackers_whose_names_differ_by_punctuation_have_their_own_locks(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with Store(path).lock("support.eu"), Store(path).lock("support_eu"):
+        pass
+
+
+def migrated_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Store:
+    path = tmp_path / "s.sqlite"
+    Store(path).close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, script))
+    return Store(path)
+
+
+@pytest.mark.parametrize("script", [
+    "CREATE TABLE a (x TEXT DEFAULT ';');\nCREATE TABLE b (y);",
+    "CREATE TABLE a (x); -- the first; of two\nCREATE TABLE b (y)\n",
+    ("CREATE TABLE a (x);\nCREATE TABLE b (y);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n"
+     "  INSERT INTO b VALUES (1);\n  INSERT INTO b VALUES (2);\nEND;\n"),
+])
+def test_a_migration_is_split_into_whole_statements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     script: str) -> None:
+    store = migrated_with(tmp_path, monkeypatch, script)
+    assert store.schema_version == len(MIGRATIONS) + 1
+    tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
+    assert {"a", "b"} <= tables
+    store.close()
+
+
+def test_a_migration_with_two_statements_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = migrated_with(tmp_path, monkeypatch, "CREATE TABLE a (x); CREATE TABLE b (y);")
+    assert store.schema_version == len(MIGRATIONS) + 1

@@ -9,9 +9,16 @@ from typing import Any
 
 import pytest
 import responses
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from sla_bridge.actions import PostComment
-from sla_bridge.adapters.base import ChangedTicket, SkippableError, TransientError
+from sla_bridge.adapters.base import (
+    ChangedTicket,
+    SkippableError,
+    TransientError,
+    keyset_pages,
+)
 from sla_bridge.adapters.memory import MemoryAdapter, MemoryTracker
 from sla_bridge.adapters.redmine import RedmineAdapter
 from sla_bridge.config import TrackerSection
@@ -30,7 +37,7 @@ from sla_bridge.model import (
 from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.policy import OnManualChange
 from sla_bridge.store import Store
-from sla_bridge.sync import Syncer
+from sla_bridge.sync import Syncer, describe
 
 T = datetime.fromisoformat
 
@@ -635,3 +642,441 @@ def test_one_malformed_redmine_issue_does_not_stop_the_pass(monkeypatch: pytest.
     summary = syncer.run()
     assert summary.complete and summary.errors and summary.errors[0].startswith("rm:1: skipped")
     assert any(c.request.method == "PUT" and str(c.request.url).endswith("/issues/2.json") for c in responses.calls)
+
+
+# --- review probes: keyset paging -------------------------------------------------------------------------------
+
+KEY0 = T("2025-06-02T09:00:00+00:00")
+
+
+class TooManyQueries(AssertionError):
+    pass
+
+
+class SimulatedTable:
+    """A change query over a table sorted by (updated, id); between two calls, scripted edits move a row to a
+    later `updated` (as a person's edit does)."""
+
+    def __init__(self, stamps: list[int], page_size: int, edits: list[tuple[int, int, int]], max_calls: int) -> None:
+        self.rows = {f"{i:02d}": KEY0 + timedelta(seconds=s) for i, s in enumerate(stamps)}
+        self.start = dict(self.rows)
+        self.page_size, self.edits, self.max_calls = page_size, edits, max_calls
+        self.calls = 0
+        self.edited: set[str] = set()
+
+    def query(self, bound: datetime | None, offset: int) -> list[ChangedTicket]:
+        if self.calls >= self.max_calls:
+            raise TooManyQueries(f"{self.calls} queries: keyset_pages does not end")
+        for at, which, later in self.edits:
+            if at == self.calls and self.rows:
+                row = sorted(self.rows)[which % len(self.rows)]
+                self.rows[row] += timedelta(seconds=later)
+                self.edited.add(row)
+        self.calls += 1
+        ordered = sorted((u, i) for i, u in self.rows.items() if bound is None or u >= bound)
+        return [ChangedTicket(i, u) for u, i in ordered[offset:offset + self.page_size]]
+
+    def check(self, cursor: int | None) -> list[ChangedTicket]:
+        since = None if cursor is None else KEY0 + timedelta(seconds=cursor)
+        out = list(keyset_pages(self.query, since, self.page_size))
+        pairs = [(r.id, r.updated) for r in out]
+        assert len(pairs) == len(set(pairs)), "a row yielded twice"
+        assert all(since is None or r.updated >= since for r in out)
+        missed = sorted(i for i, u in self.start.items()
+                        if i not in self.edited and (since is None or u >= since) and i not in {r.id for r in out})
+        assert missed == [], f"rows present from the start and never edited were not yielded: {missed}"
+        return out
+
+
+def query_budget(stamps: list[int], edits: list[Any]) -> int:
+    return (len(stamps) + len(edits) + 2) ** 2 + 10
+
+
+PAGING = settings(derandomize=True, deadline=None, max_examples=400,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+STAMPS = st.lists(st.integers(0, 3), max_size=14)  # few distinct stamps: many ties, as after a bulk edit
+CURSORS = st.one_of(st.none(), st.integers(0, 2))
+
+
+@PAGING
+@given(STAMPS, st.integers(1, 4), CURSORS, st.lists(st.tuples(st.integers(0, 15), st.integers(0, 20),
+                                                             st.integers(1, 4)), max_size=1))
+def test_keyset_paging_with_at_most_one_concurrent_edit_yields_every_row_once(
+        stamps: list[int], page_size: int, cursor: int | None, edits: list[tuple[int, int, int]]) -> None:
+    SimulatedTable(stamps, page_size, edits, query_budget(stamps, edits)).check(cursor)
+
+
+@PAGING
+@given(STAMPS, st.integers(1, 4), CURSORS, st.lists(st.tuples(st.integers(0, 15), st.integers(0, 20),
+                                                             st.integers(1, 4)), max_size=8))
+def test_keyset_paging_ends_and_never_yields_a_row_twice_whatever_the_edits(
+        stamps: list[int], page_size: int, cursor: int | None, edits: list[tuple[int, int, int]]) -> None:
+    table = SimulatedTable(stamps, page_size, edits, query_budget(stamps, edits))
+    try:
+        table.check(cursor)
+    except TooManyQueries:
+        raise
+    except AssertionError as exc:
+        if "twice" in str(exc):
+            raise
+
+
+@PAGING
+@example(stamps=[0] * 7 + [5], page_size=2, cursor=0, edits=[(3, 0, 9), (6, 1, 9), (6, 2, 9)])
+@example(stamps=[0, 2, 1, 0, 0, 0, 0, 1], page_size=1, cursor=None, edits=[(0, 0, 1), (0, 0, 1), (7, 2, 1),
+                                                                            (11, 3, 2)])
+@given(STAMPS, st.integers(1, 4), CURSORS, st.lists(st.tuples(st.integers(0, 15), st.integers(0, 20),
+                                                             st.integers(1, 4)), max_size=6))
+def test_keyset_paging_misses_no_row_whatever_the_concurrent_edits(
+        stamps: list[int], page_size: int, cursor: int | None, edits: list[tuple[int, int, int]]) -> None:
+    SimulatedTable(stamps, page_size, edits, query_budget(stamps, edits)).check(cursor)
+
+
+def test_keyset_paging_misses_an_unedited_ticket_of_a_bulk_edit_when_three_others_are_edited() -> None:
+    bulk = KEY0
+    rows = {i: bulk for i in "abcdmno"} | {"z": bulk + timedelta(seconds=5)}
+    calls = [0]
+    later = bulk + timedelta(seconds=9)
+
+    def query(bound: datetime | None, offset: int) -> list[ChangedTicket]:
+        calls[0] += 1
+        assert calls[0] < 100
+        if calls[0] == 4:
+            rows["a"] = later  # a person edits a, while the first scan is at offset 4
+        if calls[0] == 7:
+            rows["b"] = rows["c"] = later  # and two more during the rescan
+        ordered = sorted((u, i) for i, u in rows.items() if bound is None or u >= bound)
+        return [ChangedTicket(i, u) for u, i in ordered[offset:offset + 2]]
+
+    assert "m" in {r.id for r in keyset_pages(query, bulk, 2)}
+
+
+@pytest.mark.parametrize("page", [
+    [ChangedTicket("1", KEY0), ChangedTicket("2", KEY0)],  # a full page of one bulk stamp, offset ignored
+    [ChangedTicket("1", KEY0), ChangedTicket("2", KEY0 + timedelta(seconds=1))],  # the bound ignored too
+])
+@pytest.mark.parametrize("cursor", [None, KEY0])
+def test_keyset_paging_ends_when_the_tracker_keeps_answering_the_same_full_page(
+        page: list[ChangedTicket], cursor: datetime | None) -> None:
+    """A tracker that ignores `offset` ends the pass (the cursor stays), it does not hold it forever."""
+    calls = [0]
+
+    def query(bound: datetime | None, offset: int) -> list[ChangedTicket]:
+        calls[0] += 1
+        if calls[0] > 1000:
+            raise TooManyQueries("still paging after 1000 queries")
+        return page
+
+    with pytest.raises(TransientError, match="same tickets again|did not come to an end"):
+        list(keyset_pages(query, cursor, 2))
+
+
+@pytest.mark.parametrize("pages,page_size,expected_calls", [
+    ([[]], 3, 1),  # nothing changed
+    ([[("1", 0), ("2", 1), ("3", 2)], [("3", 2)]], 3, 2),  # exactly one page: one more query shows the end
+    # a bulk edit filling a page: scanned twice by offset, then paging goes on just after its stamp
+    ([[("1", 0), ("2", 0)], [("1", 0), ("2", 0)], [("1", 0), ("2", 0)], [], [("1", 0), ("2", 0)], [], []], 2, 7),
+])
+def test_keyset_paging_on_exact_and_empty_pages(pages: list[list[tuple[str, int]]], page_size: int,
+                                                 expected_calls: int) -> None:
+    answers = iter(pages)
+    asked: list[tuple[datetime | None, int]] = []
+
+    def query(bound: datetime | None, offset: int) -> list[ChangedTicket]:
+        asked.append((bound, offset))
+        return [ChangedTicket(i, KEY0 + timedelta(seconds=s)) for i, s in next(answers)]
+
+    ids = [r.id for r in keyset_pages(query, KEY0, page_size)]
+    assert len(ids) == len(set(ids)) and len(asked) == expected_calls, asked
+
+
+# --- review probes: retries through the sync ----------------------------------------------------------------------
+
+def test_a_retried_ticket_that_succeeds_is_cleared_and_costs_nothing_after() -> None:
+    h = Harness(waiting_ticket("1"), waiting_ticket("2"))
+    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.sync()
+    assert [(r["ticket_id"], r["attempts"]) for r in h.store.retries()] == [("2", 1)]
+    again = h.sync("2025-06-02T12:05:00+02:00")  # due: read, fails again, waits longer
+    assert again.errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:15)"]
+    h.syncer.adapter = h.adapter
+    assert h.sync("2025-06-02T12:15:00+02:00").errors == []
+    assert h.store.retries() == [] and h.store.ticket("demo", "2") is not None
+    assert h.store.earliest_change(["demo"]) == T("2025-06-03T11:00:00+02:00"), "its reminder, no retry left"
+    writes = h.tracker.writes
+    assert h.sync("2025-06-02T12:30:00+02:00").tickets_read == 0 and h.tracker.writes == writes
+
+
+def test_a_dry_run_never_records_a_retry_nor_clears_one() -> None:
+    h = Harness(waiting_ticket("1"), waiting_ticket("2"))
+    h.syncer.adapter = Flaky("demo", h.tracker)
+    dry = h.sync(dry_run=True)
+    assert dry.errors == ["demo:2: skipped: issue 2: 403 Forbidden"] and h.store.retries() == []
+    h.sync()
+    before = h.store.retries()
+    h.syncer.adapter = h.adapter
+    h.sync("2025-06-02T13:00:00+02:00", dry_run=True)  # the retry is due and would now succeed
+    assert h.store.retries() == before
+    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.sync("2025-06-02T13:00:00+02:00", dry_run=True)  # due and fails again: not deferred by a dry run
+    assert h.store.retries() == before
+
+
+def test_a_ticket_both_due_and_retried_is_processed_once() -> None:
+    h = Harness(waiting_ticket("1"))
+    h.sync()  # reminder 1 due on Tuesday 11:00
+    h.store.defer("demo", "1", T("2025-06-03T10:00:00+02:00"), "earlier failure")  # retry due at 10:05
+    fetched: list[str] = []
+
+    class Counting(MemoryAdapter):
+        def fetch(self, ticket_id: str) -> Ticket:
+            fetched.append(ticket_id)
+            return super().fetch(ticket_id)
+
+    h.syncer.adapter = Counting("demo", h.tracker)
+    summary = h.sync("2025-06-03T11:00:00+02:00")
+    assert summary.tickets_evaluated == 1 and summary.applied == {"comment": 1}
+    assert len(h.comments()) == 1 and h.store.retries() == []
+    assert fetched == ["1", "1"], "one read to plan, one read back"
+
+
+def test_a_pending_retry_not_yet_due_holds_back_the_tickets_timed_change() -> None:
+    # Documented trade-off: the failing ticket waits for its retry, its timed change is not tried before.
+    h = Harness(waiting_ticket("1"))
+    h.sync()
+    h.store.defer("demo", "1", T("2025-06-03T10:58:00+02:00"), "earlier failure")  # retry at 11:03
+    assert h.sync("2025-06-03T11:00:00+02:00").tickets_evaluated == 0
+    assert h.sync("2025-06-03T11:03:00+02:00").applied == {"comment": 1}
+    assert h.store.retries() == []
+
+
+# --- review probes: applied state saved right after a write, then a crash ---------------------------------------
+
+class KilledOnReadBack(MemoryAdapter):
+    """The field write lands and is recorded (save_applied); the process dies before the snapshot is saved."""
+
+    written = False
+
+    def apply_fields(self, ticket: Ticket, due: Any, labels: Any) -> None:
+        super().apply_fields(ticket, due, labels)
+        self.written = True
+
+    def fetch(self, ticket_id: str) -> Ticket:
+        if self.written:
+            raise KeyboardInterrupt("killed")
+        return super().fetch(ticket_id)
+
+
+@pytest.mark.parametrize("precision", [MemoryAdapter, SecondPrecision])
+def test_killed_after_save_applied_on_a_new_ticket_the_next_pass_rewrites_nothing(precision: type) -> None:
+    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+                now="2025-06-03T10:30:00.200+02:00")
+    report_manual_changes(h)
+    h.syncer.adapter = type("Killed", (KilledOnReadBack, precision), {})("demo", h.tracker)
+    with pytest.raises(KeyboardInterrupt):
+        h.sync()
+    record = h.store.ticket("demo", "1")
+    assert record is not None and record.applied.labels == frozenset({"sla-majeure"})
+    writes = h.tracker.writes
+    h.syncer.adapter = precision("demo", h.tracker)
+    summary = h.sync("2025-06-03T10:35:00+02:00")
+    assert summary.conflicts == [] and summary.errors == [] and h.tracker.writes == writes
+    assert summary.tickets_evaluated == 1, "read again, found right"
+    assert h.store.ticket("demo", "1").snapshot.labels == frozenset({"sla-majeure"})  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("precision", [MemoryAdapter, SecondPrecision])
+def test_killed_after_save_applied_on_a_known_ticket_no_false_conflict_later(precision: type) -> None:
+    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
+                now="2025-06-03T10:30:00+02:00")
+    report_manual_changes(h)
+    h.syncer.adapter = precision("demo", h.tracker)
+    h.sync()
+    h.clock.set("2025-06-03T10:40:00+02:00")
+    h.tracker.record("1", SeverityChange(h.clock(), "mineure", "majeure", "sam"), severity="majeure")
+    h.syncer.adapter = type("Killed", (KilledOnReadBack, precision), {})("demo", h.tracker)
+    with pytest.raises(KeyboardInterrupt):
+        h.sync("2025-06-03T10:45:00+02:00")
+    writes = h.tracker.writes
+    h.syncer.adapter = precision("demo", h.tracker)
+    assert h.sync("2025-06-03T10:50:00+02:00").conflicts == [] and h.tracker.writes == writes
+    h.clock.set("2025-06-03T11:00:00+02:00")
+    h.tracker.record("1", Comment(h.clock(), "sam", Role.AGENT, True, "on it"))  # acknowledged: a new deadline
+    summary = h.sync("2025-06-03T11:05:00+02:00")
+    assert summary.conflicts == [] and summary.applied == {"due_date": 1}
+
+
+class AnswerLostAfterWrite(MemoryAdapter):
+    """The field write reaches the tracker, the answer is lost (timeout): the adapter raises TransientError."""
+
+    lose = True
+
+    def apply_fields(self, ticket: Ticket, due: Any, labels: Any) -> None:
+        super().apply_fields(ticket, due, labels)
+        if self.lose:
+            self.lose = False
+            raise TransientError("read timed out")
+
+
+def test_report_mode_after_a_write_whose_answer_was_lost() -> None:
+    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
+                now="2025-06-03T10:30:00+02:00")
+    report_manual_changes(h)
+    h.sync()
+    h.clock.set("2025-06-03T10:40:00+02:00")
+    h.tracker.record("1", SeverityChange(h.clock(), "mineure", "majeure", "sam"), severity="majeure")
+    h.syncer.adapter = AnswerLostAfterWrite("demo", h.tracker)
+    assert not h.sync("2025-06-03T10:45:00+02:00").complete  # the due date of `majeure` landed
+    assert h.sync("2025-06-03T10:50:00+02:00").applied == {}, "found right: nothing written"
+    h.clock.set("2025-06-03T11:00:00+02:00")
+    h.tracker.record("1", Comment(h.clock(), "sam", Role.AGENT, True, "on it"))  # acknowledged: a new deadline
+    summary = h.sync("2025-06-03T11:05:00+02:00")
+    assert summary.conflicts == []
+    assert h.tracker.tickets["1"].due_at != T("2025-06-03T13:00:00+02:00"), "the due date follows the contract"
+
+
+def test_a_failing_ticket_is_not_read_by_every_pass_before_its_retry_is_due() -> None:
+    h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", "alice", T("2025-06-02T12:10:00+02:00"), "new",
+                                            "bloquante"))
+    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.sync()  # ticket 1 synced at 12:00; ticket 2 is created at 12:10 and cannot be read (403)
+    assert h.sync("2025-06-02T12:11:00+02:00").errors  # first failure: retried after 12:16
+    polls = [h.sync(f"2025-06-02T12:1{m}:00+02:00") for m in (2, 3, 4, 5)]  # the service polls every minute
+    assert [p.errors for p in polls] == [[], [], [], []]
+    assert h.store.retries()[0]["attempts"] == 1
+
+
+# --- review probes: dry run == real run, and a dry run leaves the store as it was ----------------------------------
+
+def store_dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    tables = [r[0] for r in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {t: sorted(store._db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+
+def recorded(h: Harness) -> list[tuple[str, str]]:
+    """Every action a real run applies, as the dry run would print it."""
+    applied: list[tuple[str, str]] = []
+
+    class Recorder:
+        @hookimpl
+        def sla_bridge_action_applied(self, ticket: Ticket, action: Any, adapter: str) -> None:
+            applied.append((f"{adapter}:{ticket.id}", describe(action)))
+
+    h.syncer.pm = build_plugin_manager([Recorder()], load_entry_points=False)
+    return applied
+
+
+def first_pass() -> Harness:
+    return Harness(waiting_ticket("1"), Ticket("demo", "2", "t", "alice", T("2025-06-02T11:30:00+02:00"), "new",
+                                               "majeure"), Ticket("demo", "3", "t", "alice",
+                                                                  T("2025-06-02T09:00:00+02:00"), "new", "mineure"))
+
+
+def reminder() -> Harness:
+    h = Harness(waiting_ticket("1"), waiting_ticket("2"))
+    h.sync()
+    h.clock.set("2025-06-03T11:00:00+02:00")
+    return h
+
+
+def closure_with_follow_up() -> Harness:
+    h = Harness(replace(waiting_ticket(), severity="mineure"))
+    h.sync()
+    h.clock.set("2025-06-30T11:00:00+02:00")
+    return h
+
+
+def report_mode_conflict() -> Harness:
+    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+                now="2025-06-03T10:30:00+02:00")
+    report_manual_changes(h)
+    h.sync()
+    h.clock.set("2025-06-03T10:40:00+02:00")
+    h.tracker.record("1", LabelChange(h.clock(), "sla-majeure", False, "sam"), labels=frozenset(),
+                     due_date=T("2025-06-20T00:00:00+02:00").date(), due_at=None)
+    h.clock.set("2025-06-03T13:05:00+02:00")  # the acknowledge deadline (13:00) has passed
+    return h
+
+
+def retry_and_timed_change_together() -> Harness:
+    h = Harness(waiting_ticket("1"), waiting_ticket("2"))
+    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.sync()
+    h.syncer.adapter = h.adapter
+    h.clock.set("2025-06-03T11:00:00+02:00")  # 2's retry and 1's reminder are both due
+    return h
+
+
+SCENARIOS = [first_pass, reminder, closure_with_follow_up, report_mode_conflict, retry_and_timed_change_together]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__)
+def test_dry_run_plans_exactly_the_real_runs_actions_and_leaves_the_store(scenario: Any) -> None:
+    h = scenario()
+    before, writes = store_dump(h.store), h.tracker.writes
+    dry = h.sync(dry_run=True)
+    assert store_dump(h.store) == before, "a dry run changes nothing in the store"
+    assert h.tracker.writes == writes
+    again = h.sync(dry_run=True)
+    assert [(t, describe(a)) for t, a in again.planned] == [(t, describe(a)) for t, a in dry.planned]
+    applied = recorded(h)
+    real = h.sync()
+    assert sorted((t, describe(a)) for t, a in dry.planned) == sorted(applied)
+    assert dry.conflicts == real.conflicts and dry.errors == [e.split(" (retried after")[0] for e in real.errors]
+    assert applied, "each scenario writes something"
+
+
+def test_dry_run_on_a_file_store_leaves_every_table_unchanged(tmp_path: Path) -> None:
+    h = reminder()
+    file_store = Store(tmp_path / "state.sqlite")
+    h.syncer.store = h.store = file_store
+    h.sync("2025-06-02T12:00:00+02:00")
+    h.clock.set("2025-06-03T11:00:00+02:00")
+    before = store_dump(file_store)
+    mtime = (tmp_path / "state.sqlite").stat().st_mtime_ns
+    assert h.sync(dry_run=True).planned
+    assert store_dump(Store(tmp_path / "state.sqlite")) == before
+    assert (tmp_path / "state.sqlite").stat().st_mtime_ns == mtime
+
+
+# --- review probes: a ticket is judged no earlier than its last event (_instant) -------------------------------------
+
+def test_dry_run_equals_real_run_when_the_trackers_clock_is_ahead() -> None:
+    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+                now="2025-06-03T12:57:00+02:00")  # acknowledge deadline 13:00
+    h.tracker.clock = lambda: h.clock() + timedelta(minutes=5)
+    dry = h.sync(dry_run=True)
+    applied = recorded(h)
+    h.sync()
+    assert sorted((t, describe(a)) for t, a in dry.planned) == sorted(applied)
+
+
+def test_a_real_run_at_a_past_instant_does_what_its_dry_run_says() -> None:
+    h = Harness(waiting_ticket(), now="2025-06-03T11:30:00+02:00")  # reminder 1 was due at 11:00
+    at = T("2025-06-02T12:00:00+02:00")
+    dry = h.syncer.run(at, dry_run=True)
+    applied = recorded(h)
+    h.syncer.run(at)
+    assert sorted((t, describe(a)) for t, a in dry.planned) == sorted(applied)
+    assert h.comments() == [], "at --at no reminder is due"
+
+
+# --- review probes: one pass per tracker (OS lock) ---------------------------------------------------------------
+
+def test_a_pass_killed_mid_way_releases_its_lock_and_a_busy_pass_changes_nothing(tmp_path: Path) -> None:
+    h = Harness(waiting_ticket())
+    h.syncer.store = h.store = Store(tmp_path / "state.sqlite")
+    h.sync()
+    h.syncer.adapter = CrashAfterPost("demo", h.tracker)
+    with pytest.raises(KeyboardInterrupt):
+        h.sync("2025-06-03T11:00:00+02:00")
+    other = Syncer(h.config, Store(tmp_path / "state.sqlite"), h.adapter, h.pm, clock=h.clock)
+    assert other.run(h.clock()).complete, "the killed pass's lock is gone"
+    before = store_dump(h.store)
+    with Store(tmp_path / "state.sqlite").lock("demo"):
+        busy = other.run(T("2025-06-04T11:00:00+02:00"))
+        dry = other.run(T("2025-06-04T11:00:00+02:00"), dry_run=True)
+    assert not busy.complete and busy.errors == [
+        f"another pass of 'demo' is running on {tmp_path / 'state.sqlite'}; this pass is skipped"]
+    assert dry.complete and dry.planned, "a dry run only reads: it takes no lock and plans as usual"
+    assert store_dump(h.store) == before and len(h.comments()) == 1

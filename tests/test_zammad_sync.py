@@ -388,6 +388,9 @@ def test_a_refused_new_tag_is_reported_and_nothing_else_breaks(zammad: FakeZamma
     assert zammad.tickets[ticket_id]["sla_due_at"] is not None
     zammad.known_tags.add("sla-bloquante")  # the admin created it
     summary = bridge.sync(parse(zammad.tickets[ticket_id]["created_at"]) + 2 * MINUTE)
+    assert summary["errors"] == [] and summary["tickets_evaluated"] == 0, "a failed ticket waits for its retry"
+    bridge.clock.advance(6 * MINUTE)
+    summary = bridge.sync(parse(zammad.tickets[ticket_id]["created_at"]) + 8 * MINUTE)
     assert summary["errors"] == [] and zammad.tags[ticket_id] == ["sla-bloquante"]
 
 

@@ -146,3 +146,20 @@ def simulate(ticket: Ticket, actions: tuple[Action, ...], at: datetime, author: 
             status = action.to_status
     return replace(ticket, labels=frozenset(labels), events=tuple(events), due_date=due_date, due_at=due_at,
                    status=status)
+
+
+def adopt(applied: Applied, ticket: Ticket, evaluation: Evaluation, label_prefix: str,
+          tracks_due_at: bool = True) -> Applied:
+    """Values the tracker already shows as desired count as ours.
+
+    A write that landed but whose answer was lost leaves ``applied`` behind; without
+    this, the next change of the contract's answer would take our own value for a
+    person's.
+    """
+    desired = evaluation.desired
+    shown_due = (ticket.due_date, _minute(ticket.due_at) if tracks_due_at else None)
+    if shown_due == (desired.due_date, _minute(desired.due_at) if tracks_due_at else None):
+        applied = replace(applied, due_date=desired.due_date, due_at=desired.due_at)
+    if frozenset(label for label in ticket.labels if label.startswith(label_prefix)) == desired.labels:
+        applied = replace(applied, labels=desired.labels)
+    return applied

@@ -1,8 +1,10 @@
 """``sla-bridge serve``: the scheduled service (APScheduler).
 
-One poll job per tracker at its configured interval, and one wake-up job at the
-earliest ``next_change_at`` the store knows (re-armed after every pass), so a
-reminder goes out at its instant without a loop over every ticket. Passes never
+One poll job per tracker at its configured interval, and one wake-up job per
+tracker at its earliest ``next_change_at`` (or retry) in the store, re-armed after
+every pass, so a reminder goes out at its instant without a loop over every
+ticket. A tracker whose pass failed backs off (30 s doubling to 10 min) without
+slowing the others. Passes never
 overlap (one worker thread, coalesced jobs). SIGTERM/SIGINT set a stop flag the
 sync checks between tickets, so the current ticket is finished and the store
 stays consistent; then the scheduler shuts down.
@@ -36,7 +38,7 @@ class Service:
         self.clock = clock
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.backoff = MIN_WAKE
+        self.backoff = dict.fromkeys(app.adapters, MIN_WAKE)
         self.scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)},
                                            job_defaults={"coalesce": True, "max_instances": 1,
                                                          "misfire_grace_time": None},
@@ -50,18 +52,20 @@ class Service:
                 if self.stop.is_set():
                     return
                 summary = self.syncers[name].run()
-                # A tracker that failed is not hammered: the wake-up backs off.
-                self.backoff = MIN_WAKE if summary.complete else min(max(self.backoff * 2, FIRST_BACKOFF), MAX_BACKOFF)
+                # A tracker that failed is not hammered: its own wake-up backs off.
+                self.backoff[name] = MIN_WAKE if summary.complete else min(
+                    max(self.backoff[name] * 2, FIRST_BACKOFF), MAX_BACKOFF)
                 log.info("sync finished", extra={"adapter": name, "summary": summary.to_json()})
-        self.arm_wake()
+                self.arm_wake(name)
 
-    def arm_wake(self) -> None:
-        """Schedule one wake-up at the earliest timed change (or retry) of the configured trackers."""
-        earliest = self.app.store.earliest_change(list(self.syncers))
+    def arm_wake(self, name: str) -> None:
+        """Schedule the tracker's wake-up at its earliest timed change (or retry)."""
+        earliest = self.app.store.earliest_change([name])
         if earliest is None or self.stop.is_set():
             return
-        when = max(earliest, self.clock() + self.backoff)
-        self.scheduler.add_job(self.sync, "date", run_date=when, id=WAKE_JOB, replace_existing=True)
+        when = max(earliest, self.clock() + self.backoff[name])
+        self.scheduler.add_job(self.sync, "date", run_date=when, args=[[name]], id=f"{WAKE_JOB}:{name}",
+                               replace_existing=True)
 
     def install(self) -> None:
         for name, section in self.app.config.file.trackers.items():

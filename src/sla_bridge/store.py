@@ -9,6 +9,7 @@ corrupts nothing.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import sqlite3
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ MIGRATIONS: tuple[str, ...] = (
         attempts INTEGER NOT NULL,
         retry_at TEXT NOT NULL,
         error TEXT NOT NULL,
+        updated TEXT,
         PRIMARY KEY (adapter, ticket_id)
     );
     """,
@@ -76,15 +78,17 @@ class Busy(StoreError):
 
 
 def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements where SQLite itself says one is complete."""
+    """Split a migration into statements where SQLite itself says one is complete
+    (a `;` inside a string or a trigger body does not end one)."""
     pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
+    for piece in script.split(";"):
+        pending += piece + ";"
         if sqlite3.complete_statement(pending):
-            yield pending
+            if pending.strip(" \n\t;"):
+                yield pending
             pending = ""
-    if pending.strip():
-        yield pending  # incomplete: SQLite reports the error
+    if pending.strip(" \n\t;"):
+        yield pending.rstrip(";")  # incomplete: SQLite reports the error
 
 
 def _utc(t: datetime | None) -> str | None:
@@ -249,17 +253,26 @@ class Store:
 
     # --- retries ------------------------------------------------------------------
 
-    def defer(self, adapter: str, ticket_id: str, now: datetime, error: str) -> datetime:
-        """Record a failure; the ticket is tried again after a growing delay (5 min .. 6 h)."""
+    def defer(self, adapter: str, ticket_id: str, now: datetime, error: str,
+              updated: datetime | None = None) -> datetime:
+        """Record a failure; the ticket is tried again after a growing delay (5 min .. 6 h),
+        or as soon as it changes again (its ``updated`` differs from the failed one)."""
         row = self._db.execute("SELECT attempts FROM retries WHERE adapter = ? AND ticket_id = ?",
                                (adapter, ticket_id)).fetchone()
         attempts = int(row[0]) + 1 if row else 1
         retry_at = now + min(RETRY_FIRST * (1 << min(attempts - 1, 16)), RETRY_MAX)
-        self._db.execute("INSERT INTO retries (adapter, ticket_id, attempts, retry_at, error) VALUES (?, ?, ?, ?, ?)"
-                         " ON CONFLICT (adapter, ticket_id) DO UPDATE SET attempts = excluded.attempts,"
-                         " retry_at = excluded.retry_at, error = excluded.error",
-                         (adapter, ticket_id, attempts, _utc(retry_at), error))
+        self._db.execute("INSERT INTO retries (adapter, ticket_id, attempts, retry_at, error, updated)"
+                         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, ticket_id) DO UPDATE SET"
+                         " attempts = excluded.attempts, retry_at = excluded.retry_at, error = excluded.error,"
+                         " updated = COALESCE(excluded.updated, retries.updated)",
+                         (adapter, ticket_id, attempts, _utc(retry_at), error, _utc(updated)))
         return retry_at
+
+    def waiting_retry(self, adapter: str, ticket_id: str, updated: datetime, now: datetime) -> bool:
+        """The ticket failed at this very ``updated`` and its delay is not over: leave it."""
+        row = self._db.execute("SELECT 1 FROM retries WHERE adapter = ? AND ticket_id = ? AND updated = ?"
+                               " AND retry_at > ?", (adapter, ticket_id, _utc(updated), _utc(now))).fetchone()
+        return row is not None
 
     def due_retries(self, adapter: str, now: datetime) -> list[str]:
         return [r[0] for r in self._db.execute(
@@ -286,8 +299,9 @@ class Store:
         if str(self.path) == ":memory:":
             yield
             return
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in adapter)
-        with open(f"{self.path}.{safe}.lock", "w") as handle:
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in adapter)[:64]
+        digest = hashlib.sha1(adapter.encode("utf-8")).hexdigest()[:8]  # "a.b" and "a_b" differ
+        with open(f"{self.path}.{safe}-{digest}.lock", "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

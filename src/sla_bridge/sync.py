@@ -2,7 +2,7 @@
 
 The flow of design.md, with its invariants:
 - the cursor is re-read with an overlap window and duplicates are dropped; it moves
-  only when the pass completes, capped at the instant the pass started;
+  only when the pass completes, and only to a stamp the tracker itself showed;
 - the change query is read to its end (ids only) before the first write, since
   every write moves a ticket to the end of a query sorted by ``updated``;
 - tickets whose ``next_change_at`` has come are re-evaluated from their snapshot,
@@ -32,11 +32,25 @@ from .config import Config
 from .engine import ClockState, Evaluation, evaluate
 from .model import Ticket, TicketFormatError
 from .plugins import notify
-from .reconcile import Plan, after_writes, plan, simulate
+from .reconcile import Plan, adopt, after_writes, plan, simulate
 from .store import Busy, Store
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
+
+
+def as_of(ticket: Ticket, now: datetime) -> Ticket:
+    """The ticket with what the tracker stamped after `now` counted as happening at `now`.
+
+    A pass judges at one instant, but the tracker stamps our own writes (a closure)
+    and people's edits during the pass a little later, or much later for a
+    ``--at`` in the past, or with its own clock ahead of ours. Counting them at
+    `now` keeps every round of a pass, and its dry run, judged at the same instant.
+    """
+    if ticket.created <= now and all(e.at <= now for e in ticket.events):
+        return ticket
+    return replace(ticket, created=min(ticket.created, now),
+                   events=tuple(e if e.at <= now else replace(e, at=now) for e in ticket.events))
 
 
 @dataclass
@@ -110,11 +124,17 @@ class Syncer:
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
         started = self.clock()
         summary = SyncSummary(self.adapter.name, started, now or started, dry_run)
+        if dry_run:  # reads only: no need to wait for, or hold up, a real pass
+            self._pass(summary)
+            return summary
         try:
             with self.store.lock(self.adapter.name):
                 self._pass(summary)
         except Busy as exc:
             summary.errors.append(f"{exc}; this pass is skipped")
+        except OSError as exc:
+            summary.errors.append(f"{self.adapter.name}: cannot take the tracker's lock beside {self.store.path}:"
+                                  f" {exc.strerror}; this pass is skipped")
         return summary
 
     def _pass(self, summary: SyncSummary) -> None:
@@ -128,18 +148,22 @@ class Syncer:
         try:
             # Read the whole change query before writing anything: our writes bump
             # `updated` and would reorder the pages under us. Only ids are kept.
-            changed: dict[str, None] = {}
+            changed: dict[str, datetime | None] = {}
             for row in self.adapter.changed_since(since):
                 newest = max(newest, row.updated) if newest else row.updated
-                if self.store.known_updated(name, row.id) != row.updated:
-                    changed[row.id] = None  # nothing new since our snapshot otherwise
+                if self.store.known_updated(name, row.id) == row.updated:
+                    continue  # nothing new since our snapshot
+                if self.store.waiting_retry(name, row.id, row.updated, started):
+                    continue  # failed as it is now; tried again after its delay
+                changed[row.id] = row.updated
             # Tickets that failed before are read fresh once their delay is over.
-            changed.update(dict.fromkeys(self.store.due_retries(name, started)))
-            for ticket_id in changed:
+            for ticket_id in self.store.due_retries(name, started):
+                changed.setdefault(ticket_id, None)
+            for ticket_id, updated in changed.items():
                 if self.stop.is_set():
                     break
                 done.add(ticket_id)
-                self._one(ticket_id, None, now, summary)
+                self._one(ticket_id, None, now, summary, updated)
             for record in self.store.due_tickets(name, now):
                 if self.stop.is_set():
                     break
@@ -169,7 +193,8 @@ class Syncer:
         known = [t for t in (newest, self.store.cursor(self.adapter.name).cursor) if t is not None]
         return max(known) if known else None
 
-    def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
+    def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary,
+             updated: datetime | None = None) -> None:
         """One ticket; its failure is reported and retried later, never the pass's end.
 
         Only transient and permanent errors (the tracker is down or unusable) end
@@ -191,26 +216,21 @@ class Syncer:
                 log.exception("%s:%s: unexpected error", name, ticket_id)
                 message = f"skipped, unexpected {type(exc).__name__}: {exc}"
             if not summary.dry_run:
-                retry_at = self.store.defer(name, ticket_id, summary.started, message)
+                retry_at = self.store.defer(name, ticket_id, summary.started, message,
+                                            updated or (snapshot.updated if snapshot else None))
                 message += f" (retried after {retry_at.astimezone(self.config.calendar.zone):%Y-%m-%d %H:%M})"
             summary.errors.append(f"{name}:{ticket_id}: {message}")
         if self.progress:
             self.progress(summary.tickets_evaluated)
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
-        now = self._instant(ticket, now)
+        ticket = as_of(ticket, now)
         evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now, explain=False)
         shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
         planned = plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
                        closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
                        shown_role=shown, tracks_due_at=self.tracks_due_at, comment_public=self.comment_public)
         return evaluation, self._withhold_resends(ticket, planned)
-
-    @staticmethod
-    def _instant(ticket: Ticket, now: datetime) -> datetime:
-        """A ticket is judged no earlier than its own last event: what the tracker
-        already records (our own closure, an edit made during this pass) counts."""
-        return max(now, max((e.at for e in ticket.events), default=ticket.created))
 
     def _withhold_resends(self, ticket: Ticket, planned: Plan) -> Plan:
         """A comment the journal says was sent, yet missing from the tracker, was
@@ -246,7 +266,7 @@ class Syncer:
                     break
                 summary.planned += [(f"{name}:{ticket_id}", a) for a in todo.actions]
                 applied = after_writes(applied, todo.actions, ticket.labels, self.config.policy.labels.prefix)
-                ticket = simulate(ticket, todo.actions, self._instant(ticket, now))
+                ticket = simulate(ticket, todo.actions, now)
                 previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
                 if set(todo.actions) & set(previous.actions):
                     break
@@ -261,11 +281,13 @@ class Syncer:
             applied = self._apply(ticket, todo.actions, applied, summary)
             ticket = self._fetch(ticket_id, summary)
             previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
+            summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts if c not in previous.conflicts]
             if set(todo.actions) & set(previous.actions):
                 break
         if todo.actions:
             missing = "; ".join(describe(a) for a in todo.actions)
             summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {missing}")
+        applied = adopt(applied, as_of(ticket, now), evaluation, self.config.policy.labels.prefix, self.tracks_due_at)
         self._notify_breaches(ticket, evaluation, record.evaluation if record else {})
         if ticket.id != ticket_id:  # the tracker renamed it (a moved issue): keep one record
             self.store.forget(name, ticket_id)

@@ -15,7 +15,7 @@ failures into three kinds the sync understands (after singer-sdk):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 from ..actions import PostComment, SetDueDate, SetLabels
@@ -52,16 +52,21 @@ class ChangedTicket:
     updated: datetime
 
 
+MAX_SCANS = 6  # of one bulk edit; past that, the pass ends and the next reads it again
+
+
 def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], cursor: datetime | None,
-                 page_size: int) -> Iterator[ChangedTicket]:
+                 page_size: int, resolution: timedelta = timedelta(microseconds=1)) -> Iterator[ChangedTicket]:
     """Page through a change query sorted by ``(updated, id)`` without missing a ticket.
 
     ``query(bound, offset)`` returns one page of tickets updated at or after
     ``bound``. Offset paging alone skips a ticket whenever one before it is updated
-    while we page; so each page restarts from the last ``updated`` seen. Only a full
-    page of tickets sharing one ``updated`` (a bulk edit) is stepped through by
-    offset, and then scanned again until a scan finds nothing new, since an edit
-    meanwhile shifts the rest onto pages already read. Rows seen twice are dropped.
+    while we page; so each page restarts from the last ``updated`` seen, and an
+    edit can only move a ticket later, where it is read again. Only a full page of
+    tickets sharing one ``updated`` (a bulk edit) needs the offset: that group is
+    scanned until two scans in a row list the same tickets, and paging resumes one
+    ``resolution`` (the tracker's timestamp precision: 1 s for Redmine) after it.
+    Rows seen twice are dropped.
     """
     seen: set[tuple[str, datetime]] = set()
 
@@ -71,7 +76,7 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
         return rows
 
     bound = cursor
-    while True:
+    for _ in range(MAX_SCANS * 1000):  # bounded: a tracker misbehaving cannot hold a pass forever
         page = query(bound, 0)
         yield from fresh(page)
         if len(page) < page_size:
@@ -79,23 +84,39 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
         if bound is None or page[-1].updated > bound:
             bound = page[-1].updated
             continue
-        scans = 0
+        yield from _stable_group(query, bound, page_size, fresh)
+        bound += resolution  # past the group: an edit moves a ticket later, never before this
+    raise TransientError("the change query did not come to an end; the next pass reads it again")
+
+
+def _stable_group(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], bound: datetime,
+                  page_size: int, fresh: Callable[[Sequence[ChangedTicket]], list[ChangedTicket]]
+                  ) -> Iterator[ChangedTicket]:
+    """Yield the tickets at `bound`, scanning by offset until two scans agree."""
+    previous: list[str] | None = None
+    for _ in range(MAX_SCANS):
+        ids: list[str] = []
+        offset, last_page, repeats = 0, None, 0
         while True:
-            offset, found = 0, 0
-            while True:
-                page = query(bound, offset)
-                rows = fresh(page)
-                found += sum(row.updated == bound for row in rows)
-                yield from rows
-                if len(page) < page_size or page[-1].updated > bound:
-                    break
-                offset += len(page)
-            scans += 1
-            if scans > 1 and not found:
+            page = query(bound, offset)
+            yield from fresh(page)
+            listed = [row.id for row in page]
+            repeats = repeats + 1 if len(page) == page_size and listed == last_page else 0
+            if repeats >= 2:
+                # The same full page at three offsets in a row: the tracker ignores
+                # `offset` (an edit can repeat a page once, not twice).
+                raise TransientError(f"the change query returned the same tickets again at offset {offset};"
+                                     " the next pass reads them again")
+            last_page = listed
+            ids += [row.id for row in page if row.updated == bound and row.id not in ids]
+            if len(page) < page_size or page[-1].updated > bound:
                 break
-        if len(page) < page_size:
+            offset += len(page)
+        if ids == previous:
             return
-        bound = page[-1].updated
+        previous = ids
+    raise TransientError(f"the change list kept moving while tickets updated at {bound.isoformat()}"
+                         " were read; the next pass reads them again")
 
 
 @runtime_checkable

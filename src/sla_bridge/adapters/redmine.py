@@ -18,7 +18,7 @@ user).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -148,7 +148,7 @@ class RedmineAdapter:
 
     def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
         """Issues updated at or after `cursor`, oldest first (keyset paging, see base)."""
-        return keyset_pages(self._changed_page, cursor, self.options.page_size)
+        return keyset_pages(self._changed_page, cursor, self.options.page_size, resolution=timedelta(seconds=1))
 
     def _changed_page(self, bound: datetime | None, offset: int) -> list[ChangedTicket]:
         params: dict[str, Any] = {"status_id": "*", "sort": "updated_on,id", "limit": self.options.page_size,

@@ -46,7 +46,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -221,7 +221,8 @@ class ZammadAdapter:
         try:
             # keyset_pages yields the very rows _search_page returned: _Row, with their group.
             rows = cast(Iterator[_Row], self._listed(cursor) if self.options.search == "list"
-                        else keyset_pages(self._search_page, cursor, self.options.page_size))
+                        else keyset_pages(self._search_page, cursor, self.options.page_size,
+                                          resolution=timedelta(milliseconds=1)))
             for row in rows:
                 if self._in_scope(row.group):
                     yield ChangedTicket(row.id, row.updated)
