@@ -329,3 +329,19 @@ def test_a_migration_is_split_into_whole_statements(tmp_path: Path, monkeypatch:
 def test_a_migration_with_two_statements_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = migrated_with(tmp_path, monkeypatch, "CREATE TABLE a (x); CREATE TABLE b (y);")
     assert store.schema_version == len(MIGRATIONS) + 1
+
+
+# --- review (HEAD 64e7c7c): migration 2 edited in place ----------------------------------------------------------
+
+def test_a_store_from_the_previous_release_gets_the_retries_updated_column(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    db = sqlite3.connect(path)
+    old_v2 = MIGRATIONS[1].replace("updated TEXT,", "")  # migration 2 as cad8063 shipped it
+    db.executescript(MIGRATIONS[0] + old_v2)
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    store = Store(path)
+    now = T("2025-06-02T10:00:00+02:00")
+    store.defer("rm", "1", now, "boom", updated=now)
+    assert store.waiting_retry("rm", "1", now, now)

@@ -477,8 +477,11 @@ class FailsOnReadBack(MemoryAdapter):
 
     def fetch(self, ticket_id: str) -> Ticket:
         if self.written:
-            raise TransientError("502 Bad Gateway")
+            raise self.failure()
         return super().fetch(ticket_id)
+
+    def failure(self) -> BaseException:
+        return TransientError("502 Bad Gateway")
 
 
 def test_report_mode_never_mistakes_its_own_write_for_a_manual_change() -> None:
@@ -852,19 +855,11 @@ def test_a_pending_retry_not_yet_due_holds_back_the_tickets_timed_change() -> No
 
 # --- review probes: applied state saved right after a write, then a crash ---------------------------------------
 
-class KilledOnReadBack(MemoryAdapter):
+class KilledOnReadBack(FailsOnReadBack):
     """The field write lands and is recorded (save_applied); the process dies before the snapshot is saved."""
 
-    written = False
-
-    def apply_fields(self, ticket: Ticket, due: Any, labels: Any) -> None:
-        super().apply_fields(ticket, due, labels)
-        self.written = True
-
-    def fetch(self, ticket_id: str) -> Ticket:
-        if self.written:
-            raise KeyboardInterrupt("killed")
-        return super().fetch(ticket_id)
+    def failure(self) -> BaseException:
+        return KeyboardInterrupt("killed")
 
 
 @pytest.mark.parametrize("precision", [MemoryAdapter, SecondPrecision])
@@ -1080,3 +1075,16 @@ def test_a_pass_killed_mid_way_releases_its_lock_and_a_busy_pass_changes_nothing
         f"another pass of 'demo' is running on {tmp_path / 'state.sqlite'}; this pass is skipped"]
     assert dry.complete and dry.planned, "a dry run only reads: it takes no lock and plans as usual"
     assert store_dump(h.store) == before and len(h.comments()) == 1
+
+
+# --- review (HEAD 64e7c7c): the 6000-page cap on keyset_pages ----------------------------------------------------
+
+def test_keyset_paging_reads_a_long_but_well_behaved_change_list_to_its_end() -> None:
+    page_size, count = 2, 6000 * 2 + 10  # with page_size 100 (the default): ~600k tickets
+    rows = [ChangedTicket(str(i), KEY0 + timedelta(seconds=i)) for i in range(count)]
+
+    def query(bound: datetime | None, offset: int) -> list[ChangedTicket]:
+        start = 0 if bound is None else int((bound - KEY0).total_seconds())  # `updated >= bound`, sorted
+        return rows[start + offset:start + offset + page_size]
+
+    assert len({r.id for r in keyset_pages(query, None, page_size)}) == count

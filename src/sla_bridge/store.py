@@ -60,9 +60,12 @@ MIGRATIONS: tuple[str, ...] = (
         attempts INTEGER NOT NULL,
         retry_at TEXT NOT NULL,
         error TEXT NOT NULL,
-        updated TEXT,
         PRIMARY KEY (adapter, ticket_id)
     );
+    """,
+    # 3: the `updated` a ticket failed at, so an unchanged failed ticket waits for its retry
+    """
+    ALTER TABLE retries ADD COLUMN updated TEXT;
     """,
 )
 RETRY_FIRST = timedelta(minutes=5)
