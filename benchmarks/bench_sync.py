@@ -125,7 +125,7 @@ def expected_pages(rows: list[tuple[int, str, int]], since: datetime | None, sla
         page = matching(bound)[offset:offset + PAGE_CAP]
         return [ChangedTicket(str(i), datetime.fromisoformat(u)) for u, i in page]
 
-    for _ in keyset_pages(query, since, PAGE_CAP):
+    for _ in keyset_pages(query, since, PAGE_CAP, resolution=timedelta(seconds=1)):  # as the Redmine adapter
         pass
     return len(matching(since)), calls
 
