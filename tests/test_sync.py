@@ -484,14 +484,20 @@ class FailsOnReadBack(MemoryAdapter):
         return TransientError("502 Bad Gateway")
 
 
-def test_report_mode_never_mistakes_its_own_write_for_a_manual_change() -> None:
+def raised_to_majeure_in_report_mode(adapter: type[MemoryAdapter]) -> Harness:
+    """A mineure ticket synced in report mode, then raised to majeure, with `adapter` for the next pass."""
     h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
                 now="2025-06-03T10:30:00+02:00")
     report_manual_changes(h)
     h.sync()
     h.clock.set("2025-06-03T10:40:00+02:00")
     h.tracker.record("1", SeverityChange(h.clock(), "mineure", "majeure", "sam"), severity="majeure")
-    h.syncer.adapter = FailsOnReadBack("demo", h.tracker)
+    h.syncer.adapter = adapter("demo", h.tracker)
+    return h
+
+
+def test_report_mode_never_mistakes_its_own_write_for_a_manual_change() -> None:
+    h = raised_to_majeure_in_report_mode(FailsOnReadBack)
     assert not h.sync("2025-06-03T10:45:00+02:00").complete
     h.syncer.adapter = h.adapter
     h.sync("2025-06-03T10:50:00+02:00")
@@ -914,13 +920,7 @@ class AnswerLostAfterWrite(MemoryAdapter):
 
 
 def test_report_mode_after_a_write_whose_answer_was_lost() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
-                now="2025-06-03T10:30:00+02:00")
-    report_manual_changes(h)
-    h.sync()
-    h.clock.set("2025-06-03T10:40:00+02:00")
-    h.tracker.record("1", SeverityChange(h.clock(), "mineure", "majeure", "sam"), severity="majeure")
-    h.syncer.adapter = AnswerLostAfterWrite("demo", h.tracker)
+    h = raised_to_majeure_in_report_mode(AnswerLostAfterWrite)
     assert not h.sync("2025-06-03T10:45:00+02:00").complete  # the due date of `majeure` landed
     assert h.sync("2025-06-03T10:50:00+02:00").applied == {}, "found right: nothing written"
     h.clock.set("2025-06-03T11:00:00+02:00")
