@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -287,10 +287,11 @@ class Config:
         return store if store.is_absolute() else self.path.parent / store
 
 
-def _format_errors(path: Path, error: ValidationError) -> str:
+def _format_errors(path: Path, error: ValidationError, prefix: str = "") -> str:
     lines = []
     for item in error.errors():
-        loc = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
+        loc = ".".join([prefix] * bool(prefix) + [str(part) for part in item["loc"]
+                                                  if not str(part).startswith("function-")])
         message = item["msg"].removeprefix("Value error, ")
         kind = item["type"]
         if kind == "extra_forbidden":
@@ -301,6 +302,17 @@ def _format_errors(path: Path, error: ValidationError) -> str:
             message = f"{message} (got {item['input']!r})"
         lines.append(f"{path}: {loc or '(top level)'}: {message}")
     return "\n".join(lines)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def adapter_options(model: type[M], config: Config, name: str, section: TrackerSection) -> M:
+    """An adapter's ``[trackers.<name>.options]``, validated by its own model, errors like the file's."""
+    try:
+        return model.model_validate(section.options)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(config.path, exc, f"trackers.{name}.options")) from None
 
 
 def load_config(path: str | Path) -> Config:

@@ -45,12 +45,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ..actions import PostComment, SetDueDate, SetLabels
-from ..config import SecretRef
-from ..errors import ConfigError
+from ..config import SecretRef, adapter_options
 from ..hookspecs import hookimpl
 from ..httpclient import RetryPolicy, retry_after_seconds
 from ..markers import markers_in
@@ -255,15 +254,7 @@ class JiraAdapter:
                  retry: RetryPolicy | None = None, session: requests.Session | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.name = name
-        try:
-            self.options = JiraOptions.model_validate(section.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            where = f"trackers.{name}.options" + (f".{loc}" if loc else "")
-            message = "unknown key" if first["type"] == "extra_forbidden" else \
-                "required key is missing" if first["type"] == "missing" else first["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"{config.path}: {where}: {message}") from None
+        self.options = adapter_options(JiraOptions, config, name, section)
         self.section = section
         self.agents = {a.casefold() for a in section.agents}
         self.retry = retry or RetryPolicy(attempts=self.options.retries)

@@ -21,11 +21,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..actions import PostComment, SetDueDate, SetLabels
-from ..config import SecretRef
-from ..errors import ConfigError
+from ..config import SecretRef, adapter_options
 from ..hookspecs import hookimpl
 from ..httpclient import HttpClient, RetryPolicy
 from ..model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
@@ -76,12 +75,7 @@ class RedmineAdapter:
     def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
                  retry: RetryPolicy | None = None) -> None:
         self.name = name
-        try:
-            self.options = RedmineOptions.model_validate(section.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{config.path}: trackers.{name}.options.{loc}: {first['msg']}") from None
+        self.options = adapter_options(RedmineOptions, config, name, section)
         self.agents = {a.casefold() for a in section.agents}
         self.label_prefix = config.policy.labels.prefix
         self.http = HttpClient(self.options.url, {"X-Redmine-API-Key": self.options.api_key.reveal(),

@@ -49,11 +49,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..actions import PostComment, SetDueDate, SetLabels
-from ..config import SecretRef
-from ..errors import ConfigError
+from ..config import SecretRef, adapter_options
 from ..hookspecs import hookimpl
 from ..httpclient import HttpClient, RetryPolicy
 from ..model import (
@@ -163,13 +162,7 @@ class ZammadAdapter:
     def __init__(self, name: str, section: TrackerSection, config: Config, *,
                  retry: RetryPolicy | None = None) -> None:
         self.name = name
-        try:
-            self.options = ZammadOptions.model_validate(section.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{config.path}: trackers.{name}.options.{loc}: "
-                              f"{first['msg'].removeprefix('Value error, ')}") from None
+        self.options = adapter_options(ZammadOptions, config, name, section)
         self.agents = {a.casefold() for a in section.agents}
         self.groups = {g.casefold() for g in self.options.groups}
         self.label_prefix = config.policy.labels.prefix
