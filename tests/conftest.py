@@ -14,11 +14,14 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, Callable
 
+import pluggy
 import pytest
 
 from sla_bridge.config import Config, config_from_mapping
 from sla_bridge.demo import builtin_config
 from sla_bridge.engine import Evaluation, evaluate
+from sla_bridge.hookspecs import hookimpl
+from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
 
 
@@ -146,3 +149,21 @@ def observable(evaluation: Evaluation) -> tuple[Any, ...]:
         tuple(c.key for c in evaluation.desired.comments),
         evaluation.desired.close,
     )
+
+
+# --- sync harnesses ---------------------------------------------------------------------
+
+class ActionRecorder:
+    """An observer plugin that records each applied action as ``(ticket id, action kind)``."""
+
+    def __init__(self, seen: list[tuple[str, str]]) -> None:
+        self.seen = seen
+
+    @hookimpl
+    def sla_bridge_action_applied(self, ticket: Ticket, action: Any, adapter: str) -> None:
+        self.seen.append((ticket.id, action.kind))
+
+
+def recording_plugins(seen: list[tuple[str, str]]) -> pluggy.PluginManager:
+    """The plugin manager of a test sync: built-in adapters and an ``ActionRecorder``."""
+    return build_plugin_manager([ActionRecorder(seen)], load_entry_points=False)

@@ -16,17 +16,15 @@ from typing import Any, Iterator
 
 import pytest
 import responses
-from conftest import example_mapping
+from conftest import recording_plugins, example_mapping
 from jira_fake import FakeJira, parse
 
 from sla_bridge.actions import PostComment
 from sla_bridge.adapters.jira import JiraAdapter
 from sla_bridge.demo import builtin_config
-from sla_bridge.hookspecs import hookimpl
 from sla_bridge.httpclient import RetryPolicy
 from sla_bridge.markers import markers_in
 from sla_bridge.model import Ticket
-from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.store import Store
 from sla_bridge.sync import Syncer
 
@@ -81,14 +79,7 @@ class Harness:
         self.adapter = self.make_adapter(JiraAdapter)
         self.store = Store(":memory:")
         self.seen: list[tuple[str, str]] = []
-        harness = self
-
-        class Observer:
-            @hookimpl
-            def sla_bridge_action_applied(self, ticket: Ticket, action: Any, adapter: str) -> None:
-                harness.seen.append((ticket.id, action.kind))
-
-        self.pm = build_plugin_manager([Observer()], load_entry_points=False)
+        self.pm = recording_plugins(self.seen)
         self.syncer = Syncer(self.config, self.store, self.adapter, self.pm, clock=self.clock)
 
     def make_adapter(self, cls: type[JiraAdapter]) -> JiraAdapter:

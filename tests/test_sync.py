@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import recording_plugins
 import responses
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -69,14 +70,7 @@ class Harness:
         self.config = builtin_config()
         self.store = Store(":memory:")
         self.seen: list[tuple[str, str]] = []
-        harness = self
-
-        class Observer:
-            @hookimpl
-            def sla_bridge_action_applied(self, ticket: Ticket, action: Any, adapter: str) -> None:
-                harness.seen.append((ticket.id, action.kind))
-
-        self.pm = build_plugin_manager([Observer()], load_entry_points=False)
+        self.pm = recording_plugins(self.seen)
         self.syncer = Syncer(self.config, self.store, self.adapter, self.pm, clock=self.clock)
 
     def sync(self, at: str | None = None, dry_run: bool = False) -> Any:
