@@ -20,11 +20,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from .calendar import BusinessCalendar, Interval
 from .errors import ConfigError
+from .identity import IdentityPattern, parse_pattern
 from .policy import (
-    AcknowledgedBy, Clock, Duration, Labels, Policy, ResolutionKind, SeverityPolicy, StatusMap, StatusRole,
-    Template, parse_duration,
+    AcknowledgedBy, CatchUp, Clock, CustomerRules, Duration, Entitlement, Labels, OnManualChange, Policy,
+    ResolutionKind, Scope, SeverityPolicy, StatusMap, StatusRole, Template, TrackerRules, parse_duration,
 )
-from .policy import OnManualChange
 from .templates import DEFAULT_TEMPLATES
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -57,7 +57,14 @@ def _interval(value: Any) -> Interval:
     return Interval(start, end)
 
 
+def _identity(value: Any) -> IdentityPattern:
+    if isinstance(value, IdentityPattern):
+        return value
+    return parse_pattern(value)
+
+
 DurationField = Annotated[Duration, BeforeValidator(_duration)]
+IdentityField = Annotated[IdentityPattern, BeforeValidator(_identity)]
 OptionalDurationField = Annotated[Duration | None, BeforeValidator(_optional_duration)]
 IntervalField = Annotated[Interval, BeforeValidator(_interval)]
 
@@ -146,6 +153,10 @@ class ClocksSection(_Strict):
         clock: [StatusRole.WAITING_FOR_CUSTOMER] for clock in Clock}
     workaround_labels: list[str] = []
     definitive_workaround_labels: list[str] = []
+    # A tracker field (named in [trackers.<name>.fields]) whose value marks the workaround:
+    # e.g. workaround_fields = { workaround = ["provisional", "definitive"] }.
+    workaround_fields: dict[str, list[str]] = {}
+    definitive_workaround_fields: dict[str, list[str]] = {}
 
 
 class WaitingSection(_Strict):
@@ -153,13 +164,23 @@ class WaitingSection(_Strict):
 
 
 class EntitlementSection(_Strict):
-    reporters: list[str] = []
-    groups: list[str] = []
+    """Who may open tickets: identity patterns (``login:``, ``email:``, ``group:``, ...)."""
+
+    reporters: list[IdentityField] = []
+    groups: list[str] = []  # the same as "group:<name>" in reporters
+
+    def compile(self) -> Entitlement:
+        return Entitlement(tuple(self.reporters) + tuple(parse_pattern(f"group:{g}") for g in self.groups))
 
 
 class ScopeSection(_Strict):
     out_of_scope_types: list[str] = []
     out_of_scope_labels: list[str] = []
+    out_of_scope_fields: dict[str, list[str]] = {}  # tracker field (see [trackers.<name>.fields]) -> values
+
+    def compile(self) -> Scope:
+        return Scope(_folded(self.out_of_scope_types), _folded(self.out_of_scope_labels),
+                     _pairs(self.out_of_scope_fields))
 
 
 class LabelsSection(_Strict):
@@ -222,17 +243,49 @@ DEFAULT_STATUSES = StatusesSection(
     workaround_delivered=["workaround_delivered"], resolved=["resolved"], closed=["closed"])
 
 
+class CustomerSection(_Strict):
+    """One customer of a tracker serving several: which tickets are theirs, and their rules."""
+
+    projects: list[str] = []
+    organisations: list[str] = []
+    entitlement: EntitlementSection | None = None
+    scope: ScopeSection | None = None
+
+    @model_validator(mode="after")
+    def _selects(self) -> "CustomerSection":
+        if not self.projects and not self.organisations:
+            raise ValueError("a customer needs projects = [...] or organisations = [...] to select its tickets")
+        return self
+
+
 class TrackerSection(_Strict):
     """One tracker instance. ``options`` belong to its adapter, which validates them."""
 
     adapter: str
     statuses: StatusesSection
     severities: dict[str, str] = {}
-    agents: list[str] = []
+    # Who is support staff: identity patterns; anyone else is the customer.
+    agents: list[IdentityField] = Field(default=[], validate_default=True)
     closing_status: str | None = None
     comment_visibility: Literal["public", "internal"] = "public"
     poll_interval_seconds: int = Field(default=300, ge=10)
+    # Tracker fields read into the model: a name used by the scope and clocks sections
+    # (or "reported_at") -> the tracker's field (adapter-specific: a name or an id).
+    fields: dict[str, str | int] = {}
+    entitlement: EntitlementSection | None = None
+    scope: ScopeSection | None = None
+    customers: dict[str, CustomerSection] = {}
     options: dict[str, Any] = {}
+
+    @field_validator("agents")
+    @classmethod
+    def _some_agents(cls, value: list[IdentityPattern]) -> list[IdentityPattern]:
+        if not value:
+            # With no agents every reply would count as the customer's: reminders
+            # would restart forever and nothing would be acknowledged.
+            raise ValueError('no agents: name the support staff, e.g. agents = ["group:support"] or'
+                             ' ["login:sam", "role:Support"] (Jira: "type:atlassian")')
+        return value
 
 
 class SyncSection(_Strict):
@@ -241,6 +294,7 @@ class SyncSection(_Strict):
     store: Path = Path("sla-bridge.sqlite")
     overlap_seconds: int = Field(default=120, ge=0)
     on_manual_change: OnManualChange = OnManualChange.OVERWRITE
+    catch_up: CatchUp = CatchUp.COLLAPSE
 
 
 class ConfigFile(_Strict):
@@ -398,6 +452,21 @@ def _folded(names: list[str]) -> frozenset[str]:
     return frozenset(n.casefold() for n in names)
 
 
+def _pairs(fields: Mapping[str, list[str]]) -> frozenset[tuple[str, str]]:
+    return frozenset((name.casefold(), v.casefold()) for name, values in fields.items() for v in values)
+
+
+def _tracker_rules(file: "ConfigFile", t: TrackerSection) -> TrackerRules:
+    entitlement = (t.entitlement or file.entitlement).compile()
+    scope = (t.scope or file.scope).compile()
+    customers = tuple(
+        CustomerRules(name, _folded(c.projects), _folded(c.organisations),
+                      c.entitlement.compile() if c.entitlement else entitlement,
+                      c.scope.compile() if c.scope else scope)
+        for name, c in t.customers.items())
+    return TrackerRules(entitlement, scope, customers)
+
+
 def build_policy(file: ConfigFile) -> Policy:
     lang = DEFAULT_TEMPLATES[file.templates.language]
     templates = {}
@@ -408,7 +477,6 @@ def build_policy(file: ConfigFile) -> Policy:
         except ValueError as exc:
             raise ValueError(f"templates.{kind}: {exc}") from None
     identity = {key: key for key in file.severities}
-    agents = frozenset(a for t in file.trackers.values() for a in t.agents)
     return Policy(
         severities={key: _severity_policy(key, s) for key, s in file.severities.items()},
         paused_by={clock: frozenset(roles) for clock, roles in file.clocks.paused_by.items()},
@@ -417,10 +485,8 @@ def build_policy(file: ConfigFile) -> Policy:
         workaround_labels=frozenset(file.clocks.workaround_labels),
         definitive_workaround_labels=frozenset(file.clocks.definitive_workaround_labels),
         auto_close_after=file.waiting.auto_close_after,
-        entitled_reporters=_folded(file.entitlement.reporters),
-        entitled_groups=_folded(file.entitlement.groups),
-        out_of_scope_types=_folded(file.scope.out_of_scope_types),
-        out_of_scope_labels=_folded(file.scope.out_of_scope_labels),
+        entitlement=file.entitlement.compile(),
+        scope=file.scope.compile(),
         labels=Labels(file.labels.prefix, file.labels.at_risk, dict(file.labels.breached), file.labels.not_entitled,
                       file.labels.out_of_scope, file.labels.unknown_severity, file.labels.missing_fix_version,
                       dict(file.labels.severity)),
@@ -429,5 +495,8 @@ def build_policy(file: ConfigFile) -> Policy:
         default_statuses=_status_map(file.statuses, identity, "statuses"),
         trackers={name: _status_map(t.statuses, {**identity, **t.severities}, f"trackers.{name}.statuses")
                   for name, t in file.trackers.items()},
-        agents=agents,
+        tracker_rules={name: _tracker_rules(file, t) for name, t in file.trackers.items()},
+        workaround_fields=_pairs(file.clocks.workaround_fields),
+        definitive_workaround_fields=_pairs(file.clocks.definitive_workaround_fields),
+        catch_up=file.sync.catch_up,
     )

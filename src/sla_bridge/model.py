@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping, Union
 
+from .identity import Person
+
 
 class Role(enum.StrEnum):
     """Who wrote a comment or made a change, as far as the contract cares."""
@@ -61,7 +63,22 @@ class Comment:
     body: str = ""
 
 
-Event = Union[StatusChange, SeverityChange, LabelChange, Comment]
+@dataclass(frozen=True)
+class FieldChange:
+    """A change of a tracker field the configuration reads (a category, a custom field).
+
+    ``field`` is the name the configuration gives it (``[trackers.<name>.fields]``),
+    casefolded; values are the tracker's own.
+    """
+
+    at: datetime
+    field: str
+    old: str | None
+    new: str | None
+    by: str | None = None
+
+
+Event = Union[StatusChange, SeverityChange, LabelChange, Comment, FieldChange]
 
 
 @dataclass(frozen=True)
@@ -71,13 +88,18 @@ class Ticket:
     ``status`` and ``severity`` are the tracker's own values; the policy maps them
     to status roles and contract severities, so one model serves every tracker.
     ``due_at`` is the exact deadline last written by sla-bridge (or a person)
-    where the tracker can hold one.
+    where the tracker can hold one. ``reporter`` is who the tracker says opened
+    it, with the identities entitlement is matched on. ``fields`` holds the
+    values of the tracker fields the configuration reads, as ``(field, value)``
+    pairs (field names casefolded; a multi-value field gives several pairs).
+    ``reported_at`` is when the customer reported the anomaly, where an agent
+    logged it later (a phone call): the clocks start there.
     """
 
     tracker: str
     id: str
     title: str
-    reporter: str | None
+    reporter: Person | None
     created: datetime
     status: str
     severity: str | None
@@ -86,12 +108,14 @@ class Ticket:
     due_at: datetime | None = None
     fix_version: str | None = None
     type: str | None = None
-    reporter_groups: frozenset[str] = frozenset()
     updated: datetime | None = None
     events: tuple[Event, ...] = field(default=())
+    project: str | None = None
+    fields: frozenset[tuple[str, str]] = frozenset()
+    reported_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        for name in ("created", "updated", "due_at"):
+        for name in ("created", "updated", "due_at", "reported_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"ticket {self.id}: {name} is a naive datetime; a time zone offset is required")
@@ -114,6 +138,17 @@ class Ticket:
             if isinstance(event, StatusChange):
                 return event.from_status if event.from_status is not None else event.to_status
         return self.status
+
+    @property
+    def started(self) -> datetime:
+        """When the contract's clocks start: the report, if logged later than it was made."""
+        if self.reported_at is not None and self.reported_at < self.created:
+            return self.reported_at
+        return self.created
+
+    def field_values(self, name: str) -> frozenset[str]:
+        folded = name.casefold()
+        return frozenset(value for f, value in self.fields if f == folded)
 
     def initial_severity(self) -> str | None:
         for event in self.events:
@@ -196,6 +231,12 @@ def _event_from_json(data: Any, where: str) -> Event:
         if not isinstance(added, bool):
             raise TicketFormatError(f"{where}.added: expected true or false, got {added!r}")
         return LabelChange(at, label, added, by)
+    if kind == "field":
+        name = _optional_str(data, "field", where)
+        if name is None:
+            raise TicketFormatError(f"{where}.field: a field change needs the field's name")
+        return FieldChange(at, name.casefold(), _optional_str(data, "from", where), _optional_str(data, "to", where),
+                           by)
     if kind == "comment":
         public = data.get("public", True)
         if not isinstance(public, bool):
@@ -204,7 +245,55 @@ def _event_from_json(data: Any, where: str) -> Event:
         if not isinstance(body, str):
             raise TicketFormatError(f"{where}.body: expected a string, got {body!r}")
         return Comment(at, _optional_str(data, "author", where), _role(data.get("role"), f"{where}.role"), public, body)
-    raise TicketFormatError(f"{where}.type: expected one of status, severity, label, comment, got {kind!r}")
+    raise TicketFormatError(f"{where}.type: expected one of status, severity, label, field, comment, got {kind!r}")
+
+
+def _person_from_json(data: Any, groups: frozenset[str], where: str) -> Person | None:
+    """A reporter: a login as text, or an object with its identities."""
+    if data is None:
+        return Person(groups=groups) if groups else None
+    if isinstance(data, (str, int)):
+        return Person(login=str(data), groups=groups)
+    if not isinstance(data, Mapping):
+        raise TicketFormatError(f"{where}: expected a login or an object with id, login, email, name, groups,"
+                                f" roles, organisations, account_type; got {data!r}")
+    unknown = set(data) - {"id", "login", "email", "name", "groups", "roles", "organisations", "account_type"}
+    if unknown:
+        raise TicketFormatError(f"{where}: unknown key(s) {sorted(unknown)}")
+    return Person(id=_optional_str(data, "id", where), login=_optional_str(data, "login", where),
+                  email=_optional_str(data, "email", where), name=_optional_str(data, "name", where),
+                  groups=_string_set(data, "groups", where) | groups, roles=_string_set(data, "roles", where),
+                  organisations=_string_set(data, "organisations", where),
+                  account_type=_optional_str(data, "account_type", where))
+
+
+def _person_to_json(person: Person | None) -> Any:
+    if person is None:
+        return None
+    if person == Person(login=person.login):
+        return person.login
+    return person.to_json()
+
+
+def _fields_from_json(data: Any, where: str) -> frozenset[tuple[str, str]]:
+    if data is None:
+        return frozenset()
+    if not isinstance(data, Mapping):
+        raise TicketFormatError(f"{where}: expected an object of field name -> value or list of values")
+    pairs: set[tuple[str, str]] = set()
+    for name, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, (str, int)) for v in values):
+            raise TicketFormatError(f"{where}.{name}: expected a string or a list of strings, got {value!r}")
+        pairs.update((str(name).casefold(), str(v)) for v in values)
+    return frozenset(pairs)
+
+
+def _fields_to_json(fields: frozenset[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in sorted(fields):
+        out.setdefault(name, []).append(value)
+    return out
 
 
 def ticket_from_json(data: Any, where: str = "ticket") -> Ticket:
@@ -223,11 +312,13 @@ def ticket_from_json(data: Any, where: str = "ticket") -> Ticket:
         raise TicketFormatError(f"{where}.events: expected a list, got {events_data!r}")
     updated = data.get("updated")
     due_at = data.get("due_at")
+    reported_at = data.get("reported_at")
     return Ticket(
         tracker=_optional_str(data, "tracker", where) or "json",
         id=ticket_id,
         title=_optional_str(data, "title", where) or "",
-        reporter=_optional_str(data, "reporter", where),
+        reporter=_person_from_json(data.get("reporter"), _string_set(data, "reporter_groups", where),
+                                   f"{where}.reporter"),
         created=_parse_datetime(data.get("created"), f"{where}.created"),
         status=status,
         severity=_optional_str(data, "severity", where),
@@ -236,9 +327,11 @@ def ticket_from_json(data: Any, where: str = "ticket") -> Ticket:
         due_at=_parse_datetime(due_at, f"{where}.due_at") if due_at is not None else None,
         fix_version=_optional_str(data, "fix_version", where),
         type=_optional_str(data, "type", where),
-        reporter_groups=_string_set(data, "reporter_groups", where),
         updated=_parse_datetime(updated, f"{where}.updated") if updated is not None else None,
         events=tuple(_event_from_json(e, f"{where}.events[{i}]") for i, e in enumerate(events_data)),
+        project=_optional_str(data, "project", where),
+        fields=_fields_from_json(data.get("fields"), f"{where}.fields"),
+        reported_at=_parse_datetime(reported_at, f"{where}.reported_at") if reported_at is not None else None,
     )
 
 
@@ -264,6 +357,9 @@ def _event_to_json(event: Event) -> dict[str, Any]:
     if isinstance(event, LabelChange):
         return {"type": "label", "at": event.at.isoformat(), "label": event.label, "added": event.added,
                 "by": event.by}
+    if isinstance(event, FieldChange):
+        return {"type": "field", "at": event.at.isoformat(), "field": event.field, "from": event.old,
+                "to": event.new, "by": event.by}
     return {"type": "comment", "at": event.at.isoformat(), "author": event.author, "role": event.role.value,
             "public": event.public, "body": event.body}
 
@@ -274,8 +370,8 @@ def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
         "tracker": ticket.tracker,
         "id": ticket.id,
         "title": ticket.title,
-        "reporter": ticket.reporter,
-        "reporter_groups": sorted(ticket.reporter_groups),
+        "reporter": _person_to_json(ticket.reporter),
+        "project": ticket.project,
         "created": ticket.created.isoformat(),
         "updated": ticket.updated.isoformat() if ticket.updated else None,
         "status": ticket.status,
@@ -285,6 +381,8 @@ def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
         "due_date": ticket.due_date.isoformat() if ticket.due_date else None,
         "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
         "fix_version": ticket.fix_version,
+        "fields": _fields_to_json(ticket.fields),
+        "reported_at": ticket.reported_at.isoformat() if ticket.reported_at else None,
         "events": [_event_to_json(e) for e in ticket.events],
     }
 

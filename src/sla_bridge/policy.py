@@ -11,7 +11,12 @@ import enum
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+from .identity import IdentityPattern, matches
+
+if TYPE_CHECKING:
+    from .model import Ticket
 
 
 class Clock(enum.StrEnum):
@@ -165,6 +170,70 @@ class StatusMap:
         return self.severities.get(value.casefold()) if value is not None else None
 
 
+class CatchUp(enum.StrEnum):
+    """What to do with reminders whose time passed while nobody sent them (first sync, outage).
+
+    ``collapse`` (default): the due reminders that were never sent become one, the
+    latest step due; each later step and the auto-close keep their contractual
+    spacing from the reminder *actually* sent before them, so the customer always
+    gets the contract's time after the last warning. ``contract``: every reminder
+    and the closure at the contract's dates, even if that means all at once.
+    """
+
+    COLLAPSE = "collapse"
+    CONTRACT = "contract"
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """Who may open tickets (§1.3): no pattern at all means everyone."""
+
+    reporters: tuple[IdentityPattern, ...] = ()
+
+    def allows(self, ticket: "Ticket") -> bool:
+        return not self.reporters or matches(ticket.reporter, self.reporters)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the contract covers (§1.3): the rest is done only on a quote. Values casefolded."""
+
+    out_of_scope_types: frozenset[str] = frozenset()
+    out_of_scope_labels: frozenset[str] = frozenset()
+    out_of_scope_fields: frozenset[tuple[str, str]] = frozenset()  # (field, value)
+
+    def excludes(self, ticket: "Ticket", labels_now: frozenset[str]) -> bool:
+        return ((ticket.type is not None and ticket.type.casefold() in self.out_of_scope_types)
+                or any(label.casefold() in self.out_of_scope_labels for label in labels_now)
+                or any((f, v.casefold()) in self.out_of_scope_fields for f, v in ticket.fields))
+
+
+@dataclass(frozen=True)
+class CustomerRules:
+    """Entitlement and scope of one customer of a tracker that serves several."""
+
+    name: str
+    projects: frozenset[str]       # casefolded project identifiers or keys
+    organisations: frozenset[str]  # casefolded organisation names
+    entitlement: Entitlement
+    scope: Scope
+
+    def covers(self, ticket: "Ticket") -> bool:
+        if ticket.project is not None and ticket.project.casefold() in self.projects:
+            return True
+        orgs = ticket.reporter.organisations if ticket.reporter is not None else frozenset()
+        return any(o.casefold() in self.organisations for o in orgs)
+
+
+@dataclass(frozen=True)
+class TrackerRules:
+    """A tracker's own entitlement and scope (the global sections are the default)."""
+
+    entitlement: Entitlement
+    scope: Scope
+    customers: tuple[CustomerRules, ...] = ()
+
+
 @dataclass(frozen=True)
 class Policy:
     severities: Mapping[str, SeverityPolicy]
@@ -174,19 +243,30 @@ class Policy:
     workaround_labels: frozenset[str]
     definitive_workaround_labels: frozenset[str]
     auto_close_after: Duration
-    entitled_reporters: frozenset[str]  # these four are casefolded
-    entitled_groups: frozenset[str]
-    out_of_scope_types: frozenset[str]
-    out_of_scope_labels: frozenset[str]
+    entitlement: Entitlement
+    scope: Scope
     labels: Labels
     reminder_template: Template
     closure_template: Template
     default_statuses: StatusMap
     trackers: Mapping[str, StatusMap] = field(default_factory=dict)
-    agents: frozenset[str] = frozenset()
+    tracker_rules: Mapping[str, TrackerRules] = field(default_factory=dict)
+    workaround_fields: frozenset[tuple[str, str]] = frozenset()  # (field, value), casefolded
+    definitive_workaround_fields: frozenset[tuple[str, str]] = frozenset()
+    catch_up: CatchUp = CatchUp.COLLAPSE
 
     def status_map(self, tracker: str) -> StatusMap:
         return self.trackers.get(tracker, self.default_statuses)
+
+    def rules_for(self, ticket: "Ticket") -> tuple[Entitlement, Scope]:
+        """The entitlement and scope that apply to `ticket`: its customer's, its tracker's, or the default."""
+        rules = self.tracker_rules.get(ticket.tracker)
+        if rules is None:
+            return self.entitlement, self.scope
+        for customer in rules.customers:
+            if customer.covers(ticket):
+                return customer.entitlement, customer.scope
+        return rules.entitlement, rules.scope
 
 
 class OnManualChange(enum.StrEnum):
@@ -194,3 +274,4 @@ class OnManualChange(enum.StrEnum):
 
     OVERWRITE = "overwrite"
     REPORT = "report"
+

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, runtim
 
 from ..actions import PostComment, SetDueDate, SetLabels
 from ..errors import SlaBridgeError
-from ..model import Ticket
+from ..identity import IdentityPattern, Person, matches
+from ..model import Role, Ticket
 
 if TYPE_CHECKING:
     from ..config import Config, TrackerSection
@@ -42,6 +43,36 @@ class PermanentError(AdapterError):
 
 class SkippableError(AdapterError):
     pass
+
+
+class FieldRefused(AdapterError):
+    """The tracker refused one field of a write and took the others (Redmine: a due date
+    before the issue's start date answers 422). Raised by ``apply_fields`` *after* the
+    other fields were written, so the sync records them and reports the refusal once."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field  # "due_date" or "labels"
+
+
+def person_role(person: Person | None, agents: Sequence[IdentityPattern], me: Person | None = None) -> Role:
+    """Who wrote a comment or made a change, for the contract: the configured agents and
+    sla-bridge's own API user are agents, anyone else is the customer, nobody is the system."""
+    if person is None:
+        return Role.SYSTEM
+    if me is not None and me.id is not None and person.id == me.id:
+        return Role.AGENT
+    return Role.AGENT if matches(person, agents) else Role.CUSTOMER
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``check-config --connect``: something the config names, found or not."""
+
+    subject: str  # "authentication", "status", "priority", "custom field", "transition", "permission", ...
+    name: str     # what the config names, e.g. "Feedback"
+    ok: bool
+    detail: str = ""  # what was found, or what is missing and how to fix it
 
 
 @dataclass(frozen=True)
@@ -143,6 +174,20 @@ class Adapter(Protocol):
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None: ...
 
     def transition(self, ticket: Ticket, to_status: str) -> None: ...
+
+
+@runtime_checkable
+class ConnectionCheck(Protocol):
+    """An adapter that can check, read-only, what its configuration names.
+
+    ``check_connection`` authenticates, then looks up every status, priority, custom
+    field, label field and transition the config names, a path from each waiting
+    status to the closing status, and whether the API user may comment publicly. It
+    writes nothing. A failure to authenticate is one failed ``Check``, not an
+    exception.
+    """
+
+    def check_connection(self) -> list[Check]: ...
 
 
 class AdapterFactory(Protocol):
