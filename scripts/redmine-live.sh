@@ -12,9 +12,14 @@
 #                  (bounded by $REDMINE_START_TIMEOUT, default 60 s). The first
 #                  time (no pristine snapshot yet) it first runs
 #                  scripts/redmine-setup.rb with `rails runner` (REST API on,
-#                  project "support", custom fields "SLA labels" and
-#                  "SLA deadline", users agent and customer with API keys),
-#                  then saves the database as the pristine snapshot.
+#                  project "support" with categories Training and Production,
+#                  custom fields "SLA labels", "SLA deadline", "Workaround" and
+#                  "Reported at", role "Support" whose workflow has no direct
+#                  Feedback -> Closed, group "Support Team", users with API
+#                  keys: agent, customer, cust-admin, jdupont, mlefebvre,
+#                  sla-bot), then saves the database as the pristine snapshot.
+#                  A changed redmine-setup.rb (or label list) redoes the set-up
+#                  on the pristine database at the next start.
 #                  Idempotent: does nothing if our server already answers.
 #   reset          Stop, copy the pristine database back (root:www-data 0660),
 #                  empty Rails' file cache, delete attachments uploaded since the
@@ -44,7 +49,11 @@
 #   REDMINE_AGENT_LOGIN REDMINE_AGENT_PASSWORD REDMINE_AGENT_ID REDMINE_AGENT_KEY
 #   REDMINE_CUSTOMER_LOGIN REDMINE_CUSTOMER_PASSWORD REDMINE_CUSTOMER_ID REDMINE_CUSTOMER_KEY
 #   REDMINE_PROJECT (identifier) REDMINE_PROJECT_ID
-#   REDMINE_LABELS_FIELD_ID REDMINE_DEADLINE_FIELD_ID
+#   REDMINE_LABELS_FIELD_ID REDMINE_DEADLINE_FIELD_ID REDMINE_WORKAROUND_FIELD_ID
+#   REDMINE_REPORTED_AT_FIELD_ID
+#   REDMINE_USER_<LOGIN>_{ID,LOGIN,NAME,PASSWORD,KEY} for every user the set-up
+#   made (LOGIN upper-cased, '-' -> '_': REDMINE_USER_SLA_BOT_KEY)
+#   REDMINE_GROUP_<NAME>_ID  REDMINE_CATEGORY_<NAME>_ID
 #   REDMINE_SLA_LABELS (space-separated possible values of the labels field)
 #   REDMINE_TRACKER_<NAME>_ID  REDMINE_STATUS_<NAME>_ID  REDMINE_PRIORITY_<NAME>_ID
 #   REDMINE_ROLE_<NAME>_ID     (NAME upper-cased, spaces -> _, e.g. IN_PROGRESS)
@@ -66,7 +75,8 @@
 #
 # Files: state in $REDMINE_STATE_DIR (default /tmp/sla-bridge-redmine):
 #   puma.log, puma.pid (written by this script), port, setup.json (output of
-#   redmine-setup.rb), pristine.sqlite3, env, env.json.
+#   redmine-setup.rb), setup.sha256 (of the set-up script that made it),
+#   pristine.sqlite3, env, env.json.
 # Delete the state directory (after `stop`) to force the set-up to run again.
 set -euo pipefail
 
@@ -220,13 +230,17 @@ run_setup() {
   python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$SETUP_JSON.tmp" 2>/dev/null \
     || { printf '%s\n' "$out" >&2; cat "$STATE/setup.err" >&2; die "redmine-setup.rb printed no JSON on its last line"; }
   mv "$SETUP_JSON.tmp" "$SETUP_JSON"
+  setup_digest >"$STATE/setup.sha256"
   say "set-up done in $(elapsed "$t0") s"
 }
 
-# True if the snapshot and setup.json exist and were made with the labels the
-# config has now.
+setup_digest() { sha256sum "$SCRIPT_DIR/redmine-setup.rb" | cut -d' ' -f1; }
+
+# True if the snapshot and setup.json exist and were made by the set-up script
+# as it is now, with the labels the config has now.
 state_current() {
-  [[ -s $PRISTINE && -s $SETUP_JSON ]] || return 1
+  [[ -s $PRISTINE && -s $SETUP_JSON && -s $STATE/setup.sha256 ]] || return 1
+  [[ $(cat "$STATE/setup.sha256") == "$(setup_digest)" ]] || return 1
   sla_labels | python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["labels"] != sys.stdin.read().split())' "$SETUP_JSON"
 }
 
@@ -307,7 +321,7 @@ cmd_start() {
 
   if ! state_current; then
     if [[ -s $PRISTINE && -s $SETUP_JSON ]]; then
-      say "the labels in $CONFIG changed: redoing the set-up on the pristine database"
+      say "redmine-setup.rb or the labels in $CONFIG changed: redoing the set-up on the pristine database"
       restore_db_file
     fi
     run_setup
@@ -462,10 +476,17 @@ for who in ("agent", "customer"):
     env[f"REDMINE_{W}_ID"] = u["id"]
     env[f"REDMINE_{W}_KEY"] = u["api_key"]
     env[f"REDMINE_{W}_ROLE_ID"] = u["role_id"]
+for login, u in s.get("users", {}).items():
+    for name in ("id", "login", "name", "password", "api_key"):
+        env[f"REDMINE_USER_{key(login)}_{'KEY' if name == 'api_key' else name.upper()}"] = u[name]
+for g in s.get("groups", []):
+    env[f"REDMINE_GROUP_{key(g['name'])}_ID"] = g["id"]
+for c in s.get("categories", []):
+    env[f"REDMINE_CATEGORY_{key(c['name'])}_ID"] = c["id"]
 env["REDMINE_PROJECT"] = s["project"]["identifier"]
 env["REDMINE_PROJECT_ID"] = s["project"]["id"]
-env["REDMINE_LABELS_FIELD_ID"] = s["custom_fields"]["labels"]
-env["REDMINE_DEADLINE_FIELD_ID"] = s["custom_fields"]["deadline"]
+for field, field_id in s["custom_fields"].items():
+    env[f"REDMINE_{key(field)}_FIELD_ID"] = field_id
 env["REDMINE_SLA_LABELS"] = " ".join(s["labels"])
 for kind in ("trackers", "statuses", "priorities", "roles"):
     singular = {"trackers": "TRACKER", "statuses": "STATUS", "priorities": "PRIORITY", "roles": "ROLE"}[kind]

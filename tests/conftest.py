@@ -21,6 +21,7 @@ from sla_bridge.config import Config, config_from_mapping
 from sla_bridge.demo import builtin_config
 from sla_bridge.engine import Evaluation, evaluate
 from sla_bridge.hookspecs import hookimpl
+from sla_bridge.identity import Person
 from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
 
@@ -82,7 +83,8 @@ def label(when: str, name: str, added: bool = True) -> LabelChange:
 def make_ticket(created: str, *events: Any, severity: str | None = "bloquante", initial_status: str = "new",
                 status: str | None = None, labels: frozenset[str] | set[str] | None = None,
                 id: str = "T-1", tracker: str = "json", title: str = "Le service ne répond plus",
-                reporter: str | None = "alice", **fields: Any) -> Ticket:
+                reporter: str | Person | None = "alice", reporter_groups: frozenset[str] = frozenset(),
+                **fields: Any) -> Ticket:
     """A ticket created at `created` in `initial_status` with `severity` (the *initial* one).
 
     The current status, severity and labels follow the events unless given explicitly.
@@ -102,6 +104,8 @@ def make_ticket(created: str, *events: Any, severity: str | None = "bloquante", 
             built.append(event)
         else:
             built.append(event)
+    if isinstance(reporter, str):  # a login, as a tracker's user would have
+        reporter = Person(login=reporter, name=reporter.title(), groups=frozenset(reporter_groups))
     return Ticket(
         tracker=tracker, id=id, title=title, reporter=reporter, created=at(created),
         status=status if status is not None else current_status,
@@ -124,6 +128,12 @@ def config_variant(change: Callable[[dict[str, Any]], None]) -> Config:
     raw = example_mapping()
     change(raw)
     return config_from_mapping(raw)
+
+
+def contract_dates() -> Config:
+    """The example contract with ``catch_up = "contract"``: every reminder at its contractual date,
+    whether or not the ones before it were sent (the engine's schedule, seen without a sync)."""
+    return config_variant(lambda raw: raw["sync"].update(catch_up="contract"))
 
 
 @pytest.fixture(scope="session")

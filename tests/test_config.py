@@ -106,7 +106,7 @@ def test_broken_config_names_file_key_and_expectation(raw: dict[str, Any], path:
 
 
 def test_tracker_mapping_to_unknown_severity_is_refused(raw: dict[str, Any]) -> None:
-    raw["trackers"] = {"redmine": {"adapter": "redmine", "statuses": {"new": ["New"]},
+    raw["trackers"] = {"redmine": {"adapter": "redmine", "statuses": {"new": ["New"]}, "agents": ["role:Support"],
                                    "severities": {"Urgent": "critique"}}}
     with pytest.raises(ConfigError, match="trackers.redmine.severities maps to unknown severity 'critique'"):
         config_from_mapping(raw, Path("c.toml"))
@@ -120,7 +120,7 @@ def test_a_status_mapped_to_two_roles_is_refused(raw: dict[str, Any]) -> None:
 
 def test_tracker_mapping_is_case_insensitive(raw: dict[str, Any]) -> None:
     raw["trackers"] = {"rm": {"adapter": "redmine", "statuses": {"waiting_for_customer": ["Feedback"]},
-                              "severities": {"Urgent": "bloquante"}}}
+                              "agents": ["group:support"], "severities": {"Urgent": "bloquante"}}}
     policy = config_from_mapping(raw).policy
     assert policy.status_map("rm").role("FEEDBACK") is StatusRole.WAITING_FOR_CUSTOMER
     assert policy.status_map("rm").severity("urgent") == "bloquante"
@@ -183,3 +183,69 @@ def test_round_the_clock_hours(raw: dict[str, Any]) -> None:
     cal = config_from_mapping(raw).calendar
     assert cal.between(datetime(2025, 6, 7, tzinfo=cal.zone), datetime(2025, 6, 8, tzinfo=cal.zone)) == 1440
     assert cal.is_business_day(date(2025, 6, 7))
+
+
+# --- identities -------------------------------------------------------------------------------------
+
+def _tracker(**more: Any) -> dict[str, Any]:
+    return {"adapter": "redmine", "statuses": {"new": ["New"]}, **more}
+
+
+def test_a_tracker_without_agents_is_refused(raw: dict[str, Any]) -> None:
+    raw["trackers"] = {"rm": _tracker()}
+    with pytest.raises(ConfigError, match=r"c.toml: trackers.rm.agents: no agents: name the support staff"):
+        config_from_mapping(raw, Path("c.toml"))
+
+
+@pytest.mark.parametrize("agent, message", [
+    pytest.param("Sam Agent", "looks like a display name", id="display-name"),
+    pytest.param("nickname:sam", "unknown identity kind 'nickname'", id="unknown-kind"),
+    pytest.param("login:", "nothing after login:", id="empty-value"),
+])
+def test_agents_in_an_invalid_identity_form_are_refused(raw: dict[str, Any], agent: str, message: str) -> None:
+    raw["trackers"] = {"rm": _tracker(agents=["login:sam", agent])}
+    with pytest.raises(ConfigError, match=rf"trackers.rm.agents.1: .*{message}"):
+        config_from_mapping(raw, Path("c.toml"))
+
+
+def test_entitlement_reporters_are_identity_patterns(raw: dict[str, Any]) -> None:
+    raw["entitlement"]["reporters"] = ["Alice Martin"]
+    with pytest.raises(ConfigError, match=r"entitlement.reporters.0: 'Alice Martin' looks like a display name"):
+        config_from_mapping(raw, Path("c.toml"))
+
+
+def test_entitlement_and_scope_per_tracker_and_per_customer(raw: dict[str, Any]) -> None:
+    from sla_bridge.identity import Person
+    from sla_bridge.model import Ticket
+    raw["entitlement"]["reporters"] = ["login:global-admin"]
+    raw["trackers"] = {"rm": _tracker(
+        agents=["role:Support"], entitlement={"reporters": ["login:cust-admin", "email:a@b.fr"]},
+        scope={"out_of_scope_fields": {"category": ["Training"]}},
+        customers={"acme": {"projects": ["acme-support"], "entitlement": {"groups": ["acme-admins"]}}})}
+    policy = config_from_mapping(raw).policy
+
+    def ticket(tracker: str, person: Person, project: str | None = None, **more: Any) -> Ticket:
+        return Ticket(tracker, "1", "t", person, datetime.fromisoformat("2025-03-11T10:00+01:00"), "New", None,
+                      project=project, **more)
+
+    def entitled(t: Ticket) -> bool:
+        return policy.rules_for(t)[0].allows(t)
+
+    assert entitled(ticket("json", Person(login="global-admin")))
+    assert not entitled(ticket("json", Person(login="cust-admin")))
+    assert entitled(ticket("rm", Person(id="7", login="cust-admin", name="Alice Martin")))
+    assert entitled(ticket("rm", Person(login="x", email="A@B.fr")))
+    assert not entitled(ticket("rm", Person(login="global-admin", name="cust-admin")))  # names never match
+    assert entitled(ticket("rm", Person(login="bob", groups=frozenset({"ACME-admins"})), "acme-support"))
+    assert not entitled(ticket("rm", Person(login="cust-admin"), "acme-support"))
+    scope = policy.rules_for(ticket("rm", Person(login="x")))[1]
+    assert scope.excludes(ticket("rm", Person(login="x"), fields=frozenset({("category", "training")})),
+                          frozenset())
+    assert not scope.excludes(ticket("rm", Person(login="x"), fields=frozenset({("category", "Bug")})),
+                              frozenset())
+
+
+def test_a_customer_needs_a_selector(raw: dict[str, Any]) -> None:
+    raw["trackers"] = {"rm": _tracker(agents=["group:support"], customers={"acme": {}})}
+    with pytest.raises(ConfigError, match=r"trackers.rm.customers.acme: a customer needs projects"):
+        config_from_mapping(raw, Path("c.toml"))

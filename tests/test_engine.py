@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from conftest import (
-    agent, at, config_variant, customer, internal, label, make_ticket, observable, severity, status,
+    agent, at, config_variant, contract_dates, customer, internal, label, make_ticket, observable, severity, status,
 )
 from sla_bridge.engine import ClockState, CommentKind, evaluate
-from sla_bridge.model import Role
+from sla_bridge.model import Comment, Role
 from sla_bridge.policy import Clock, StatusRole
 
 ACK, WORK, RES = Clock.ACKNOWLEDGE, Clock.WORKAROUND, Clock.RESOLUTION
@@ -157,7 +157,9 @@ def test_targets_in_business_minutes(run, sev, minutes):
     pytest.param([], "2025-03-11T12:14:59+01:00", RUNNING, set(), id="running-just-before-75pct"),
     pytest.param([], "2025-03-11T12:15+01:00", AT_RISK, {"sla-a-risque"}, id="at-risk-at-75pct"),
     pytest.param([], "2025-03-11T12:59:59+01:00", AT_RISK, {"sla-a-risque"}, id="at-risk-just-before-deadline"),
-    pytest.param([], "2025-03-11T13:00+01:00", BREACHED, {"sla-depasse-prise-en-compte"}, id="breached-at-deadline"),
+    pytest.param([], "2025-03-11T13:00+01:00", AT_RISK, {"sla-a-risque"}, id="not-yet-breached-at-deadline"),
+    pytest.param([], "2025-03-11T13:00:01+01:00", BREACHED, {"sla-depasse-prise-en-compte"},
+                 id="breached-once-business-time-passed-the-deadline"),
     pytest.param([], "2025-03-12T16:00+01:00", BREACHED, {"sla-depasse-prise-en-compte"}, id="breached-next-day"),
     pytest.param([agent("2025-03-11T12:59+01:00")], "2025-03-11T16:00+01:00", MET, set(), id="met-before-deadline"),
     pytest.param([agent("2025-03-11T13:00+01:00")], "2025-03-11T16:00+01:00", MET, set(), id="met-at-deadline"),
@@ -176,18 +178,64 @@ def test_acknowledge_states(run, events, now, state, labels):
     assert evaluation.desired.labels - {"sla-bloquante"} == labels
 
 
-@pytest.mark.parametrize("stop", [
-    pytest.param("2025-03-11T20:00+01:00", id="same-evening"),
-    pytest.param("2025-03-12T08:59+01:00", id="next-morning-before-opening"),
+@pytest.mark.parametrize("stop, state", [
+    pytest.param("2025-03-11T18:00+01:00", MET, id="at-closing-time"),
+    pytest.param("2025-03-11T18:30+01:00", MET, id="after-closing"),
+    pytest.param("2025-03-11T20:00+01:00", MET, id="same-evening"),
+    pytest.param("2025-03-12T08:59+01:00", MET, id="next-morning-before-opening"),
+    pytest.param("2025-03-12T09:00+01:00", MET, id="at-the-next-opening"),
+    pytest.param("2025-03-12T09:00:01+01:00", BREACHED, id="one-business-second-late"),
+    pytest.param("2025-03-12T10:00+01:00", BREACHED, id="an-hour-into-the-next-day"),
 ])
-def test_stop_after_a_deadline_on_closing_time_is_breached(run, stop):
-    # Created Tue 15:00: acknowledge deadline Tue 18:00 (see test_deadlines). The engine says
-    # BREACHED at 19:00; a reply at `stop` (after the deadline) must leave it breached.
+def test_late_means_business_time_past_the_deadline(run, stop, state):
+    # Created Tue 15:00: acknowledge deadline Tue 18:00 (see test_deadlines). §1.2 counts
+    # delays in business time: no business time between 18:00 and 09:00, so the clock is
+    # not breached overnight and a reply before 09:00:00 (exclusive) is on time.
     ticket = make_ticket("2025-03-11T15:00+01:00", agent(stop))
-    assert run(ticket, "2025-03-11T19:00+01:00").clocks[ACK].state is BREACHED  # before the reply
-    ack = run(ticket, "2025-03-12T10:00+01:00").clocks[ACK]
+    assert run(ticket, "2025-03-11T17:59+01:00").clocks[ACK].state is AT_RISK
+    ack = run(ticket, "2025-03-12T11:00+01:00").clocks[ACK]
     assert ack.deadline == at("2025-03-11T18:00+01:00")
-    assert ack.state is BREACHED
+    assert ack.state is state
+
+
+def test_a_friday_closing_deadline_is_breached_only_after_monday_opening(run):
+    # bloquante created Fri 14 15:00: acknowledge deadline Fri 18:00.
+    ticket = make_ticket("2025-03-14T15:00+01:00")
+    for now in ("2025-03-14T18:01+01:00", "2025-03-15T12:00+01:00", "2025-03-16T23:59+01:00",
+                "2025-03-17T09:00+01:00"):
+        evaluation = run(ticket, now)
+        assert evaluation.clocks[ACK].state is AT_RISK, now
+        assert "sla-depasse-prise-en-compte" not in evaluation.desired.labels
+        assert evaluation.next_change_at == at("2025-03-17T09:00:00.000001+01:00")
+    late = run(ticket, "2025-03-17T09:00:01+01:00")
+    assert late.clocks[ACK].state is BREACHED and "sla-depasse-prise-en-compte" in late.desired.labels
+    assert late.clocks[ACK].breached_at == at("2025-03-17T09:00:00.000001+01:00")
+    # The deadline written to the tracker keeps its closing-time form.
+    assert late.clocks[ACK].deadline == at("2025-03-14T18:00+01:00")
+
+
+def test_a_day_target_resolved_at_the_next_opening_is_on_time(run):
+    # majeure created Mon 10 09:00: resolution 8 business days -> Wed 19 18:00 (hand-counted,
+    # no holiday in March 2025). Resolved Thu 20 09:00, at the next opening: on time.
+    ticket = make_ticket("2025-03-10T09:00+01:00", agent("2025-03-10T09:30+01:00"),
+                         status("2025-03-20T09:00+01:00", "resolved"), severity="majeure")
+    res = run(ticket, "2025-03-20T12:00+01:00").clocks[RES]
+    assert res.deadline == at("2025-03-19T18:00+01:00")
+    assert res.state is MET
+
+
+def test_a_breach_stays_after_the_severity_is_lowered(run):
+    # bloquante Tue 10:00: acknowledge due 13:00, missed; at 15:00 the severity goes to
+    # mineure (acknowledge 2 business days): the breach happened and stays, named.
+    ticket = make_ticket(TUE_10, severity("2025-03-11T15:00+01:00", "mineure"))
+    evaluation = run(ticket, "2025-03-11T16:00+01:00")
+    ack = evaluation.clocks[ACK]
+    assert ack.state is BREACHED and ack.breached_under == "bloquante"
+    assert "sla-depasse-prise-en-compte" in evaluation.desired.labels
+    assert any("breached while the severity was bloquante" in line for line in ack.why)
+    # Lowered before the deadline: no breach.
+    early = make_ticket(TUE_10, severity("2025-03-11T12:00+01:00", "mineure"))
+    assert run(early, "2025-03-11T16:00+01:00").clocks[ACK].state is RUNNING
 
 
 def test_breached_label_per_clock(run):
@@ -366,7 +414,7 @@ def test_mineure_has_no_workaround_target(run):
     pytest.param("mineure", "2025-03-11T11:00+01:00", "Bloquante", "2025-03-11T11:30+01:00",
                  {ACK: (RUNNING, "2025-03-11T13:00+01:00")}, id="tracker-value-any-case"),
 ])
-def test_severity_change(run, initial, change_at, new, now, expected):
+def test_severity(run, initial, change_at, new, now, expected):
     evaluation = run(make_ticket(TUE_10, severity(change_at, new), severity=initial), now)
     assert evaluation.severity == new.lower()
     assert f"sla-{new.lower()}" in evaluation.desired.labels
@@ -393,8 +441,10 @@ def reopened_ticket(*more):
     pytest.param(reopened_ticket(status("2025-03-17T10:00+01:00", "resolved")), "2025-03-18T12:00+01:00", MET,
                  "2025-03-17T10:00+01:00", "2025-03-20T10:00+01:00", 18 * 60,
                  id="resolved-again-in-time"),
-    pytest.param(reopened_ticket(), "2025-03-20T10:00+01:00", BREACHED, None, "2025-03-20T10:00+01:00", 45 * 60,
-                 id="reopened-then-breached"),
+    pytest.param(reopened_ticket(), "2025-03-20T10:00+01:00", AT_RISK, None, "2025-03-20T10:00+01:00", 45 * 60,
+                 id="reopened-due-now"),
+    pytest.param(reopened_ticket(), "2025-03-20T10:01+01:00", BREACHED, None, "2025-03-20T10:00+01:00",
+                 45 * 60 + 1, id="reopened-then-breached"),
 ])
 def test_reopened_resolution_clock(run, ticket, now, state, stopped_at, deadline, elapsed):
     r = run(ticket, now).clocks[RES]
@@ -463,6 +513,9 @@ def waiting_ticket(*more, sev="bloquante", title="Le service ne répond plus", *
 
 
 KEY = "json:T-1/reminder/20250311T100000Z/"  # the cycle's start in UTC, to the second
+# Reminders at the contract's dates whether or not the earlier ones were sent: the schedule
+# itself, as these tests read it from evaluations that no sync acted on.
+CONTRACT = contract_dates()
 CLOSE_KEY = "json:T-1/closure/20250311T100000Z"
 
 
@@ -480,7 +533,7 @@ CLOSE_KEY = "json:T-1/closure/20250311T100000Z"
                  id="auto-close-still-waiting-later"),
 ])
 def test_reminders_and_auto_close_over_time(run, now, keys, close, next_change):
-    evaluation = run(waiting_ticket(), now)
+    evaluation = run(waiting_ticket(), now, CONTRACT)
     assert [c.key for c in evaluation.desired.comments] == keys
     assert [c.kind for c in evaluation.desired.comments] == (
         [CommentKind.REMINDER] * min(len(keys), 3) + [CommentKind.CLOSURE] * (len(keys) == 4))
@@ -493,27 +546,28 @@ def test_reminders_and_auto_close_over_time(run, now, keys, close, next_change):
 
 
 def test_reminder_keys_are_stable_and_unique(run):
-    early = run(waiting_ticket(), "2025-03-12T11:30+01:00")
-    late = run(waiting_ticket(), "2025-03-17T12:00+01:00")
+    early = run(waiting_ticket(), "2025-03-12T11:30+01:00", CONTRACT)
+    late = run(waiting_ticket(), "2025-03-17T12:00+01:00", CONTRACT)
     early_keys = [c.key for c in early.desired.comments]
     late_keys = [c.key for c in late.desired.comments]
     assert late_keys[:len(early_keys)] == early_keys
     assert len(set(late_keys)) == len(late_keys) == 4
 
 
-TWO_WAITING = config_variant(lambda raw: raw["statuses"].update(
-    waiting_for_customer=["waiting_for_customer", "en_attente_mise_en_production"]))
+TWO_WAITING = config_variant(lambda raw: (raw["statuses"].update(
+    waiting_for_customer=["waiting_for_customer", "en_attente_mise_en_production"]), raw["sync"].update(
+    catch_up="contract")))
 
 
 @pytest.mark.parametrize("answer, config, restarted_at", [
-    pytest.param(customer("2025-03-13T10:00+01:00"), None, "2025-03-13T10:00+01:00", id="customer-comment"),
-    pytest.param(customer("2025-03-13T10:00+01:00", public=False), None, "2025-03-13T10:00+01:00",
+    pytest.param(customer("2025-03-13T10:00+01:00"), CONTRACT, "2025-03-13T10:00+01:00", id="customer-comment"),
+    pytest.param(customer("2025-03-13T10:00+01:00", public=False), CONTRACT, "2025-03-13T10:00+01:00",
                  id="customer-internal-comment"),
     pytest.param(status("2025-03-13T10:00+01:00", "en_attente_mise_en_production", by_role=Role.CUSTOMER),
                  TWO_WAITING, "2025-03-13T10:00+01:00", id="customer-status-change"),
     pytest.param(status("2025-03-13T10:00+01:00", "en_attente_mise_en_production", by_role=Role.AGENT),
                  TWO_WAITING, None, id="agent-status-change-does-not"),
-    pytest.param(agent("2025-03-13T10:00+01:00"), None, None, id="agent-comment-does-not"),
+    pytest.param(agent("2025-03-13T10:00+01:00"), CONTRACT, None, id="agent-comment-does-not"),
 ])
 def test_customer_answer_restarts_the_cycle(run, answer, config, restarted_at):
     evaluation = run(waiting_ticket(answer), "2025-03-13T12:00+01:00", config)
@@ -571,7 +625,7 @@ def test_waiting_again_starts_a_new_cycle(run):
     pytest.param("{0} {title!r} %s %(ticket)s", id="format-strings"),
 ])
 def test_reminder_and_closure_bodies_are_french_and_literal(run, title):
-    evaluation = run(waiting_ticket(title=title), "2025-03-17T11:00+01:00")
+    evaluation = run(waiting_ticket(title=title), "2025-03-17T11:00+01:00", CONTRACT)
     reminders = [c for c in evaluation.desired.comments if c.kind is CommentKind.REMINDER]
     (closure,) = [c for c in evaluation.desired.comments if c.kind is CommentKind.CLOSURE]
     for number, reminder in enumerate(reminders, 1):
@@ -583,7 +637,8 @@ def test_reminder_and_closure_bodies_are_french_and_literal(run, title):
 
 
 def test_english_templates(run):
-    english = config_variant(lambda raw: raw["templates"].update(language="en"))
+    english = config_variant(lambda raw: (raw["templates"].update(language="en"),
+                                          raw["sync"].update(catch_up="contract")))
     evaluation = run(waiting_ticket(title="Export {{ 7*7 }} $title"), "2025-03-17T11:00+01:00", english)
     first, *_, closure = evaluation.desired.comments
     assert first.body.startswith("Hello,")
@@ -681,7 +736,8 @@ def test_mineure_resolution(run, fix_version, now, state, labels, warned):
 
 NEXT_CHANGE_CASES = [
     pytest.param(make_ticket(TUE_10), "2025-03-11T10:30+01:00", "2025-03-11T12:15+01:00", id="ack-at-risk"),
-    pytest.param(make_ticket(TUE_10), "2025-03-11T12:30+01:00", "2025-03-11T13:00+01:00", id="ack-deadline"),
+    pytest.param(make_ticket(TUE_10), "2025-03-11T12:30+01:00", "2025-03-11T13:00:00.000001+01:00",
+                 id="ack-breached-just-after-deadline"),
     # workaround at risk after 18h: Tue 8h + Wed 9h + Thu 1h; resolution at risk Fri 16:45 is later
     pytest.param(make_ticket(TUE_10), "2025-03-11T13:30+01:00", "2025-03-13T10:00+01:00", id="workaround-at-risk"),
     pytest.param(make_ticket(TUE_10, agent("2025-03-11T10:30+01:00"), status("2025-03-12T10:00+01:00",
@@ -702,18 +758,18 @@ NEXT_CHANGE_CASES = [
 
 @pytest.mark.parametrize("ticket, now, expected", NEXT_CHANGE_CASES)
 def test_next_change_at(run, ticket, now, expected):
-    evaluation = run(ticket, now)
+    evaluation = run(ticket, now, CONTRACT)
     assert same(evaluation.next_change_at, expected)
     if expected is None:
         for later in ("2025-03-20T12:00+01:00", "2025-06-20T12:00+02:00"):
-            assert observable(run(ticket, later)) == observable(evaluation)
+            assert observable(run(ticket, later, CONTRACT)) == observable(evaluation)
         return
     change = at(expected)
-    before = run(ticket, change - timedelta(seconds=1))
-    assert observable(before) != observable(run(ticket, change))
+    before = run(ticket, change - timedelta(seconds=1), CONTRACT)
+    assert observable(before) != observable(run(ticket, change, CONTRACT))
     span = change - at(now)
     for k in range(1, 8):  # nothing changes strictly between now and the change
-        assert observable(run(ticket, at(now) + span * k / 8)) == observable(evaluation)
+        assert observable(run(ticket, at(now) + span * k / 8, CONTRACT)) == observable(evaluation)
     assert observable(before) == observable(evaluation)
 
 
@@ -754,8 +810,8 @@ def test_pruned_history_waiting_cycle_progresses(run):
     # stops at the move to in_progress at 11:00.
     ticket = make_ticket(TUE_10, agent("2025-03-11T10:30+01:00"), status("2025-03-11T11:00+01:00", "in_progress"),
                          status="waiting_for_customer", updated=at("2025-03-11T12:00+01:00"))
-    first = run(ticket, "2025-03-12T12:00+01:00")
-    later = run(ticket, "2025-03-20T12:00+01:00")
+    first = run(ticket, "2025-03-12T12:00+01:00", CONTRACT)
+    later = run(ticket, "2025-03-20T12:00+01:00", CONTRACT)
     assert first.cycles[-1].started_at == later.cycles[-1].started_at  # stable keys
     assert later.desired.close  # over a week of business days: reminded thrice and closed
 
@@ -769,3 +825,69 @@ def test_evaluation_in_another_zone_is_the_same_instant(run):
     paris = run(waiting_ticket(), "2025-03-13T11:00+01:00")
     utc = run(waiting_ticket(), "2025-03-13T10:00Z")
     assert observable(paris) == observable(utc)
+
+
+# --- catch-up: reminders nobody sent on time (first sync, outage) -----------------------------------
+# waiting_ticket: reminders due Wed 12, Thu 13, Fri 14 11:00; auto-close Mon 17 11:00 on contract dates.
+
+def sent(key_suffix: str, when: str) -> Comment:
+    """A reminder as sla-bridge posted it: an agent comment carrying its marker."""
+    return Comment(at(when), "sla-bridge", Role.AGENT, True, f"Bonjour...\n\n[sla-bridge:{KEY}{key_suffix}]")
+
+
+def test_a_first_sync_long_after_sends_only_the_latest_reminder_then_waits_a_day(run):
+    # Nothing was sent; sla-bridge first looks on Thu 20 12:00, three reminders and the closure overdue.
+    evaluation = run(waiting_ticket(), "2025-03-20T12:00+01:00")
+    assert [c.key for c in evaluation.desired.comments] == [KEY + "3"]  # one message, saying "relance 3 sur 3"
+    assert "relance 3 sur 3" in evaluation.desired.comments[0].body
+    assert not evaluation.desired.close
+    assert [r.skipped for r in evaluation.cycles[-1].reminders] == [True, True, False]
+    # Once it is on the tracker (posted Thu 20 12:00), the closure waits one business day from then.
+    after = run(waiting_ticket(sent("3", "2025-03-20T12:00+01:00")), "2025-03-20T12:05+01:00")
+    assert after.desired.close is False and after.next_change_at == at("2025-03-21T12:00+01:00")
+    closing = run(waiting_ticket(sent("3", "2025-03-20T12:00+01:00")), "2025-03-21T12:00+01:00")
+    assert closing.desired.close and [c.key for c in closing.desired.comments] == [KEY + "3", CLOSE_KEY]
+
+
+def test_an_outage_collapses_due_reminders_and_keeps_the_contract_spacing_after(run):
+    # Reminder 1 went out on time (Wed 12 11:00); the service was down until Fri 14 15:00, when
+    # reminders 2 and 3 were both due: only 3 goes out, and the closure waits a day after it.
+    ticket = waiting_ticket(sent("1", "2025-03-12T11:00+01:00"))
+    evaluation = run(ticket, "2025-03-14T15:00+01:00")
+    assert [c.key for c in evaluation.desired.comments] == [KEY + "1", KEY + "3"]
+    assert evaluation.cycles[-1].auto_close_at == at("2025-03-17T15:00+01:00")
+
+
+def test_a_late_reminder_pushes_the_next_step_by_the_contract_gap(run):
+    # Reminder 1 sent late, Thu 13 10:00 (reminder 2 not yet due at 11:00): reminder 2 comes one
+    # business day after it (Fri 14 10:00, not Thu 13 11:00), reminder 3 a day later.
+    ticket = waiting_ticket(sent("1", "2025-03-13T10:00+01:00"))
+    evaluation = run(ticket, "2025-03-13T10:30+01:00")
+    assert [r.at for r in evaluation.cycles[-1].reminders] == [
+        at("2025-03-13T10:00+01:00"), at("2025-03-14T10:00+01:00"), at("2025-03-17T10:00+01:00")]
+    assert evaluation.next_change_at == at("2025-03-14T10:00+01:00")
+
+
+def test_catch_up_contract_sends_everything_on_the_contract_dates(run):
+    evaluation = run(waiting_ticket(), "2025-03-20T12:00+01:00", CONTRACT)
+    assert [c.key for c in evaluation.desired.comments] == [KEY + "1", KEY + "2", KEY + "3", CLOSE_KEY]
+    assert evaluation.desired.close
+
+
+def test_steady_state_is_the_contract_schedule(run):
+    # Each reminder sent at its time: the collapse policy changes nothing.
+    ticket = waiting_ticket(sent("1", "2025-03-12T11:00+01:00"), sent("2", "2025-03-13T11:00+01:00"),
+                            sent("3", "2025-03-14T11:00+01:00"))
+    evaluation = run(ticket, "2025-03-17T11:00+01:00")
+    assert evaluation.desired.close and evaluation.cycles[-1].auto_close_at == at("2025-03-17T11:00+01:00")
+
+
+def test_a_marker_typed_by_the_customer_does_not_count_as_sent(run):
+    forged = Comment(at("2025-03-12T09:00+01:00"), "alice", Role.CUSTOMER, True, f"[sla-bridge:{KEY}3]")
+    # the customer's comment restarts the cycle anyway; a forged marker in an internal agent-less
+    # comment by the system does not count either
+    system = Comment(at("2025-03-11T12:00+01:00"), None, Role.SYSTEM, True, f"[sla-bridge:{KEY}3]")
+    evaluation = run(waiting_ticket(system), "2025-03-14T12:00+01:00")
+    assert [c.key for c in evaluation.desired.comments] == [KEY + "3"]
+    assert not any(r.sent for r in evaluation.cycles[-1].reminders)
+    assert forged.role is Role.CUSTOMER

@@ -18,12 +18,17 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
-from conftest import agent, customer, label, make_ticket, observable, severity, status
-from sla_bridge.demo import builtin_config
-from sla_bridge.engine import ClockState, Evaluation, evaluate
-from sla_bridge.model import Role, Ticket
+from dataclasses import replace
 
-CFG = builtin_config()
+from conftest import agent, contract_dates, customer, label, make_ticket, observable, severity, status
+from sla_bridge.config import Config
+from sla_bridge.demo import builtin_config
+from sla_bridge.engine import ClockState, CommentKind, Evaluation, evaluate
+from sla_bridge.markers import with_marker
+from sla_bridge.model import Comment, Role, Ticket
+
+CFG = builtin_config()  # catch_up = "collapse", the default
+CONTRACT = contract_dates()  # every reminder at its contractual date
 STATUSES = ["new", "in_progress", "waiting_for_customer", "workaround_delivered", "resolved", "closed"]
 SEVERITIES = ["bloquante", "majeure", "mineure"]
 ZONES = [timezone.utc, ZoneInfo("Europe/Paris"), timezone(timedelta(hours=-5))]
@@ -35,8 +40,8 @@ SETTINGS = settings(derandomize=True, deadline=None, max_examples=300,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def ev(ticket: Ticket, now: datetime) -> Evaluation:
-    return evaluate(ticket, CFG.policy, CFG.calendar, now)
+def ev(ticket: Ticket, now: datetime, config: Config = CFG) -> Evaluation:
+    return evaluate(ticket, config.policy, config.calendar, now)
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -161,22 +166,23 @@ def test_invariants_of_one_evaluation(history, data):
 @given(histories(), st.data())
 def test_nothing_changes_before_next_change_at(history, data):
     created, events, fields = history
+    config = data.draw(st.sampled_from([CFG, CONTRACT]))
     now = instant(created, events, data.draw)
     ticket = ticket_at(created, events, fields, now)  # no event after `now`: only time passes
-    evaluation = ev(ticket, now)
+    evaluation = ev(ticket, now, config)
     change = evaluation.next_change_at
     event(f"next change: {'none' if change is None else 'timed'}; status {evaluation.status_role}")
     if change is None:
         later = now + timedelta(days=data.draw(st.integers(1, 400)), seconds=data.draw(st.integers(0, 86399)))
-        assert observable(ev(ticket, later)) == observable(evaluation)
+        assert observable(ev(ticket, later, config)) == observable(evaluation)
         return
     assert change > now
     before = change - ONE_S
     if before > now:
-        assert observable(ev(ticket, before)) == observable(evaluation)
+        assert observable(ev(ticket, before, config)) == observable(evaluation)
         between = now + (before - now) * data.draw(st.floats(0, 1))
-        assert observable(ev(ticket, between)) == observable(evaluation)
-    assert observable(ev(ticket, change)) != observable(evaluation)
+        assert observable(ev(ticket, between, config)) == observable(evaluation)
+    assert observable(ev(ticket, change, config)) != observable(evaluation)
 
 
 @SETTINGS
@@ -186,7 +192,7 @@ def test_reminder_keys_stay_while_the_cycle_goes_on(history, data):
     ticket = ticket_at(created, events, fields)  # what-if at two instants of the same history
     t = instant(created, events, data.draw)
     t2 = t + timedelta(minutes=data.draw(st.integers(1, 30 * 24 * 60)))
-    early, late = ev(ticket, t), ev(ticket, t2)
+    early, late = ev(ticket, t, CONTRACT), ev(ticket, t2, CONTRACT)
     if not early.cycles or early.cycles[-1].ended_at is not None:
         event("no ongoing cycle")
         return
@@ -204,12 +210,47 @@ def test_waiting_ticket_is_reminded_then_closed(history, data):
     created, events, fields = history
     now = instant(created, events, data.draw)
     ticket = ticket_at(created, events, fields, now)
-    evaluation = ev(ticket, now)
+    evaluation = ev(ticket, now, CONTRACT)
     if not evaluation.cycles or evaluation.cycles[-1].ended_at is not None or evaluation.status != "waiting_for_customer":
         return
     cycle = evaluation.cycles[-1]
     event(f"waiting, started by {cycle.started_by}")
-    final = ev(ticket, cycle.auto_close_at)
+    final = ev(ticket, cycle.auto_close_at, CONTRACT)
     assert final.desired.close
     assert [c.key for c in final.desired.comments] == [r.key for r in cycle.reminders] + [cycle.closure_key]
-    assert not ev(ticket, cycle.auto_close_at - ONE_S).desired.close
+    assert not ev(ticket, cycle.auto_close_at - ONE_S, CONTRACT).desired.close
+
+
+@SETTINGS
+@given(histories(), st.data())
+def test_a_sync_that_comes_late_never_floods_and_always_leaves_a_day(history, data):
+    """Catch-up "collapse": a sync first looking at a waiting ticket at any instant, then at each
+    ``next_change_at``, posts at most one reminder per look, never a step twice, and closes only
+    once ``auto_close_after`` (one business day) has passed since the last reminder it posted."""
+    created, events, fields = history
+    now = instant(created, events, data.draw)
+    ticket = ticket_at(created, events, fields, now)
+    evaluation = ev(ticket, now)
+    if evaluation.status != "waiting_for_customer" or not evaluation.cycles or evaluation.cycles[-1].ended_at:
+        return
+    posted: list[tuple[str, datetime]] = []
+    for _ in range(10):
+        new = [c for c in evaluation.desired.comments
+               if c.kind is CommentKind.REMINDER and c.key not in {k for k, _ in posted}]
+        assert len(new) <= 1, "one look posts at most one reminder"
+        if evaluation.desired.close:
+            assert posted, "a customer is warned before the closure"
+            assert CFG.calendar.between(posted[-1][1], now) >= 9 * 60 - 1e-6  # a business day of 9 h
+            return
+        for comment in new:
+            posted.append((comment.key, now))
+            note = Comment(now, "sla-bridge", Role.AGENT, True, with_marker(comment.body, comment.key))
+            ticket = replace(ticket, events=(*ticket.events, note))
+        evaluation = ev(ticket, now)
+        if not new:
+            if evaluation.next_change_at is None:
+                return
+            now = evaluation.next_change_at
+            evaluation = ev(ticket, now)
+    numbers = [int(k.rsplit("/", 1)[1]) for k, _ in posted]
+    assert numbers == sorted(set(numbers))

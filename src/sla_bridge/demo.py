@@ -32,7 +32,7 @@ from .sync import Syncer
 
 DEMO_START = datetime.fromisoformat("2025-04-28T08:00:00+02:00")
 DEMO_END = datetime.fromisoformat("2025-05-23T19:00:00+02:00")
-DEMO_TRACKER = {"adapter": "memory", "closing_status": "closed",
+DEMO_TRACKER = {"adapter": "memory", "closing_status": "closed", "agents": ["login:sla-bridge", "group:support"],
                 "statuses": {"new": ["new"], "in_progress": ["in_progress"],
                              "waiting_for_customer": ["waiting_for_customer"],
                              "workaround_delivered": ["workaround_delivered"], "resolved": ["resolved"],

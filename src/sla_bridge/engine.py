@@ -12,8 +12,12 @@ Rules (the README lists them with the clauses they come from):
 - a day target is converted once into business minutes from the start
   (``between(start, add_days(start, n))``), so a pause extends it by exactly the
   business time it lasted;
-- a clock is met when its stop event happens at or before its deadline, breached
-  when the deadline passes first (a late stop leaves it breached);
+- late means business time past the deadline (the annex counts every delay "en
+  heures et jours ouvrés durant l'ouverture du Support"): a clock is met when no
+  business time elapsed between its deadline and its stop, breached only once some
+  has (``overdue``: a Friday 18:00 deadline is breached just after Monday's
+  opening, a reply on Wednesday 09:00 meets a Tuesday 18:00 deadline); a late stop
+  leaves it breached, and so does a later change of severity: a breach is a fact;
 - the time a ticket spends resolved or closed before being reopened counts as a
   pause of the resolution clock;
 - a waiting cycle starts when the ticket enters a waiting-for-customer status and
@@ -24,16 +28,35 @@ Rules (the README lists them with the clauses they come from):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Mapping, Sequence
 
 from .calendar import BusinessCalendar
-from .model import Comment, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from .markers import markers_in
+from .model import Comment, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
 from .text import customer_date, local, minutes_text
-from .policy import AcknowledgedBy, Clock, Duration, Policy, ResolutionKind, SeverityPolicy, StatusRole, Unit
+from .policy import (
+    AcknowledgedBy, CatchUp, Clock, Duration, Policy, ResolutionKind, SeverityPolicy, StatusMap, StatusRole, Unit,
+)
 
 EPSILON = 1e-6  # minutes: float sums of business minutes are compared with this slack
+_JUST_AFTER = timedelta(microseconds=1)
+
+
+def overdue(cal: BusinessCalendar, deadline: datetime, t: datetime) -> bool:
+    """Whether `t` is late for `deadline`: some business time elapsed between them.
+
+    The one rule behind met, breached, the labels, the breach hook and
+    ``next_change_at``: a reply after closing time, or at the next opening, is on
+    time for a deadline at the closing time.
+    """
+    return t > deadline and cal.between(deadline, t) > 0
+
+
+def breach_instant(cal: BusinessCalendar, deadline: datetime) -> datetime:
+    """The first instant at which `deadline` is overdue: just after the next opening."""
+    return cal.next_open(deadline) + _JUST_AFTER
 
 
 class ClockState(enum.StrEnum):
@@ -67,6 +90,8 @@ class ClockEvaluation:
     at_risk_at: datetime | None = None
     pauses: tuple[Pause, ...] = ()
     why: tuple[str, ...] = ()
+    breached_under: str | None = None  # the severity in force when it was breached, if not the current one
+    breached_at: datetime | None = None  # the instant it became breached (stopped late: the deadline's breach)
 
     @property
     def unmet(self) -> bool:
@@ -77,8 +102,11 @@ class ClockEvaluation:
 @dataclass(frozen=True)
 class Reminder:
     number: int
-    at: datetime
+    at: datetime  # sent at (found on the tracker), or due at
     key: str
+    skipped: bool = False  # collapsed into a later step by the catch-up policy: never sent
+    sent: bool = False     # found on the tracker (catch-up "collapse" only looks)
+    contract_at: datetime | None = None  # the contract's date, when the catch-up moved it
 
 
 @dataclass(frozen=True)
@@ -243,10 +271,11 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         elapsed += available
 
     remaining = target_minutes - elapsed
+    breached_at = breach_instant(cal, deadline) if deadline is not None else None
     if stop is not None and stopped:
-        # Judged by instants, not by elapsed minutes: an answer at 20:00 to a
-        # deadline at 18:00 is late although no business time passed in between.
-        on_time = stop <= deadline if deadline is not None else elapsed <= target_minutes + EPSILON
+        # Business time past the deadline, not wall time: an answer at 20:00, or
+        # at the next opening, to a deadline at 18:00 is on time.
+        on_time = not overdue(cal, deadline, stop) if deadline is not None else elapsed <= target_minutes + EPSILON
         state = ClockState.MET if on_time else ClockState.BREACHED
         if explain:
             why.append(f"{'met' if state is ClockState.MET else 'breached, stopped late'}: {stop_reason}"
@@ -254,7 +283,7 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         stopped_at = stop
     else:
         stopped_at = None
-        if deadline is not None and deadline <= now:
+        if deadline is not None and overdue(cal, deadline, now):
             state = ClockState.BREACHED
         elif still_paused:
             state = ClockState.PAUSED
@@ -271,7 +300,8 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
     elif explain and still_paused:
         why.append(f"deadline unknown while paused; {minutes_text(remaining)} left")
     return ClockEvaluation(clock, state, target, target_minutes, start, stopped_at, deadline, elapsed,
-                           remaining, at_risk_at, tuple(clipped), tuple(why))
+                           remaining, at_risk_at, tuple(clipped), tuple(why),
+                           breached_at=breached_at if state is ClockState.BREACHED else None)
 
 
 # --- the rules ----------------------------------------------------------------------
@@ -284,11 +314,12 @@ class _History:
     severities: list[SeverityChange]
     labels: list[LabelChange]
     comments: list[Comment]
+    fields: list[FieldChange]
     complete: bool  # no event lies after `now`
 
 
 def _history(ticket: Ticket, now: datetime) -> _History:
-    h = _History([], [], [], [], True)
+    h = _History([], [], [], [], [], True)
     for event in ticket.events:
         if event.at > now:
             object.__setattr__(h, "complete", False)
@@ -299,6 +330,8 @@ def _history(ticket: Ticket, now: datetime) -> _History:
             h.severities.append(event)
         elif isinstance(event, LabelChange):
             h.labels.append(event)
+        elif isinstance(event, FieldChange):
+            h.fields.append(event)
         else:
             h.comments.append(event)
     return h
@@ -336,16 +369,23 @@ def _first_label(h: _History, wanted: frozenset[str], labels_now: frozenset[str]
     return None
 
 
+def _first_field(h: _History, wanted: frozenset[tuple[str, str]], ticket: Ticket,
+                 fallback: datetime) -> datetime | None:
+    """When a tracker field first took one of the `wanted` (field, value) pairs."""
+    if not wanted:
+        return None
+    for event in h.fields:
+        if event.new is not None and (event.field, event.new.casefold()) in wanted:
+            return event.at
+    if any((f, v.casefold()) in wanted for f, v in ticket.fields):
+        return fallback  # set with no recorded history: counted from the last update
+    return None
+
+
 def _entitlement(ticket: Ticket, policy: Policy, labels_now: frozenset[str]) -> tuple[bool, bool]:
-    """Who may open tickets and what is covered (§1.3); the policy's names are casefolded."""
-    entitled = True
-    if policy.entitled_reporters or policy.entitled_groups:
-        entitled = (ticket.reporter or "").casefold() in policy.entitled_reporters or any(
-            g.casefold() in policy.entitled_groups for g in ticket.reporter_groups)
-    in_scope = not (
-        (ticket.type is not None and ticket.type.casefold() in policy.out_of_scope_types)
-        or any(label.casefold() in policy.out_of_scope_labels for label in labels_now))
-    return entitled, in_scope
+    """Who may open tickets and what is covered (§1.3), by the ticket's customer's rules."""
+    entitlement, scope = policy.rules_for(ticket)
+    return entitlement.allows(ticket), not scope.excludes(ticket, labels_now)
 
 
 def _first_stop(candidates: Iterable[tuple[datetime | None, str]]) -> tuple[datetime | None, str]:
@@ -369,26 +409,113 @@ def _cycles(ticket: Ticket, segments: list[_Segment], h: _History, policy: Polic
         starts += [(a, "customer answer") for a in answers if w_start < a and (w_end is None or a < w_end)]
         for i, (c_start, started_by) in enumerate(starts):
             c_end = starts[i + 1][0] if i + 1 < len(starts) else w_end
-            # A cycle that ended needs its reminders only up to its end.
-            instants: list[datetime] = []
-            for delay in severity_reminders:
-                instants.append(_after(cal, c_start, delay))
-                if c_end is not None and instants[-1] >= c_end:
-                    break
-            complete = len(instants) == len(severity_reminders) and (c_end is None or instants[-1] < c_end)
-            auto_close = _after(cal, instants[-1], policy.auto_close_after) if instants and complete else None
             stamp = _stamp(c_start)
-            reminders = tuple(Reminder(k + 1, at, f"{ticket.key}/reminder/{stamp}/{k + 1}")
-                              for k, at in enumerate(instants))
+            keys = [f"{ticket.key}/reminder/{stamp}/{k + 1}" for k in range(len(severity_reminders))]
+            if c_end is None and policy.catch_up is CatchUp.COLLAPSE:
+                reminders, auto_close = _caught_up(h, cal, policy, c_start, severity_reminders, keys, now)
+            else:
+                reminders, auto_close = _on_contract_dates(cal, policy, c_start, c_end, severity_reminders, keys)
             cycles.append(WaitingCycle(c_start, c_end, started_by, reminders, auto_close,
                                        f"{ticket.key}/closure/{stamp}"))
     return cycles
+
+
+def _on_contract_dates(cal: BusinessCalendar, policy: Policy, c_start: datetime, c_end: datetime | None,
+                       delays: Sequence[Duration], keys: Sequence[str]
+                       ) -> tuple[tuple[Reminder, ...], datetime | None]:
+    """Each reminder at the contract's business days from the cycle's start, then the auto-close."""
+    instants: list[datetime] = []
+    for delay in delays:
+        instants.append(_after(cal, c_start, delay))
+        if c_end is not None and instants[-1] >= c_end:
+            break  # a cycle that ended needs its reminders only up to its end
+    complete = len(instants) == len(delays) and (c_end is None or instants[-1] < c_end)
+    auto_close = _after(cal, instants[-1], policy.auto_close_after) if instants and complete else None
+    return tuple(Reminder(k + 1, at, keys[k]) for k, at in enumerate(instants)), auto_close
+
+
+def _caught_up(h: _History, cal: BusinessCalendar, policy: Policy, c_start: datetime, delays: Sequence[Duration],
+               keys: Sequence[str], now: datetime) -> tuple[tuple[Reminder, ...], datetime | None]:
+    """The ongoing cycle's reminders when some came due while nobody sent them (catch_up = "collapse").
+
+    Reminders due together and never sent become one, the latest step due; each
+    later step waits its contractual gap after the reminder actually sent before
+    it (found by its marker on the tracker, or planned now), and the auto-close
+    waits ``auto_close_after`` after the last one actually sent: the customer
+    always has the contract's time after a warning.
+    """
+    sent = _sent_at(h, keys, c_start)
+    contract = [_after(cal, c_start, d) for d in delays]
+    last_sent = max((k for k, key in enumerate(keys) if key in sent), default=-1)
+    reminders: list[Reminder] = []
+    base: datetime | None = None  # when the previous reminder went (or will go) out
+    k = 0
+    while k < len(keys):
+        if keys[k] in sent:
+            base = sent[keys[k]]
+            reminders.append(Reminder(k + 1, base, keys[k], sent=True))
+        elif k < last_sent:
+            reminders.append(Reminder(k + 1, contract[k], keys[k], skipped=True))
+        else:
+            due = contract[k] if base is None else max(contract[k], _after(cal, base, _gap(delays, k)))
+            if due <= now:
+                latest = max(j for j in range(k, len(keys)) if j == k or contract[j] <= now)
+                reminders += [Reminder(j + 1, contract[j], keys[j], skipped=True) for j in range(k, latest)]
+                k = latest
+                due = max(due, contract[k])
+            reminders.append(Reminder(k + 1, due, keys[k], contract_at=contract[k]))
+            base = now if due <= now else due  # sent by this pass, or planned for later
+        k += 1
+    auto_close = _after(cal, base, policy.auto_close_after) if base is not None else None
+    return tuple(reminders), auto_close
+
+
+def _gap(delays: Sequence[Duration], k: int) -> Duration:
+    """The contract's spacing between step k and the one before it."""
+    if k == 0:
+        return delays[0]
+    before, here = delays[k - 1], delays[k]
+    if before.unit is here.unit and here.amount > before.amount:
+        return Duration(here.amount - before.amount, here.unit)
+    return here
+
+
+def _sent_at(h: _History, keys: Sequence[str], since: datetime) -> dict[str, datetime]:
+    """When each reminder of `keys` was posted, from the markers in sla-bridge's own comments."""
+    wanted, found = set(keys), {}
+    for comment in h.comments:
+        if comment.at < since or comment.role is not Role.AGENT or "[sla-bridge:" not in comment.body:
+            continue
+        for key in markers_in(comment.body) & wanted:
+            found.setdefault(key, comment.at)
+    return found
 
 
 def _after(cal: BusinessCalendar, start: datetime, delay: Duration) -> datetime:
     if delay.unit is Unit.DAYS:
         return cal.add_days(start, delay.amount)
     return cal.add(start, delay.amount)
+
+
+def _severity_key(raw: str | None, statuses: StatusMap, policy: Policy) -> str | None:
+    """The contract's severity for a tracker value (mapped, or already a key)."""
+    if raw is None:
+        return None
+    key = statuses.severity(raw)
+    if key is None and raw in policy.severities:
+        key = raw
+    return key
+
+
+def _earlier_severities(h: _History, statuses: StatusMap, policy: Policy, current: str
+                        ) -> list[tuple[SeverityPolicy, datetime]]:
+    """Each other severity the ticket had, with the instant it stopped being in force."""
+    earlier = []
+    for change in h.severities:
+        key = _severity_key(change.from_severity, statuses, policy)
+        if key is not None and key != current and key in policy.severities:
+            earlier.append((policy.severities[key], change.at))
+    return earlier
 
 
 def _not_applicable(clock: Clock, why: str) -> ClockEvaluation:
@@ -412,9 +539,7 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
     role = segments[-1].role
     labels_now = _labels_at(ticket, h, now)
     raw_severity = _current_severity(ticket, h)
-    severity = statuses.severity(raw_severity) if raw_severity is not None else None
-    if severity is None and raw_severity is not None and raw_severity in policy.severities:
-        severity = raw_severity
+    severity = _severity_key(raw_severity, statuses, policy)
     entitled, in_scope = _entitlement(ticket, policy, labels_now)
     warnings: list[str] = []
     if role is None:
@@ -437,7 +562,8 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
         sev = policy.severities[severity]
         if policy.labels.severity.get(severity):
             labels.add(policy.labels.severity[severity])
-        clocks = _clocks(ticket, policy, cal, now, sev, segments, h, labels_now, explain)
+        clocks = _clocks(ticket, policy, cal, now, sev, segments, h, labels_now, explain,
+                         _earlier_severities(h, statuses, policy, severity))
         if sev.resolution_kind is ResolutionKind.NEXT_MINOR_RELEASE and clocks[Clock.RESOLUTION].unmet \
                 and not ticket.fix_version:
             labels.add(policy.labels.missing_fix_version)
@@ -453,7 +579,8 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
     deadlines = [c.deadline for c in clocks.values() if c.unmet and c.deadline is not None]
     due_at = min(deadlines) if deadlines else None
     future = [t for c in clocks.values() if c.stopped_at is None and c.state is not ClockState.PAUSED
-              for t in (c.at_risk_at, c.deadline) if t is not None and t > now]
+              for t in (c.at_risk_at, breach_instant(cal, c.deadline) if c.deadline else None)
+              if t is not None and t > now]
     future += changes
     return Evaluation(
         ticket_key=ticket.key, now=now, severity=severity, status=status, status_role=role,
@@ -481,9 +608,9 @@ def _timeline(ticket: Ticket, segments: list[_Segment], h: _History, cycles: lis
 
 
 def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime, sev: SeverityPolicy,
-            segments: list[_Segment], h: _History, labels_now: frozenset[str], explain: bool
-            ) -> dict[Clock, ClockEvaluation]:
-    start = ticket.created
+            segments: list[_Segment], h: _History, labels_now: frozenset[str], explain: bool,
+            earlier: Sequence[tuple[SeverityPolicy, datetime]] = ()) -> dict[Clock, ClockEvaluation]:
+    start = ticket.started
     fallback = ticket.updated or now
     intro: list[str] = []
     if explain:
@@ -491,6 +618,9 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
         if h.severities:
             intro.append("severity changed during the ticket's life: targets follow the current severity,"
                          " measured from the creation")
+        if start != ticket.created:
+            intro.append(f"reported {local(start, cal)}, logged {local(ticket.created, cal)}:"
+                         " the clocks start at the report")
         opening = cal.next_open(start)
         if opening != start:
             intro.append(f"created out of hours ({local(start, cal)}): counting from {local(opening, cal)}")
@@ -512,9 +642,14 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
          "workaround delivered (status)"),
         (_first_label(h, policy.workaround_labels, labels_now, fallback), "workaround delivered (label)"),
         (_first_label(h, policy.definitive_workaround_labels, labels_now, fallback), "definitive workaround"),
+        (_first_field(h, policy.workaround_fields, ticket, fallback), "workaround delivered (field)"),
+        (_first_field(h, policy.definitive_workaround_fields, ticket, fallback), "definitive workaround (field)"),
         (resolved_at, "resolved"),
     ])
-    definitive_at = _first_label(h, policy.definitive_workaround_labels, labels_now, fallback)
+    definitive_at, _ = _first_stop([
+        (_first_label(h, policy.definitive_workaround_labels, labels_now, fallback), ""),
+        (_first_field(h, policy.definitive_workaround_fields, ticket, fallback), ""),
+    ])
     current_done = segments[-1].role in done_roles
     resolution_stop, resolution_why = _first_stop([
         (segments[-1].start if current_done else None, f"resolved ({segments[-1].status})"),
@@ -547,7 +682,33 @@ def _clocks(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime
         pauses.sort(key=lambda p: p[0])
         result[clock] = _run_clock(clock, cal, policy, now, start, target, stop, stop_why, pauses, list(intro),
                                    explain)
+        if result[clock].state is not ClockState.BREACHED:
+            result[clock] = _earlier_breach(result[clock], cal, policy, start, stop, stop_why, pauses, earlier,
+                                            explain)
     return result
+
+
+def _earlier_breach(current: ClockEvaluation, cal: BusinessCalendar, policy: Policy, start: datetime,
+                    stop: datetime | None, stop_why: str, pauses: list[tuple[datetime, datetime | None, str]],
+                    earlier: Sequence[tuple[SeverityPolicy, datetime]], explain: bool) -> ClockEvaluation:
+    """A breach under a severity in force at the time stays a breach after a downgrade.
+
+    Otherwise editing one field would erase a missed commitment from the labels and
+    the report; the clock keeps counting toward the current severity's deadline.
+    """
+    for old, until in earlier:
+        target = old.target(current.clock)
+        if target is None:
+            continue
+        then = _run_clock(current.clock, cal, policy, until, start, target, stop, stop_why, pauses, [], False)
+        if then.state is ClockState.BREACHED:
+            why = current.why
+            if explain:
+                why += (f"breached while the severity was {old.key} (deadline {local(then.deadline, cal)}"
+                        f" if then.deadline else ''); the severity changed on {local(until, cal)}: a breach stays",)
+            return replace(current, state=ClockState.BREACHED, breached_under=old.key,
+                           breached_at=then.breached_at, why=why)
+    return current
 
 
 def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, cal: BusinessCalendar,
@@ -565,12 +726,25 @@ def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy,
     values = {"ticket": ticket.id, "title": ticket.title, "reminders": str(len(cycle.reminders)),
               "severity": severity or "", "waiting_since": customer_date(cycle.started_at, cal),
               "close_on": customer_date(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
+    pending: Reminder | None = None  # due, not yet on the tracker: this pass sends it
     for reminder in cycle.reminders:
+        if reminder.skipped:
+            continue
+        if pending is not None:
+            # Until it is sent, what follows is timed from the sending, an event; only a
+            # later step coming due changes the answer (it replaces the pending one).
+            upcoming += [r.contract_at for r in cycle.reminders[reminder.number - 1:]
+                         if r.contract_at is not None and r.contract_at > now]
+            return comments, close, upcoming
         if reminder.at > now:
             upcoming.append(reminder.at)
             return comments, close, upcoming
         body = policy.reminder_template.render(**values, reminder=str(reminder.number))
         comments.append(DesiredComment(reminder.key, CommentKind.REMINDER, reminder.at, body))
+        if policy.catch_up is CatchUp.COLLAPSE and not reminder.sent:
+            pending = reminder
+    if pending is not None:
+        return comments, close, upcoming  # the auto-close counts from the last reminder's sending
     at = cycle.auto_close_at
     if at is not None and at > now:
         upcoming.append(at)

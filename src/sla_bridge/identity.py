@@ -106,7 +106,7 @@ def parse_pattern(text: str) -> IdentityPattern:
     if sep and head.strip().isalpha() and "@" not in stripped and " " not in head:
         kinds = ", ".join(f"{k.value}:" for k in IdentityKind)
         raise ValueError(f"{text!r}: unknown identity kind {head!r}; expected one of {kinds}"
-                         " or a bare id or login")
+                         " or a bare id, login or e-mail")
     if " " in stripped:
         # A space is the mark of a display name, which changes and is not unique.
         raise ValueError(f"{text!r} looks like a display name; name people by a stable identity:"

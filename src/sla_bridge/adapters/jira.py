@@ -10,12 +10,22 @@ Where sla-bridge's fields live in Jira:
   person's other labels are never touched;
 - reminders and the closure notice: comments, public (customer-visible on Jira Service
   Management) or internal (``sd.public.comment`` property);
-- closure: the workflow transition whose target status is ``closing_status``, with the
-  resolution its screen asks for.
+- closure: along the workflow to ``closing_status``: the transition whose target it is,
+  or, when there is none (Jira Service Management goes Waiting for customer -> Resolved ->
+  Closed), the shortest way through a ``resolved`` status (``jira_workflow.py``), with the
+  resolution each screen asks for.
+
+Who is who: every reporter and author is a ``Person`` with Jira's stable identities
+(Cloud: ``accountId``, ``accountType``; Data Center: ``key`` and the username) and, when
+the configuration names groups, the user's groups (looked up once per user, cached). The
+``agents`` patterns and sla-bridge's own API user are agents; a Cloud ``accountType:
+customer`` is always the customer, an ``app`` (automation) not named an agent is the
+system; anyone else is the customer. A display name is shown, never matched.
 
 What the ``jira`` library (pycontribs/jira 3.10) does that we keep out of the way:
 - ``JIRA(...)`` calls ``/serverInfo`` unless ``get_server_info=False``: we build it with
-  that flag and detect the deployment ourselves, lazily;
+  that flag and detect the deployment ourselves, lazily (the constructor sends nothing:
+  ``check-config`` builds adapters to validate their options and secrets);
 - its ``ResilientSession`` retries every method, POSTs included (a double-posted
   reminder), never retries a 503 without Retry-After, doubles Retry-After and caps the
   wait at 60 s with random jitter, sleeping in place: we set ``max_retries=0`` (its loop
@@ -28,16 +38,15 @@ What the ``jira`` library (pycontribs/jira 3.10) does that we keep out of the wa
   when allowed);
 - it has no method for the paged changelog (``/issue/{key}/changelog``, Cloud only).
 
-History comes from the changelog (status, priority or the severity field, labels) and
-the comments (author role, public or internal). The customer is anyone outside the
-configured agents and sla-bridge's own API user; a Cloud ``accountType: customer`` is
-always a customer, an ``app`` (automation) is the system.
+History comes from the changelog (status, priority or the severity field, labels, the
+fields named in ``[trackers.<name>.fields]``) and the comments (author role, public or
+internal). ``check_connection`` (``jira_checks.py``) verifies, read-only, what the
+configuration names.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -50,15 +59,24 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from ..actions import PostComment, SetDueDate, SetLabels
 from ..config import SecretRef, adapter_options
+from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..httpclient import RetryPolicy, retry_after_seconds
+from ..identity import IdentityKind, IdentityPattern, Person
 from ..markers import markers_in
-from ..model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
-from .base import AdapterError, ChangedTicket, PermanentError, SkippableError, TransientError
+from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from .base import AdapterError, ChangedTicket, Check, PermanentError, SkippableError, TransientError, person_role
+from .jira_values import (
+    CHANGELOG_NAMES, CUSTOM_FIELD, deadline_value, field_id, field_values, former_keys, is_public, jira_time,
+    jql_string, messages, parse_time, person, required_time, shown, split_values, unwiki, user_key, wall_clock, wiki,
+)
+from .jira_workflow import MAX_STEPS, WorkflowMemory, first_takeable, next_steps, offered, target
 
 if TYPE_CHECKING:
     from ..config import Config, TrackerSection
     from ..plugins import AdapterRegistry
+
+__all__ = ["JiraAdapter", "JiraOptions", "jira_time", "jql_string", "parse_time"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +84,8 @@ API = "/rest/api/2"
 MINUTE = timedelta(minutes=1)
 CHANGELOG_PAGE = 100  # /issue/{key}/changelog caps maxResults at 100
 COMMENT_PAGE = 100
-CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
+GROUPS_TTL_SECONDS = 3600.0  # a long-running service sees a new group membership within the hour
+REPORTED_AT = "reported_at"  # the [fields] name whose field says when the customer reported the anomaly
 # Hourly quotas: waiting inside the pass would stall every other tracker.
 QUOTA_REASONS = ("jira-quota-global-based", "jira-quota-tenant-based", "jira-quota-based")
 ORDER = " ORDER BY updated ASC, key ASC"
@@ -140,103 +159,6 @@ class JiraOptions(BaseModel):
         if self.deployment == "cloud" and not basic:
             raise ValueError("Jira Cloud needs email + api_token (an API token from id.atlassian.com)")
         return self
-
-
-# --- values -------------------------------------------------------------------------
-
-def parse_time(value: str | None) -> datetime | None:
-    """Jira's ``2025-06-02T16:40:01.123+0200`` (or ISO forms) as an aware datetime."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no offset")
-    return parsed
-
-
-def _required_time(value: str | None, what: str) -> datetime:
-    parsed = parse_time(value)
-    if parsed is None:
-        raise ValueError(f"{what} has no time")
-    return parsed
-
-
-def jira_time(t: datetime) -> str:
-    """The format Jira writes and reads for date-time fields: ``2025-06-03T11:00:00.000+0200``."""
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}" + t.strftime("%z")
-
-
-def _deadline_value(t: datetime) -> str:
-    """The deadline to the minute, what the sync compares: a Data Center database without
-    fractional seconds (MySQL) rounds 10:59:59.6 up to the next minute, and the next pass
-    would see a deadline to correct."""
-    return jira_time(t.replace(second=0, microsecond=0))
-
-
-def _wall_clock(t: datetime, zone: ZoneInfo) -> datetime:
-    """``t`` on the wall clock of ``zone``, never read by Jira as a later instant.
-
-    In the hour that repeats when summer time ends, one wall-clock time names two
-    instants an hour apart, and Jira may read it as the later one: then the earlier
-    reading is moved back by the difference.
-    """
-    local = t.astimezone(zone)
-    other = local.replace(fold=1 - local.fold).utcoffset()
-    ahead = (local.utcoffset() or timedelta()) - (other or timedelta())
-    return local - ahead if ahead > timedelta() else local
-
-
-def jql_string(value: str) -> str:
-    """A JQL string literal: double quotes, with backslashes and quotes escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_ESCAPED_MARKER = re.compile(r"\\\[(sla-bridge:[^\]\s\\]+)\\\]")
-_MARKER = re.compile(r"\[(sla-bridge:[^\]\s]+)\]")
-
-
-def _wiki(body: str) -> str:
-    """Comment text as Jira wiki markup: the marker's brackets would render as a link."""
-    return _MARKER.sub(r"\\[\1\\]", body)
-
-
-def _unwiki(body: str) -> str:
-    return _ESCAPED_MARKER.sub(r"[\1]", body)
-
-
-def _former_keys(histories: list[dict[str, Any]]) -> set[str]:
-    """The keys an issue had before a move, from the changelog's ``Key`` items."""
-    return {str(item["fromString"]) for history in histories for item in history.get("items") or []
-            if item.get("field") == "Key" and item.get("fromString")}
-
-
-def _user_ids(user: dict[str, Any]) -> set[str]:
-    return {str(user[k]).casefold() for k in ("accountId", "name", "key", "displayName", "emailAddress")
-            if user.get(k)}
-
-
-def _user_name(user: dict[str, Any] | None) -> str | None:
-    if not user:
-        return None
-    return user.get("displayName") or user.get("name") or user.get("accountId") or user.get("key")
-
-
-def _messages(response: requests.Response) -> str:
-    """Jira's error text: ``errorMessages``, ``errors`` by field (what a person needs to fix a
-    screen), or Jersey's ``message`` for an unknown resource."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
-    if not isinstance(body, dict):
-        return str(body)[:200]
-    found = [str(m) for m in body.get("errorMessages") or []]
-    errors = body.get("errors")
-    if isinstance(errors, dict):
-        found += [f"{k}: {v}" for k, v in errors.items()]
-    if body.get("message"):
-        found.append(str(body["message"]))
-    return "; ".join(found)[:500]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""Zammad users as sla-bridge ``Person``s: who reported a ticket, who wrote or changed what.
+
+One ``GET /users/{id}?expand=true`` per user, kept in memory for
+``user_cache_seconds``. With ``expand=true`` Zammad resolves the user's
+associations to names itself (``attributes_with_association_names``):
+
+- ``organization`` (the primary organisation's name) and ``organizations`` (the
+  secondary ones);
+- ``roles``: role names (``Admin``, ``Agent``, ``Customer``, custom roles);
+- ``groups``: a map of group name -> access list (``{"Support L1": ["full"]}``),
+  beside ``group_ids``, the same map keyed by group id. Zammad fills both only for
+  users holding ``ticket.agent``, and only with the access granted to the user
+  directly (not the access a role grants).
+
+The id-to-name lists themselves (``GET /roles``, ``GET /groups``) need
+``admin.role`` and ``admin.group``, which an agent's token does not have: the
+expanded user is the one answer an agent token gets with the names in it.
+
+A lookup Zammad refuses or cannot answer (403, 404, a 500 for that user) gives
+what is already known — the id, and the login when the history's assets or the
+article named it — and never fails the ticket; a refusal is remembered like a
+success, a 500 is asked again next time. Zammad being unreachable (no answer,
+502/503/504, 429 after the retries) is not a lookup failure: it ends the pass like
+any other call, because a person read with no roles could be counted as the
+customer, and that evaluation would be stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..identity import Person
+from .base import SkippableError, TransientError
+
+log = logging.getLogger(__name__)
+
+SYSTEM_USER_ID = "1"  # Zammad's own user "-": schedulers, "pending close", imports
+
+
+def _names(value: Any) -> frozenset[str]:
+    """A list of names, or a map name -> access (``groups``): the names."""
+    if isinstance(value, Mapping):
+        return frozenset(str(k) for k in value if k)
+    if isinstance(value, list):
+        return frozenset(str(v) for v in value if isinstance(v, (str, int)) and str(v))
+    return frozenset()
+
+
+def person_from_user(data: Mapping[str, Any]) -> Person:
+    """A user as ``GET /users/{id}?expand=true`` (or ``/users/me?expand=true``) returns it."""
+    name = " ".join(str(data.get(k) or "").strip() for k in ("firstname", "lastname")).strip()
+    organisations = set(_names(data.get("organizations")))
+    if data.get("organization"):
+        organisations.add(str(data["organization"]))
+    return Person(
+        id=str(data["id"]),
+        login=str(data["login"]) if data.get("login") else None,
+        email=str(data["email"]) if data.get("email") else None,
+        name=name or None,
+        groups=_names(data.get("groups")),
+        roles=_names(data.get("roles")),
+        organisations=frozenset(organisations),
+    )
+
+
+def group_access(data: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """The expanded user's ``groups``: group name -> access verbs (``full``, ``change``, ``read``, ...)."""
+    groups = data.get("groups")
+    if not isinstance(groups, Mapping):
+        return {}
+    return {str(name): frozenset(access if isinstance(access, list) else [access]) for name, access in groups.items()}
+
+
+class Directory:
+    """Persons by Zammad user id, looked up once and kept ``ttl`` seconds."""
+
+    def __init__(self, get: Callable[..., Any], tracker: str, ttl: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._get = get
+        self.tracker = tracker
+        self.ttl = ttl
+        self.clock = clock
+        self._people: dict[str, tuple[Person, float]] = {}
+
+    def remember(self, person: Person) -> None:
+        if person.id is not None:
+            self._people[person.id] = (person, self.clock() + self.ttl)
+
+    def person(self, user_id: Any, login: str | None = None) -> Person | None:
+        """The user ``user_id`` (``None`` for no user); ``login`` is what the caller already knows."""
+        if user_id is None or str(user_id) == "":
+            return None
+        uid = str(user_id)
+        if uid == SYSTEM_USER_ID:
+            return Person(id=uid, login="-")  # never looked up: it is Zammad itself
+        cached = self._people.get(uid)
+        if cached is not None and cached[1] > self.clock():
+            return cached[0]
+        try:
+            data = self._get(f"/users/{uid}", f"read user {uid}", expand="true")
+            person = person_from_user(data)
+        except SkippableError as exc:  # 403, 404, 422: asking again will not help
+            log.warning("%s: user %s: %s; matched on id%s only", self.tracker, uid, exc,
+                        " and login" if login else "")
+            person = Person(id=uid, login=login)
+        except TransientError as exc:
+            if ": HTTP 500" not in str(exc):
+                raise  # Zammad unreachable: the pass ends, nothing is judged on a half-known person
+            log.warning("%s: user %s: %s; matched on id%s only this time", self.tracker, uid, exc,
+                        " and login" if login else "")
+            return Person(id=uid, login=login)
+        except (KeyError, TypeError, AttributeError) as exc:
+            log.warning("%s: user %s: unexpected JSON (%s); matched on id only", self.tracker, uid, exc)
+            person = Person(id=uid, login=login)
+        self._people[uid] = (person, self.clock() + self.ttl)
+        return person
