@@ -7,6 +7,15 @@ transition whose screen requires a resolution, and ``updated`` bumped by every
 write. People's actions (a customer's comment, an agent's status change, a label a
 person adds) go through helper methods, stamped with the fake's clock.
 
+The workflow is Jira Service Management's default shape: from *Waiting for customer*
+there is no transition to *Closed*; an issue is resolved first (a screen that requires a
+resolution), then closed (``direct_close=True`` adds a global "Close issue" transition,
+as simpler workflows have). Users have groups (``GET /user/groups`` on Cloud, ``GET
+/user?expand=groups`` on Data Center); issues may carry a Service Management
+Organizations field, a select list, components and a "reported at" Date Time Picker;
+the configuration lookups (``/project``, ``/priority``, ``/resolution``,
+``/mypermissions``, ...) answer like Jira does, read-only.
+
 The two flavours differ where the real ones do:
 - Cloud: users have ``accountId``/``accountType``; the change query is ``GET
   /search/jql`` (token paging, ``isLast``, no total) and ``GET /search`` answers 410
@@ -46,9 +55,20 @@ STATUSES = {  # name: (id, status category key, category name, category id)
 }
 PRIORITIES = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5", "Trivial": "10100"}
 RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002"}
-# id, name, target status, whether the screen asks for a resolution (required)
-TRANSITIONS = [("11", "Start progress", "In Progress", None), ("21", "Wait for customer", "Waiting for customer", None),
-               ("31", "Resolve", "Resolved", False), ("41", "Close", "Closed", True), ("51", "Reopen", "To Do", None)]
+# id, name, from which statuses (None: a global transition, from any status), target status, and whether
+# its screen has a resolution (None: no screen; True: required; False: optional).
+OPEN = frozenset({"To Do", "In Progress", "Waiting for customer"})
+TRANSITIONS: list[tuple[str, str, frozenset[str] | None, str, bool | None]] = [
+    ("11", "Start progress", frozenset({"To Do", "Waiting for customer"}), "In Progress", None),
+    ("21", "Wait for customer", frozenset({"To Do", "In Progress"}), "Waiting for customer", None),
+    ("31", "Resolve this issue", OPEN, "Resolved", True),
+    ("41", "Close", frozenset({"Resolved"}), "Closed", None),
+    ("51", "Reopen", frozenset({"Resolved", "Closed"}), "To Do", None)]
+DIRECT_CLOSE = ("61", "Close issue", None, "Closed", True)
+PERMISSIONS = {"BROWSE_PROJECTS": ("10", "Browse Projects"), "ADD_COMMENTS": ("15", "Add Comments"),
+               "EDIT_ISSUES": ("12", "Edit Issues"), "SCHEDULE_ISSUES": ("28", "Schedule Issues"),
+               "TRANSITION_ISSUES": ("46", "Transition Issues")}
+ORGANIZATIONS = "customfield_10002"
 
 
 def jira_time(t: datetime, zone: ZoneInfo) -> str:
@@ -85,7 +105,9 @@ class FakeJira:
                  deadline_field: str = "customfield_10050", deadline_name: str = "SLA deadline",
                  severity_field: str | None = None, severity_name: str = "Criticité",
                  changelog_embed_limit: int = 100, comment_embed_limit: int | None = None,
-                 allow_silence: bool = True, project: str = "SUP") -> None:
+                 allow_silence: bool = True, project: str = "SUP", direct_close: bool = False,
+                 groups_visible: bool = True, permissions: frozenset[str] = frozenset(PERMISSIONS),
+                 agent_licence: bool = True) -> None:
         assert flavour in ("cloud", "datacenter")
         self.flavour = flavour
         self.cloud = flavour == "cloud"
@@ -98,7 +120,24 @@ class FakeJira:
         self.changelog_embed_limit = changelog_embed_limit
         self.comment_embed_limit = comment_embed_limit
         self.allow_silence = allow_silence
+        self.transitions = TRANSITIONS + ([DIRECT_CLOSE] if direct_close else [])
+        self.groups_visible = groups_visible  # Cloud: the API user has "Browse users and groups"
+        self.permissions = permissions
+        self.agent_licence = agent_licence
         self.users: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, list[str]] = {}
+        # Custom fields besides the deadline and severity: id -> (name, schema)
+        self.custom: dict[str, tuple[str, dict[str, Any]]] = {
+            ORGANIZATIONS: ("Organizations", {"type": "array", "items": "sd-customerorganization",
+                                              "custom": "com.atlassian.servicedesk:sd-customer-organizations",
+                                              "customId": 10002}),
+            "customfield_10060": ("Environnement", {"type": "option", "custom": "com.atlassian.jira.plugin.system."
+                                                    "customfieldtypes:select", "customId": 10060}),
+            "customfield_10061": ("Modules", {"type": "array", "items": "option", "custom": "com.atlassian.jira."
+                                              "plugin.system.customfieldtypes:multiselect", "customId": 10061}),
+            "customfield_10070": ("Reported at", {"type": "datetime", "custom": "com.atlassian.jira.plugin.system."
+                                                  "customfieldtypes:datetime", "customId": 10070}),
+        }
         self.issues: dict[str, FakeIssue] = {}
         self.moved: dict[str, str] = {}  # former key: key now (Jira still answers to the former one)
         self.failures: list[Failure] = []
@@ -112,9 +151,10 @@ class FakeJira:
 
     # --- users ----------------------------------------------------------------------------
 
-    def add_user(self, handle: str, display: str, *, kind: str = "atlassian", email: str | None = None
-                 ) -> dict[str, Any]:
+    def add_user(self, handle: str, display: str, *, kind: str = "atlassian", email: str | None = None,
+                 groups: tuple[str, ...] = ()) -> dict[str, Any]:
         """A user; ``kind`` is Cloud's accountType: atlassian, customer (JSM portal) or app."""
+        self.groups[handle] = list(groups)
         digest = hashlib.md5(handle.encode()).hexdigest()
         if self.cloud:
             account = f"qm:{digest[:8]}-{digest[8:12]}:{digest[12:24]}" if kind == "customer" else digest[:24]
@@ -187,7 +227,8 @@ class FakeJira:
     # --- people's actions -----------------------------------------------------------------
 
     def create(self, summary: str, reporter: str, *, priority: str | None = "Highest", issuetype: str = "Bug",
-               labels: tuple[str, ...] = (), severity: str | None = None) -> str:
+               labels: tuple[str, ...] = (), severity: str | None = None, organisations: tuple[str, ...] = (),
+               components: tuple[str, ...] = (), reported_at: datetime | None = None) -> str:
         self._ids += 1
         key = f"{self.project}-{self._ids}"
         fields: dict[str, Any] = {
@@ -199,11 +240,58 @@ class FakeJira:
             "labels": list(labels), "duedate": None, "fixVersions": [], "resolution": None,
             "reporter": self._ref(reporter), "creator": self._ref(reporter), "assignee": None,
             "created": self.now(), "updated": self.now(), self.deadline_field: None,
+            ORGANIZATIONS: [self._organization(o) for o in organisations] or None,
+            "components": [self._component(c) for c in components], "customfield_10060": None,
+            "customfield_10061": None,
+            "customfield_10070": jira_time(reported_at, self.zone) if reported_at else None,
         }
         if self.severity_field:
             fields[self.severity_field] = self._option(severity) if severity else None
         self.issues[key] = FakeIssue(str(10000 + self._ids), key, fields)
         return key
+
+    def _organization(self, name: str) -> dict[str, Any]:
+        oid = str(1 + sum(map(ord, name)) % 50)
+        return {"id": oid, "name": name, "scimManaged": False,
+                "_links": {"self": f"{self.url}/rest/servicedeskapi/organization/{oid}"}}
+
+    def _component(self, name: str) -> dict[str, Any]:
+        cid = str(10300 + sum(map(ord, name)) % 97)
+        return {"self": f"{self.url}{API}/component/{cid}", "id": cid, "name": name}
+
+    def set_select(self, key: str, field: str, value: str | None, by: str) -> None:
+        """A single select list (``customfield_10060``) set by a person."""
+        issue = self.issues[key]
+        old, new = issue.fields[field], self._option(value) if value else None
+        self._history(issue, by, [self._item(self.custom[field][0], "custom", field, old and old["id"],
+                                             old and old["value"], new and new["id"], new and new["value"])])
+        issue.fields[field] = new
+        self._touch(issue)
+
+    def set_multi(self, key: str, field: str, values: list[str], by: str) -> None:
+        """A multi-select list (``customfield_10061``): one changelog item listing the values, comma separated."""
+        issue = self.issues[key]
+        old = issue.fields[field] or []
+        new = [self._option(v) for v in values]
+        self._history(issue, by, [self._item(
+            self.custom[field][0], "custom", field, "[" + ", ".join(o["id"] for o in old) + "]" if old else None,
+            ",".join(o["value"] for o in old) or None, "[" + ", ".join(o["id"] for o in new) + "]" if new else None,
+            ",".join(o["value"] for o in new) or None)])
+        issue.fields[field] = new or None
+        self._touch(issue)
+
+    def set_components(self, key: str, names: list[str], by: str) -> None:
+        """Components: one changelog item per component added or removed."""
+        issue = self.issues[key]
+        before = {c["name"]: c for c in issue.fields["components"]}
+        after = {n: self._component(n) for n in names}
+        items = [self._item("Component", "jira", "components", None, None, c["id"], n)
+                 for n, c in after.items() if n not in before]
+        items += [self._item("Component", "jira", "components", c["id"], n, None, None)
+                  for n, c in before.items() if n not in after]
+        self._history(issue, by, items)
+        issue.fields["components"] = list(after.values())
+        self._touch(issue)
 
     def _option(self, value: str) -> dict[str, Any]:
         oid = str(10200 + sum(map(ord, value)) % 97)
@@ -310,6 +398,10 @@ class FakeJira:
             ("GET", r"/issue/([^/]+)/comment", self._get_comments), ("POST", r"/issue/([^/]+)/comment", self._post_comment),
             ("GET", r"/issue/([^/]+)/transitions", self._get_transitions),
             ("POST", r"/issue/([^/]+)/transitions", self._post_transition),
+            ("GET", r"/user/groups", self._user_groups), ("GET", r"/user", self._user),
+            ("GET", r"/project/([^/]+)", self._project), ("GET", r"/project/([^/]+)/statuses", self._project_statuses),
+            ("GET", r"/status", self._statuses), ("GET", r"/priority", self._priorities),
+            ("GET", r"/resolution", self._resolutions), ("GET", r"/mypermissions", self._my_permissions),
         ]
         for verb, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -340,9 +432,87 @@ class FakeJira:
 
     def _myself(self, query: Any, body: Any) -> dict[str, Any]:
         me = dict(self.api_user)
+        roles = [{"key": "jira-software", "groups": ["jira-software-users"], "name": "Jira Software",
+                  "defaultGroups": ["jira-software-users"], "selectedByDefault": False, "defined": True,
+                  "numberOfSeats": 10, "remainingSeats": 5, "userCount": 5, "userCountDescription": "5 users",
+                  "hasUnlimitedSeats": False, "platform": False}]
+        if self.agent_licence:
+            roles.append({**roles[0], "key": "jira-servicedesk", "groups": ["jira-servicedesk-users"],
+                          "name": "Jira Service Management", "defaultGroups": ["jira-servicedesk-users"]})
+        expanded = "applicationRoles" in query.get("expand", [""])[0].split(",")
         me.update({"locale": "en_US", "groups": {"size": 2, "items": []},
-                   "applicationRoles": {"size": 1, "items": []}, "expand": "groups,applicationRoles"})
+                   "applicationRoles": {"size": len(roles), "items": roles if expanded else []},
+                   "expand": "groups,applicationRoles"})
         return me
+
+    # -- users and configuration, read-only --
+
+    def _user_by(self, query: dict[str, list[str]]) -> str | None:
+        for handle, user in self.users.items():
+            if self.cloud and query.get("accountId") == [user["accountId"]]:
+                return handle
+            if not self.cloud and (query.get("username") == [user["name"]] or query.get("key") == [user["key"]]):
+                return handle
+        return None
+
+    def _group(self, name: str) -> dict[str, Any]:
+        if self.cloud:
+            gid = hashlib.md5(name.encode()).hexdigest()
+            gid = f"{gid[:8]}-{gid[8:12]}-{gid[12:16]}-{gid[16:20]}-{gid[20:32]}"
+            return {"name": name, "groupId": gid, "self": f"{self.url}/rest/api/3/group?groupId={gid}"}
+        return {"name": name, "self": f"{self.url}{API}/group?groupname={name}"}
+
+    def _user_groups(self, query: dict[str, list[str]], body: Any) -> Any:
+        if not self.cloud:
+            return self._no_such_uri("/user/groups")
+        if not self.groups_visible:
+            return 403, self._errors("You do not have permission to view this user's groups.")
+        handle = self._user_by(query)
+        if handle is None:
+            return 404, self._errors(f"User with accountId '{query.get('accountId', [''])[0]}' does not exist")
+        return [self._group(g) for g in self.groups[handle]]
+
+    def _user(self, query: dict[str, list[str]], body: Any) -> Any:
+        handle = self._user_by(query)
+        if handle is None:
+            return 404, self._errors("The user named '{0}' does not exist")
+        user = dict(self.users[handle])
+        if "groups" in query.get("expand", [""])[0].split(","):
+            user["groups"] = {"size": len(self.groups[handle]), "items": [self._group(g) for g in self.groups[handle]]}
+        user["expand"] = "groups,applicationRoles"
+        return user
+
+    def _project(self, key: str, query: Any, body: Any) -> Any:
+        if key != self.project:
+            return 404, self._errors(f"No project could be found with key '{key}'.")
+        return {"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+                "self": f"{self.url}{API}/project/10000", "id": "10000", "key": key, "name": "Support",
+                "projectTypeKey": "service_desk", "simplified": False, "style": "classic", "isPrivate": False}
+
+    def _project_statuses(self, key: str, query: Any, body: Any) -> Any:
+        if key != self.project:
+            return 404, self._errors(f"No project could be found with key '{key}'.")
+        return [{"self": f"{self.url}{API}/issuetype/10004", "id": "10004", "name": "Bug", "subtask": False,
+                 "statuses": [self._status(name) for name in STATUSES]}]
+
+    def _statuses(self, query: Any, body: Any) -> Any:
+        return [self._status(name) for name in STATUSES]
+
+    def _priorities(self, query: Any, body: Any) -> Any:
+        return [{**self._priority(name), "statusColor": "#d04437", "description": f"{name} priority"}
+                for name in PRIORITIES]
+
+    def _resolutions(self, query: Any, body: Any) -> Any:
+        return [self._resolution(name) for name in RESOLUTIONS]
+
+    def _my_permissions(self, query: dict[str, list[str]], body: Any) -> Any:
+        asked = query.get("permissions", [""])[0].split(",")
+        unknown = [p for p in asked if p not in PERMISSIONS]
+        if unknown:
+            return 400, self._errors(f"Unrecognized permission keys: {', '.join(unknown)}")
+        return {"permissions": {key: {"id": PERMISSIONS[key][0], "key": key, "name": PERMISSIONS[key][1],
+                                      "type": "PROJECT", "description": f"Ability to {PERMISSIONS[key][1].lower()}.",
+                                      "havePermission": key in self.permissions} for key in asked}}
 
     def _fields(self, query: Any, body: Any) -> list[dict[str, Any]]:
         found = [{"id": "summary", "key": "summary", "name": "Summary", "custom": False},
@@ -350,6 +520,10 @@ class FakeJira:
                  {"id": self.deadline_field, "key": self.deadline_field, "name": self.deadline_name, "custom": True,
                   "schema": {"type": "datetime", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:"
                              "datetime", "customId": int(self.deadline_field.split("_")[1])}}]
+        found.append({"id": "components", "key": "components", "name": "Components", "custom": False,
+                      "schema": {"type": "array", "items": "component", "system": "components"}})
+        found += [{"id": fid, "key": fid, "name": name, "custom": True, "schema": schema}
+                  for fid, (name, schema) in self.custom.items()]
         if self.severity_field:
             found.append({"id": self.severity_field, "key": self.severity_field, "name": self.severity_name,
                           "custom": True, "schema": {"type": "option", "custom": "com.atlassian.jira.plugin.system."
@@ -360,6 +534,12 @@ class FakeJira:
     # -- search --
 
     def _matching(self, jql: str) -> list[FakeIssue]:
+        one = re.fullmatch(r'project = "(?P<project>[^"]+)" AND status = "(?P<status>[^"]+)" ORDER BY updated DESC',
+                           jql)
+        if one:  # the most recently updated issue in a status (check-config --connect)
+            rows = [i for i in self.issues.values() if i.key.split("-")[0] == one["project"]
+                    and i.fields["status"]["name"] == one["status"]]
+            return sorted(rows, key=lambda i: parse(i.fields["updated"]), reverse=True)
         match = re.fullmatch(r'project in \((?P<projects>.*?)\)(?: AND updated >= "(?P<since>[^"]+)")?'
                              r"(?: AND \((?P<extra>.*)\))? ORDER BY updated ASC, key ASC", jql)
         assert match, f"unexpected JQL: {jql}"
@@ -522,11 +702,11 @@ class FakeJira:
         comment = self.comment(issue.key, "sla", body["body"], public=not internal)
         return 201, self._public_comment(comment, False)
 
-    def _transition_json(self, tid: str, name: str, to: str, resolution: bool | None, expand: bool
-                         ) -> dict[str, Any]:
+    def _transition_json(self, tid: str, name: str, sources: frozenset[str] | None, to: str, resolution: bool | None,
+                         expand: bool) -> dict[str, Any]:
         if self.cloud:
             found: dict[str, Any] = {"id": tid, "name": name, "to": self._status(to), "hasScreen": resolution is not
-                                     None, "isGlobal": True, "isInitial": False, "isAvailable": True,
+                                     None, "isGlobal": sources is None, "isInitial": False, "isAvailable": True,
                                      "isConditional": False, "isLooped": False}
         else:
             found = {"id": tid, "name": name, "opsbarSequence": int(tid), "to": self._status(to)}
@@ -547,17 +727,19 @@ class FakeJira:
         if issue is None:
             return self._missing()
         expand = "transitions.fields" in query.get("expand", [""])[0].split(",")
+        return {"expand": "transitions", "transitions": [self._transition_json(*t, expand=expand)
+                                                         for t in self._available(issue)]}
+
+    def _available(self, issue: FakeIssue) -> list[tuple[str, str, frozenset[str] | None, str, bool | None]]:
         current = issue.fields["status"]["name"]
-        return {"expand": "transitions", "transitions": [self._transition_json(t, n, to, r, expand)
-                                                         for t, n, to, r in TRANSITIONS if to != current]}
+        return [t for t in self.transitions if t[3] != current and (t[2] is None or current in t[2])]
 
     def _post_transition(self, key: str, query: dict[str, list[str]], body: Any) -> Any:
         issue = self._find(key)
         if issue is None:
             return self._missing()
         tid = str(body["transition"]["id"])
-        current = issue.fields["status"]["name"]
-        found = next(((n, to, r) for t, n, to, r in TRANSITIONS if t == tid and to != current), None)
+        found = next(((n, to, r) for t, n, _, to, r in self._available(issue) if t == tid), None)
         if found is None:
             return 400, self._errors(f"Transition id '{tid}' is not valid for this issue.")
         _, to, needs = found

@@ -85,7 +85,7 @@ def test_explain_unknown_ticket_exits_2() -> None:
     ("{not json", "invalid JSON at line 1 column 2"),
     ('[{"id": "A-1", "status": "new", "created": "2025-01-01T10:00"}]', "A-1.created: '2025-01-01T10:00' has no time zone"),
     ('[{"id": "A-1", "status": "new", "created": "2025-01-01T10:00Z", "events": [{"type": "vote", "at": "2025-01-01T10:00Z"}]}]',
-     "events[0].type: expected one of status, severity, label, comment, got 'vote'"),
+     "events[0].type: expected one of status, severity, label, field, comment, got 'vote'"),
 ])
 def test_malformed_tickets_are_reported_with_the_field(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "t.json"

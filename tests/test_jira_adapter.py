@@ -26,7 +26,8 @@ from sla_bridge.demo import builtin_config
 from sla_bridge.engine import evaluate
 from sla_bridge.errors import ConfigError
 from sla_bridge.httpclient import RetryPolicy
-from sla_bridge.model import Comment, LabelChange, Role, SeverityChange, StatusChange
+from sla_bridge.identity import Person
+from sla_bridge.model import Comment, FieldChange, LabelChange, Role, SeverityChange, StatusChange
 
 CLOUD = "https://acme.atlassian.net"
 DC = "https://jira.acme.test"
@@ -153,12 +154,15 @@ def issue_json(key: str = "SUP-1", fields: dict[str, Any] | None = None, histori
 
 # --- the adapter --------------------------------------------------------------------------
 
-def make_adapter(url: str = CLOUD, *, agents: list[str] | None = None, **options: Any) -> JiraAdapter:
+def make_adapter(url: str = CLOUD, *, agents: list[str] | None = None, statuses: dict[str, list[str]] | None = None,
+                 fields: dict[str, Any] | None = None, tracker: dict[str, Any] | None = None,
+                 **options: Any) -> JiraAdapter:
     cfg = builtin_config()
     credentials = {"email": "sla-bridge@acme.test", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
         if url == CLOUD else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
-    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, closing_status="Closed",
-                             agents=agents if agents is not None else ["5b10ac8d82e05b22cc7d4ef5", "sam"],
+    section = TrackerSection(adapter="jira", statuses=statuses or {"new": ["To Do"]}, closing_status="Closed",
+                             agents=agents if agents is not None else ["id:5b10ac8d82e05b22cc7d4ef5", "login:sam"],
+                             fields=fields or {}, **(tracker or {}),
                              options={"url": url, "projects": ["SUP"], "deadline_field": "customfield_10050",
                                       "deployment": "cloud" if url == CLOUD else "datacenter", **credentials,
                                       **options})
@@ -196,8 +200,9 @@ def test_cloud_fetch_builds_the_history_from_the_changelog_and_comments() -> Non
         matchers.query_param_matcher({"fields": FIELDS + ",comment,customfield_10050", "expand": "changelog"}),
         matchers.header_matcher({"Authorization": BASIC})])
     t = make_adapter().fetch("SUP-1")
-    assert (t.id, t.tracker, t.status, t.severity, t.reporter, t.type, t.fix_version) == \
-        ("SUP-1", "jr", "Waiting for customer", "Highest", "Alice Customer", "Bug", "2.4.1")
+    assert (t.id, t.tracker, t.status, t.severity, t.type, t.fix_version, t.project) == \
+        ("SUP-1", "jr", "Waiting for customer", "Highest", "Bug", "2.4.1", "SUP")
+    assert t.reporter == Person(id=ALICE["accountId"], name="Alice Customer", account_type="customer")
     assert t.labels == {"sla-bloquante", "vip"} and t.due_date == date(2025, 6, 2)
     assert t.due_at == T("2025-06-02T13:00:00+02:00") and t.updated == T("2025-06-02T11:00:00+02:00")
     assert t.initial_status() == "To Do" and t.initial_severity() == "High"
@@ -250,7 +255,8 @@ def test_datacenter_fetch_reads_comment_properties_and_names_custom_fields() -> 
         match=[matchers.query_param_matcher({"startAt": "0", "maxResults": "100", "orderBy": "created",
                                              "expand": "properties"})])
     t = make_adapter(DC, severity_field="customfield_10042").fetch("SUP-1")
-    assert t.severity == "Majeure" and t.initial_severity() == "Mineure" and t.reporter == "Alice Customer"
+    assert t.severity == "Majeure" and t.initial_severity() == "Mineure"
+    assert t.reporter == Person(id="JIRAUSER10101", login="alice", email="alice@customer.test", name="Alice Customer")
     assert [(s.to_status, s.by_role) for s in t.events if isinstance(s, StatusChange)] == [
         ("In Progress", Role.AGENT), ("Waiting for customer", Role.SYSTEM)]
     assert [(c.author, c.role, c.public) for c in t.events if isinstance(c, Comment)] == [
@@ -652,7 +658,7 @@ def test_constructing_the_adapter_makes_no_request() -> None:
 def test_requests_can_be_paced() -> None:
     ticks = iter([0.0, 0.1, 1.2])
     cfg = builtin_config()
-    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, options={
+    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, agents=["type:atlassian"], options={
         "url": CLOUD, "projects": ["SUP"], "deployment": "cloud", "email": "a@b.c", "deadline_field": "customfield_1",
         "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}, "max_requests_per_second": 2})
     adapter = JiraAdapter("jr", section, cfg, retry=RetryPolicy(sleep=SLEEPS.append), monotonic=lambda: next(ticks))
@@ -984,7 +990,7 @@ def test_a_given_session_gets_the_credentials(url: str, header: str) -> None:
     cfg = builtin_config()
     credentials = {"email": "sla-bridge@acme.test", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
         if url == CLOUD else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
-    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, options={
+    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, agents=["group:support"], options={
         "url": url, "projects": ["SUP"], "deployment": "cloud" if url == CLOUD else "datacenter",
         "deadline_field": "customfield_10050", **credentials})
     adapter = JiraAdapter("jr", section, cfg, session=requests.Session())

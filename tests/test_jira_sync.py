@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import responses
@@ -65,14 +65,18 @@ class Harness:
     """The real Syncer, the Jira adapter, the fake Jira, the example contract."""
 
     def __init__(self, rsps: responses.RequestsMock, flavour: str, now: str, comment_visibility: str = "public",
-                 options: dict[str, Any] | None = None, **fake: Any) -> None:
+                 options: dict[str, Any] | None = None, tracker: dict[str, Any] | None = None,
+                 change: Callable[[dict[str, Any]], None] | None = None, **fake: Any) -> None:
         self.clock = Clock(now)
         self.jira = FakeJira(rsps, self.clock, flavour=flavour, url=URLS[flavour], **fake)
-        self.jira.add_user("sam", "Sam Agent")
-        self.jira.add_user("alice", "Alice Customer", kind="customer")
+        # Display names differ from logins, and a customer may pick an agent's display name.
+        self.jira.add_user("sam", "Sam Agent", groups=("jira-servicedesk-users", "support"))
+        self.jira.add_user("alice", "Alice Customer", kind="customer", email="alice@customer.test")
         raw = example_mapping()
-        raw["trackers"] = {"jira": jira_section(self.jira, flavour, comment_visibility=comment_visibility,
-                                                **(options or {}))}
+        raw["trackers"] = {"jira": {**jira_section(self.jira, flavour, comment_visibility=comment_visibility,
+                                                   **(options or {})), **(tracker or {})}}
+        if change is not None:
+            change(raw)
         self.config = builtin_config(raw)
         self.cal = self.config.calendar
         self.sleeps: list[float] = []
@@ -221,9 +225,14 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(rsps: re
     assert issue.fields["status"]["name"] == "Closed" and issue.fields["resolution"]["name"] == "Done"
     assert "/closure/" in h.markers(key)[-1]
     posts = [p for m, p, _, _ in h.jira.log if m == "POST"]
-    assert posts[-2:] == [f"/issue/{key}/comment", f"/issue/{key}/transitions"], "closing comment first"
-    transition = h.jira.calls("POST", r"/issue/.*/transitions")[0][2]
-    assert transition == {"transition": {"id": "41"}, "fields": {"resolution": {"name": "Done"}}}
+    assert posts[-3:] == [f"/issue/{key}/comment", f"/issue/{key}/transitions", f"/issue/{key}/transitions"], \
+        "closing comment first"
+    # No transition goes from Waiting for customer to Closed (JSM's default workflow): resolved first,
+    # with the resolution its screen requires, then closed.
+    assert [body for _, _, body in h.jira.calls("POST", r"/issue/.*/transitions")] == [
+        {"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}}, {"transition": {"id": "41"}}]
+    assert [(i["fromString"], i["toString"]) for hist in issue.histories[-2:] for i in hist["items"]
+            if i["field"] == "status"] == [("Waiting for customer", "Resolved"), ("Resolved", "Closed")]
 
     notes = h.marker_comments(key)
     assert all(c["author"]["displayName"] == "SLA Bridge" for c in notes)

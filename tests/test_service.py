@@ -33,6 +33,9 @@ from sla_bridge.model import Comment, Role, StatusChange, Ticket
 from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.service import WAKE_JOB, Service
 from sla_bridge.store import Store
+from sla_bridge.identity import Person
+
+ALICE = Person(id="3", login="alice", name="Alice Martin")  # a customer: her name is not her login
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "src" / "sla_bridge" / "data" / "demo-tickets.json"
@@ -46,6 +49,7 @@ def memory_config(tmp_path: Path) -> Path:
 adapter = "memory"
 closing_status = "closed"
 poll_interval_seconds = 60
+agents = ["login:sla-bridge", "group:support"]
 statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
 options = {{ tickets = "{SAMPLES}" }}
 """
@@ -134,7 +138,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
 def waiting(id: str = "1") -> Ticket:
     """A bloquante ticket waiting for the customer since Monday 2 June 2025, 11:00 (reminder 1: Tuesday 11:00)."""
-    return Ticket("demo", id, "Server down", "alice", T("2025-06-02T10:00:00+02:00"), "waiting_for_customer",
+    return Ticket("demo", id, "Server down", ALICE, T("2025-06-02T10:00:00+02:00"), "waiting_for_customer",
                   "bloquante", events=(Comment(T("2025-06-02T10:30:00+02:00"), "sam", Role.AGENT, True, "on it"),
                                        StatusChange(T("2025-06-02T11:00:00+02:00"), "new", "waiting_for_customer",
                                                     "sam", Role.AGENT)))
@@ -218,7 +222,7 @@ def test_serve_closes_the_store_only_after_the_pass_in_flight(tmp_path: Path) ->
     """SIGTERM while a tracker call is in flight: the ticket is finished, then the store is closed."""
     real_now = datetime.now(UTC)
     tracker = MemoryTracker(lambda: datetime.now(UTC),
-                            [Ticket("demo", str(i), "t", "alice", real_now - timedelta(minutes=5), "new", "bloquante")
+                            [Ticket("demo", str(i), "t", ALICE, real_now - timedelta(minutes=5), "new", "bloquante")
                              for i in (1, 2)])
     inside, release, order = threading.Event(), threading.Event(), []
 
@@ -293,7 +297,9 @@ def test_the_wake_up_backs_off_while_a_tracker_fails_then_resets() -> None:
     assert delays == [timedelta(seconds=s) for s in (30, 60, 120, 240, 480, 600, 600, 600)]
     down.down = False
     service.sync()
-    assert armed[-1] == T("2025-06-04T11:00:00+02:00"), "back to the next timed change: reminder 2"
+    # Reminder 1 went out late, at 12:45:30 after the outage: reminder 2 keeps the contract's
+    # one business day after it (catch_up = "collapse"), not its 11:00 contract date.
+    assert armed[-1] == T("2025-06-04T12:45:30+02:00"), "back to the next timed change: reminder 2"
     assert store.ticket("demo", "1").applied != Applied()  # type: ignore[union-attr]
     down.down = True
     now[0] = T("2025-06-04T11:00:00+02:00")

@@ -14,12 +14,15 @@ from sla_bridge import store as store_module
 from sla_bridge.actions import Applied
 from sla_bridge.model import Ticket
 from sla_bridge.store import MIGRATIONS, RETRY_FIRST, RETRY_MAX, Busy, Store, StoreError
+from sla_bridge.identity import Person
+
+ALICE = Person(id="3", login="alice", name="Alice Martin")  # a customer: her name is not her login
 
 T = datetime.fromisoformat
 
 
 def ticket(id: str = "1", updated: str = "2025-06-02T10:00:00+02:00") -> Ticket:
-    return Ticket("rm", id, "t", "alice", T("2025-06-02T09:00:00+02:00"), "New", "Urgent", updated=T(updated))
+    return Ticket("rm", id, "t", ALICE, T("2025-06-02T09:00:00+02:00"), "New", "Urgent", updated=T(updated))
 
 
 def test_a_new_store_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:

@@ -39,6 +39,9 @@ from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.policy import OnManualChange
 from sla_bridge.store import Store
 from sla_bridge.sync import Syncer, describe
+from sla_bridge.identity import Person
+
+ALICE = Person(id="3", login="alice", name="Alice Martin")  # a customer: her name is not her login
 
 T = datetime.fromisoformat
 
@@ -56,7 +59,7 @@ class Clock:
 
 def waiting_ticket(id: str = "1", created: str = "2025-06-02T10:00:00+02:00", **kw: Any) -> Ticket:
     """A bloquante ticket, acknowledged, waiting for the customer from Monday 2 June 11:00."""
-    return Ticket("demo", id, kw.pop("title", "Server down"), "alice", T(created), "waiting_for_customer", "bloquante",
+    return Ticket("demo", id, kw.pop("title", "Server down"), ALICE, T(created), "waiting_for_customer", "bloquante",
                   events=(Comment(T("2025-06-02T10:30:00+02:00"), "sam", Role.AGENT, True, "on it"),
                           StatusChange(T("2025-06-02T11:00:00+02:00"), "new", "waiting_for_customer", "sam",
                                        Role.AGENT)), **kw)
@@ -83,7 +86,7 @@ class Harness:
 
 
 def test_first_pass_writes_due_date_and_labels_then_nothing() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
     first = h.sync()
     ticket = h.tracker.tickets["1"]
@@ -98,7 +101,7 @@ def test_first_pass_writes_due_date_and_labels_then_nothing() -> None:
 
 
 def test_other_labels_are_never_touched() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure",
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure",
                        labels=frozenset({"customer-vip", "sla-stale"})), now="2025-06-03T10:30:00+02:00")
     h.sync()
     assert h.tracker.tickets["1"].labels == {"customer-vip", "sla-majeure"}
@@ -234,7 +237,7 @@ def test_one_bad_ticket_is_reported_the_others_synced() -> None:
 
 
 def test_manual_change_is_reported_when_configured() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
     h.syncer.sync = h.config.file.sync.model_copy(update={"on_manual_change": OnManualChange.REPORT})
     h.sync()
@@ -262,7 +265,10 @@ def test_auto_close_also_clears_what_no_longer_applies() -> None:
     h = Harness(replace(waiting_ticket(), severity="mineure"))  # mineure without a fix version
     h.sync()
     assert "sla-version-manquante" in h.tracker.tickets["1"].labels
-    summary = h.sync("2025-06-30T11:00:00+02:00")  # reminders 5/10/15 days, then the closure
+    summary = h.sync("2025-06-30T11:00:00+02:00")  # reminders 5/10/15 days all due: only the third
+    assert [c.rsplit("/", 1)[-1].rstrip("]") for c in h.comments()] == ["3"]
+    assert h.tracker.tickets["1"].status == "waiting_for_customer"
+    summary = h.sync("2025-07-01T11:00:00+02:00")  # one business day after it: the closure
     ticket = h.tracker.tickets["1"]
     assert ticket.status == "closed" and summary.errors == []
     assert "sla-version-manquante" not in ticket.labels and ticket.due_at is None
@@ -347,7 +353,7 @@ def test_a_lagging_read_back_never_doubles_a_reminder() -> None:
 
 
 def test_a_transient_error_mid_pass_retries_the_rest_and_rewrites_nothing() -> None:
-    h = Harness(*(Ticket("demo", str(i), "t", "alice", T("2025-06-03T10:00:00+02:00") + timedelta(minutes=i),
+    h = Harness(*(Ticket("demo", str(i), "t", ALICE, T("2025-06-03T10:00:00+02:00") + timedelta(minutes=i),
                          "new", "majeure") for i in (1, 2, 3)), now="2025-06-03T10:30:00+02:00")
 
     class DownAt2(MemoryAdapter):
@@ -426,7 +432,7 @@ class MinuteDeadline(MemoryAdapter):
 @pytest.mark.parametrize("adapter", [DatesOnly, MinuteDeadline])
 def test_a_ticket_already_right_costs_zero_writes_whatever_the_deadline_precision(adapter: type) -> None:
     # Created at 10:00:17: the deadline 13:00:17 has seconds the tracker may not keep.
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:17+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:17+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
     h.syncer = Syncer(h.config, h.store, adapter("demo", h.tracker), h.pm, clock=h.clock)
     first = h.sync()
@@ -439,7 +445,7 @@ def test_a_ticket_already_right_costs_zero_writes_whatever_the_deadline_precisio
 
 
 def test_a_deadline_off_by_one_minute_is_rewritten() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
     h.sync()
     h.clock.set("2025-06-03T10:40:00+02:00")
@@ -449,7 +455,7 @@ def test_a_deadline_off_by_one_minute_is_rewritten() -> None:
 
 
 def test_report_mode_keeps_a_label_a_person_removed_while_other_labels_change() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
     report_manual_changes(h)
     h.sync()
@@ -480,7 +486,7 @@ class FailsOnReadBack(MemoryAdapter):
 
 def raised_to_majeure_in_report_mode(adapter: type[MemoryAdapter]) -> Harness:
     """A mineure ticket synced in report mode, then raised to majeure, with `adapter` for the next pass."""
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
                 now="2025-06-03T10:30:00+02:00")
     report_manual_changes(h)
     h.sync()
@@ -539,7 +545,7 @@ def test_a_tracker_clock_behind_ours_loses_no_update() -> None:
 
 def test_paging_through_a_bulk_edit_misses_no_ticket_when_one_is_edited_meanwhile() -> None:
     bulk = T("2025-06-02T11:30:00+02:00")
-    h = Harness(*(Ticket("demo", str(i), "t", "alice", bulk, "new", "bloquante") for i in range(1, 6)), page_size=2)
+    h = Harness(*(Ticket("demo", str(i), "t", ALICE, bulk, "new", "bloquante") for i in range(1, 6)), page_size=2)
 
     class EditDuringPaging(MemoryAdapter):
         pages = 0
@@ -582,7 +588,7 @@ def test_no_closure_notice_when_the_ticket_cannot_be_closed() -> None:
 
 
 def test_a_ticket_skipped_once_is_retried_by_a_later_pass() -> None:
-    h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", "alice", T("2025-06-02T11:30:00+02:00"), "new",
+    h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", ALICE, T("2025-06-02T11:30:00+02:00"), "new",
                                             "bloquante"))
     h.syncer.adapter = Flaky("demo", h.tracker)
     assert h.sync().errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:05)"]
@@ -864,7 +870,7 @@ class KilledOnReadBack(FailsOnReadBack):
 
 @pytest.mark.parametrize("precision", [MemoryAdapter, SecondPrecision])
 def test_killed_after_save_applied_on_a_new_ticket_the_next_pass_rewrites_nothing(precision: type) -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00.200+02:00")
     report_manual_changes(h)
     h.syncer.adapter = type("Killed", (KilledOnReadBack, precision), {})("demo", h.tracker)
@@ -882,7 +888,7 @@ def test_killed_after_save_applied_on_a_new_ticket_the_next_pass_rewrites_nothin
 
 @pytest.mark.parametrize("precision", [MemoryAdapter, SecondPrecision])
 def test_killed_after_save_applied_on_a_known_ticket_no_false_conflict_later(precision: type) -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "mineure"),
                 now="2025-06-03T10:30:00+02:00")
     report_manual_changes(h)
     h.syncer.adapter = precision("demo", h.tracker)
@@ -925,7 +931,7 @@ def test_report_mode_after_a_write_whose_answer_was_lost() -> None:
 
 
 def test_a_failing_ticket_is_not_read_by_every_pass_before_its_retry_is_due() -> None:
-    h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", "alice", T("2025-06-02T12:10:00+02:00"), "new",
+    h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", ALICE, T("2025-06-02T12:10:00+02:00"), "new",
                                             "bloquante"))
     h.syncer.adapter = Flaky("demo", h.tracker)
     h.sync()  # ticket 1 synced at 12:00; ticket 2 is created at 12:10 and cannot be read (403)
@@ -956,8 +962,8 @@ def recorded(h: Harness) -> list[tuple[str, str]]:
 
 
 def first_pass() -> Harness:
-    return Harness(waiting_ticket("1"), Ticket("demo", "2", "t", "alice", T("2025-06-02T11:30:00+02:00"), "new",
-                                               "majeure"), Ticket("demo", "3", "t", "alice",
+    return Harness(waiting_ticket("1"), Ticket("demo", "2", "t", ALICE, T("2025-06-02T11:30:00+02:00"), "new",
+                                               "majeure"), Ticket("demo", "3", "t", ALICE,
                                                                   T("2025-06-02T09:00:00+02:00"), "new", "mineure"))
 
 
@@ -976,7 +982,7 @@ def closure_with_follow_up() -> Harness:
 
 
 def report_mode_conflict() -> Harness:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T10:30:00+02:00")
     report_manual_changes(h)
     h.sync()
@@ -1031,7 +1037,7 @@ def test_dry_run_on_a_file_store_leaves_every_table_unchanged(tmp_path: Path) ->
 # --- review probes: a ticket is judged no earlier than its last event (_instant) -------------------------------------
 
 def test_dry_run_equals_real_run_when_the_trackers_clock_is_ahead() -> None:
-    h = Harness(Ticket("demo", "1", "t", "alice", T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
+    h = Harness(Ticket("demo", "1", "t", ALICE, T("2025-06-03T10:00:00+02:00"), "new", "majeure"),
                 now="2025-06-03T12:57:00+02:00")  # acknowledge deadline 13:00
     h.tracker.clock = lambda: h.clock() + timedelta(minutes=5)
     dry = h.sync(dry_run=True)

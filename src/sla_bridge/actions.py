@@ -68,16 +68,26 @@ class Applied:
     due_date: date | None = None
     due_at: datetime | None = None
     labels: frozenset[str] | None = None  # None: never written
+    # A due date the tracker refused (Redmine: before the start date): not asked
+    # again, nor reported again, until the contract's answer changes.
+    refused_due_date: date | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"due_date": self.due_date.isoformat() if self.due_date else None, "due_at": self.due_at.isoformat() if self.due_at else None,
-                "labels": sorted(self.labels) if self.labels is not None else None}
+        return {"due_date": _iso(self.due_date), "due_at": _iso(self.due_at),
+                "labels": sorted(self.labels) if self.labels is not None else None,
+                "refused_due_date": _iso(self.refused_due_date)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Applied":
         labels = data.get("labels")
         return cls(date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
-                   datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None, frozenset(labels) if labels is not None else None)
+                   datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None,
+                   frozenset(labels) if labels is not None else None,
+                   date.fromisoformat(data["refused_due_date"]) if data.get("refused_due_date") else None)
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 Action = Union[SetDueDate, SetLabels, PostComment, Transition]

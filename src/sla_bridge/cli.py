@@ -20,7 +20,7 @@ from .engine import evaluate
 from .errors import ConfigError, InputError, SlaBridgeError
 from .model import Ticket, TicketFormatError, tickets_from_json
 from .policy import Unit, parse_duration
-from .report import evaluation_to_json, print_evaluations, print_explanation, print_policy
+from .report import evaluation_to_json, policy_to_json, print_checks, print_evaluations, print_explanation, print_policy
 from .text import local, minutes_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,11 +79,31 @@ config_argument = click.argument("config", type=click.Path(dir_okay=False, path_
 
 @cli.command("check-config")
 @config_argument
-def check_config(config: Path) -> None:
-    """Validate CONFIG and print the effective policy."""
+@click.option("--connect", is_flag=True,
+              help="Also ask each tracker (read-only) whether what the config names exists there.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def check_config(config: Path, connect: bool, as_json: bool) -> None:
+    """Validate CONFIG and everything sync will need; print the effective policy.
+
+    Exit code 2 when anything is missing or wrong.
+    """
+    from .checks import check_trackers
+
     cfg = load_config(config)
-    print_policy(_console(), cfg.policy, describe_calendar(cfg.file.calendar), cfg.file.contract.name)
-    click.echo(f"{config}: ok")
+    calendar_text = describe_calendar(cfg.file.calendar)
+    reports = check_trackers(cfg, connect=connect)
+    ok = all(r.ok for r in reports)
+    if as_json:
+        click.echo(json.dumps({"config": str(config), "ok": ok,
+                               "policy": policy_to_json(cfg.policy, calendar_text, cfg.file.contract.name),
+                               "trackers": [r.to_json() for r in reports]}, indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        print_policy(console, cfg.policy, calendar_text, cfg.file.contract.name)
+        print_checks(console, reports)
+        click.echo(f"{config}: {'ok' if ok else 'problems found'}")
+    if not ok:
+        sys.exit(2)
 
 
 @cli.group("calendar")
@@ -97,8 +117,9 @@ def calendar_group(ctx: click.Context, config: Path) -> None:
 @calendar_group.command("add")
 @click.argument("start")
 @click.argument("duration")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def calendar_add(config: Path, start: str, duration: str) -> None:
+def calendar_add(config: Path, start: str, duration: str, as_json: bool) -> None:
     """START plus DURATION of business time ("3h", "90m") or business days ("5d").
 
     A START without an offset is read in the calendar's time zone.
@@ -113,18 +134,27 @@ def calendar_add(config: Path, start: str, duration: str) -> None:
         result = cfg.calendar.add_days(begin, delay.amount)
     else:
         result = cfg.calendar.add(begin, delay.amount)
-    click.echo(f"{result.isoformat()}  ({local(result, cfg.calendar)})")
+    if as_json:
+        click.echo(json.dumps({"start": begin.isoformat(), "duration": str(delay), "result": result.isoformat(),
+                               "local": local(result, cfg.calendar)}))
+    else:
+        click.echo(f"{result.isoformat()}  ({local(result, cfg.calendar)})")
 
 
 @calendar_group.command("between")
 @click.argument("a")
 @click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def calendar_between(config: Path, a: str, b: str) -> None:
+def calendar_between(config: Path, a: str, b: str, as_json: bool) -> None:
     """Business time from A to B (negative when B is before A)."""
     cfg = load_config(config)
-    minutes = cfg.calendar.between(_parse_instant(a, cfg.calendar.zone, "A"), _parse_instant(b, cfg.calendar.zone, "B"))
-    click.echo(f"{minutes:g} business minutes ({minutes_text(minutes)})")
+    start, end = _parse_instant(a, cfg.calendar.zone, "A"), _parse_instant(b, cfg.calendar.zone, "B")
+    minutes = cfg.calendar.between(start, end)
+    if as_json:
+        click.echo(json.dumps({"from": start.isoformat(), "to": end.isoformat(), "business_minutes": minutes}))
+    else:
+        click.echo(f"{minutes:g} business minutes ({minutes_text(minutes)})")
 
 
 def _at_option(f: F) -> F:
@@ -153,13 +183,20 @@ def evaluate_command(config: Path, tickets: Path, at: str | None, as_json: bool)
 @click.argument("tickets", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("ticket_id")
 @_at_option
-def explain_command(config: Path, tickets: Path, ticket_id: str, at: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the evaluation with its timeline).")
+def explain_command(config: Path, tickets: Path, ticket_id: str, at: str | None, as_json: bool) -> None:
     """The timeline of one ticket: what counted, what paused, why each deadline is where it is."""
     cfg = load_config(config)
     found = [t for t in _load_tickets(tickets) if ticket_id in (t.id, t.key)]
     if not found:
         raise InputError(f"{tickets}: no ticket with id {ticket_id!r}")
-    print_explanation(_console(), evaluate(found[0], cfg.policy, cfg.calendar, _now(at, cfg)), cfg.calendar)
+    evaluation = evaluate(found[0], cfg.policy, cfg.calendar, _now(at, cfg))
+    if as_json:
+        out = evaluation_to_json(evaluation)
+        out["timeline"] = [{"at": when.isoformat(), "what": what} for when, what in evaluation.timeline]
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        print_explanation(_console(), evaluation, cfg.calendar)
 
 
 @cli.command("sync")

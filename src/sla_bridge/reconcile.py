@@ -78,6 +78,8 @@ def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_pref
 
 def _plan_due(ticket: Ticket, due_date: date | None, due_at: datetime | None, applied: Applied,
               tracks_due_at: bool, policy: OnManualChange, conflicts: list[str]) -> SetDueDate | None:
+    if due_date is not None and due_date == applied.refused_due_date:
+        due_date = ticket.due_date  # refused once and reported: leave the date, still write the deadline
     shown = (ticket.due_date, _minute(ticket.due_at) if tracks_due_at else None)
     if shown == (due_date, _minute(due_at)):
         return None

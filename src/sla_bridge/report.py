@@ -37,6 +37,8 @@ def clock_to_json(c: ClockEvaluation) -> dict[str, Any]:
         "pauses": [{"start": _iso(p.start), "end": _iso(p.end), "status": p.status,
                     "business_minutes": round(p.business_minutes, 3)} for p in c.pauses],
         "why": list(c.why),
+        "breached_at": _iso(c.breached_at),
+        "breached_under": c.breached_under,
     }
 
 
@@ -52,7 +54,8 @@ def evaluation_to_json(e: Evaluation) -> dict[str, Any]:
         "clocks": {clock.value: clock_to_json(c) for clock, c in e.clocks.items()},
         "waiting_cycles": [{
             "started_at": _iso(cy.started_at), "ended_at": _iso(cy.ended_at), "started_by": cy.started_by,
-            "reminders": [{"number": r.number, "at": _iso(r.at), "key": r.key} for r in cy.reminders],
+            "reminders": [{"number": r.number, "at": _iso(r.at), "key": r.key, "sent": r.sent,
+                           "skipped": r.skipped} for r in cy.reminders],
             "auto_close_at": _iso(cy.auto_close_at), "closure_key": cy.closure_key,
         } for cy in e.cycles],
         "desired": {
@@ -109,7 +112,8 @@ def print_explanation(console: Console, e: Evaluation, cal: BusinessCalendar) ->
         console.print(f"[bold]waiting cycle[/] from {local(cycle.started_at, cal)} ({cycle.started_by})"
                       f" to {local(cycle.ended_at, cal) if cycle.ended_at else 'now'}")
         for r in cycle.reminders:
-            console.print(f"  - reminder {r.number} at {local(r.at, cal)}")
+            note = " (sent)" if r.sent else " (collapsed into a later one: not sent)" if r.skipped else ""
+            console.print(f"  - reminder {r.number} at {local(r.at, cal)}{note}")
         console.print(f"  - auto-close at {local(cycle.auto_close_at, cal)}")
     for warning in e.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
@@ -131,5 +135,44 @@ def print_policy(console: Console, policy: Policy, calendar_text: str, name: str
     console.print(f"paused by: {paused}")
     console.print(f"acknowledged by: {', '.join(sorted(a.value for a in policy.acknowledged_by))};"
                   f" at risk from {policy.at_risk_threshold:.0%} of a target")
-    console.print(f"entitled: {', '.join(sorted(policy.entitled_reporters | policy.entitled_groups)) or 'everyone'}")
+    console.print(f"entitled: {', '.join(str(p) for p in policy.entitlement.reporters) or 'everyone'}")
+    for tracker, rules in policy.tracker_rules.items():
+        parts = [f"{tracker}: {_who(rules.entitlement.reporters)}"]
+        parts += [f"customer {c.name}: {_who(c.entitlement.reporters)}" for c in rules.customers]
+        console.print("  " + "; ".join(parts))
+    console.print(f"catch-up of reminders nobody sent: {policy.catch_up.value}")
     console.print(f"SLA labels (prefix {policy.labels.prefix!r}): {', '.join(sorted(policy.labels.all()))}")
+
+
+def _who(patterns: Iterable[Any]) -> str:
+    return ", ".join(str(p) for p in patterns) or "everyone"
+
+
+def policy_to_json(policy: Policy, calendar_text: str, name: str) -> dict[str, Any]:
+    """The effective policy, for ``check-config --json``."""
+    return {
+        "contract": name,
+        "calendar": calendar_text,
+        "severities": {key: {"name": s.name, "acknowledge": str(s.acknowledge) if s.acknowledge else None,
+                             "workaround": str(s.workaround) if s.workaround else None,
+                             "resolution": str(s.resolution) if s.resolution else s.resolution_kind.value,
+                             "reminders": [str(r) for r in s.reminders]} for key, s in policy.severities.items()},
+        "auto_close_after": str(policy.auto_close_after),
+        "catch_up": policy.catch_up.value,
+        "entitlement": [str(p) for p in policy.entitlement.reporters],
+        "trackers": {name: {"entitlement": [str(p) for p in rules.entitlement.reporters],
+                            "customers": {c.name: [str(p) for p in c.entitlement.reporters] for c in rules.customers}}
+                     for name, rules in policy.tracker_rules.items()},
+        "labels": sorted(policy.labels.all()),
+    }
+
+
+def print_checks(console: Console, reports: Iterable[Any]) -> None:
+    """One table per tracker: what the config needs, found or missing."""
+    for report in reports:
+        table = Table(title=f"tracker {report.name} ({report.adapter})", title_justify="left")
+        for column in ("", "what", "name", "found / missing"):
+            table.add_column(column)
+        for c in report.checks:
+            table.add_row("[green]ok[/]" if c.ok else "[bold red]missing[/]", c.subject, c.name, c.detail)
+        console.print(table)

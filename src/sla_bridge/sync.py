@@ -27,7 +27,7 @@ from typing import Any, Callable
 import pluggy
 
 from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
-from .adapters.base import Adapter, PermanentError, SkippableError, TransientError
+from .adapters.base import Adapter, FieldRefused, PermanentError, SkippableError, TransientError
 from .config import Config
 from .engine import ClockState, Evaluation, evaluate
 from .model import Ticket, TicketFormatError
@@ -67,6 +67,8 @@ class SyncSummary:
     planned: list[tuple[str, Action]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    not_yet_created: list[str] = field(default_factory=list)  # created after a --at in the past: left alone
+    onboarding: bool = False  # the tracker's first pass: nothing synced before
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class SyncSummary:
             "finished": self.finished.isoformat() if self.finished else None, "complete": self.complete,
             "dry_run": self.dry_run, "tickets_read": self.tickets_read, "tickets_evaluated": self.tickets_evaluated,
             "applied": dict(self.applied), "conflicts": self.conflicts, "errors": self.errors,
+            "not_yet_created": self.not_yet_created, "onboarding": self.onboarding,
             "planned": [{"ticket": t, "action": describe(a)} for t, a in self.planned],
         }
 
@@ -140,6 +143,7 @@ class Syncer:
     def _pass(self, summary: SyncSummary) -> None:
         name, started, now, dry_run = self.adapter.name, summary.started, summary.now, summary.dry_run
         cursor = self.store.cursor(name).cursor
+        summary.onboarding = cursor is None
         if not dry_run:
             self.store.sync_started(name, started)
         since = cursor - timedelta(seconds=self.sync.overlap_seconds) if cursor else None
@@ -153,11 +157,11 @@ class Syncer:
                 newest = max(newest, row.updated) if newest else row.updated
                 if self.store.known_updated(name, row.id) == row.updated:
                     continue  # nothing new since our snapshot
-                if self.store.waiting_retry(name, row.id, row.updated, started):
+                if self.store.waiting_retry(name, row.id, row.updated, now):
                     continue  # failed as it is now; tried again after its delay
                 changed[row.id] = row.updated
             # Tickets that failed before are read fresh once their delay is over.
-            for ticket_id in self.store.due_retries(name, started):
+            for ticket_id in self.store.due_retries(name, now):
                 changed.setdefault(ticket_id, None)
             for ticket_id, updated in changed.items():
                 if self.stop.is_set():
@@ -180,7 +184,8 @@ class Syncer:
             summary.errors.append(f"{name}: unexpected error, pass abandoned: {type(exc).__name__}: {exc}")
         summary.finished = self.clock()
         if not dry_run:
-            advanced = self._advance(newest) if summary.complete else None
+            # A ticket left for being created after a --at in the past must be read again.
+            advanced = self._advance(newest) if summary.complete and not summary.not_yet_created else None
             self.store.sync_finished(name, summary.finished, advanced, summary.to_json())
             notify(self.pm, "sla_bridge_sync_finished", adapter=name, summary=summary)
 
@@ -216,7 +221,8 @@ class Syncer:
                 log.exception("%s:%s: unexpected error", name, ticket_id)
                 message = f"skipped, unexpected {type(exc).__name__}: {exc}"
             if not summary.dry_run:
-                retry_at = self.store.defer(name, ticket_id, summary.started, message,
+                # Measured on the pass's clock: a replay at --at does not wait for real minutes.
+                retry_at = self.store.defer(name, ticket_id, summary.now, message,
                                             updated or (snapshot.updated if snapshot else None))
                 message += f" (retried after {retry_at.astimezone(self.config.calendar.zone):%Y-%m-%d %H:%M})"
             summary.errors.append(f"{name}:{ticket_id}: {message}")
@@ -251,6 +257,9 @@ class Syncer:
         record = self.store.ticket(name, ticket_id)
         applied = record.applied if record else Applied()
         ticket = snapshot or self._fetch(ticket_id, summary)
+        if ticket.created > now and now < summary.started:
+            summary.not_yet_created.append(f"{name}:{ticket_id}")  # what-if: it did not exist yet
+            return
         evaluation, todo = self._plan(ticket, applied, now)
         if todo.actions and snapshot is not None:
             # Timed change on a stored snapshot: write only from a fresh read.
@@ -299,11 +308,19 @@ class Syncer:
         labels = next((a for a in actions if isinstance(a, SetLabels)), None)
         now = self.clock()
         if due or labels:
-            self.adapter.apply_fields(ticket, due, labels)
-            applied = after_writes(applied, tuple(a for a in (due, labels) if a is not None), ticket.labels,
-                                   self.config.policy.labels.prefix)
+            written: tuple[SetDueDate | SetLabels, ...] = tuple(a for a in (due, labels) if a is not None)
+            try:
+                self.adapter.apply_fields(ticket, due, labels)
+            except FieldRefused as exc:
+                # The other fields went in; this one is reported now, and not asked again
+                # until the contract's answer changes.
+                written = tuple(a for a in written if a.kind != exc.field)
+                if due is not None and exc.field == "due_date":
+                    applied = replace(applied, refused_due_date=due.due_date)
+                summary.conflicts.append(f"{name}:{ticket.id}: {exc}; the other fields were written")
+            applied = after_writes(applied, written, ticket.labels, self.config.policy.labels.prefix)
             self.store.save_applied(name, ticket, applied)
-            for field_action in (due, labels):
+            for field_action in written:
                 if field_action is not None:
                     summary.applied[field_action.kind] += 1
                     notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)

@@ -106,7 +106,10 @@ class JiraOptions(BaseModel):
     # A Date Time Picker custom field id for the exact deadline. Without it only Jira's duedate
     # (a date) is written, and the sync compares dates.
     deadline_field: str | None = None
-    resolution: str | None = "Done"   # set when the closing transition's screen has a resolution
+    resolution: str | None = "Done"   # set when a closing (or resolving) transition's screen has a resolution
+    # Jira Service Management's "Organizations" field (customfield_NNNNN): its organisations are the
+    # reporter's, matched by org: patterns and [trackers.<name>.customers.<c>] organisations.
+    organizations_field: str | None = None
     jql_extra: str | None = None      # ANDed to the change query, e.g. 'issuetype != Epic'
     api_user_timezone: str | None = None  # JQL times are read in this zone; default: from /myself
     page_size: int = Field(default=100, ge=1, le=1000)
@@ -129,9 +132,9 @@ class JiraOptions(BaseModel):
             raise ValueError(f'expected "priority" or a custom field id like "customfield_10042", got {value!r}')
         return value
 
-    @field_validator("deadline_field")
+    @field_validator("deadline_field", "organizations_field")
     @classmethod
-    def _deadline(cls, value: str | None) -> str | None:
+    def _custom(cls, value: str | None) -> str | None:
         if value is not None and not CUSTOM_FIELD.match(value):
             raise ValueError(f'expected a custom field id like "customfield_10050", got {value!r}')
         return value
@@ -161,6 +164,30 @@ class JiraOptions(BaseModel):
         return self
 
 
+def _configured_fields(config: "Config", name: str, section: "TrackerSection"
+                       ) -> tuple[dict[str, str], str | None]:
+    """``[trackers.<name>.fields]`` as (casefolded name -> Jira field id), and the ``reported_at`` field."""
+    found: dict[str, str] = {}
+    reported_at = None
+    for key, value in section.fields.items():
+        fid = field_id(value)
+        if fid is None:
+            raise ConfigError(f"{config.path}: trackers.{name}.fields.{key}: expected a Jira field id like"
+                              f' "customfield_10060" or "components" (see GET /rest/api/2/field), got {value!r}')
+        if key.casefold() == REPORTED_AT:
+            if not CUSTOM_FIELD.match(fid):
+                raise ConfigError(f"{config.path}: trackers.{name}.fields.{key}: expected a Date Time Picker"
+                                  f' custom field id like "customfield_10060", got {value!r}')
+            reported_at = fid
+        else:
+            found[key.casefold()] = fid
+    return found, reported_at
+
+
+def _names_groups(patterns: "tuple[IdentityPattern, ...] | list[IdentityPattern]") -> bool:
+    return any(p.kind is IdentityKind.GROUP for p in patterns)
+
+
 @dataclass(frozen=True)
 class _Rows:
     """One page of the change query."""
@@ -175,10 +202,19 @@ class JiraAdapter:
     def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
                  retry: RetryPolicy | None = None, session: requests.Session | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
+        # Offline: options and secrets are validated here, nothing is sent (check-config builds adapters).
         self.name = name
         self.options = adapter_options(JiraOptions, config, name, section)
         self.section = section
-        self.agents = {a.casefold() for a in section.agents}
+        self.agents: tuple[IdentityPattern, ...] = tuple(section.agents)
+        self.fields, self.reported_at_field = _configured_fields(config, name, section)
+        # Groups are looked up only when a pattern names one: agents for every author, the
+        # entitlement (the tracker's, its customers', or the global one) for the reporter.
+        self._agent_groups = _names_groups(self.agents)
+        rules = config.policy.tracker_rules.get(name)
+        entitlements = [config.policy.entitlement] if rules is None else \
+            [rules.entitlement, *(c.entitlement for c in rules.customers)]
+        self._reporter_groups = self._agent_groups or any(_names_groups(e.reporters) for e in entitlements)
         self.retry = retry or RetryPolicy(attempts=self.options.retries)
         self.base = self.options.url
         self._monotonic = monotonic
@@ -190,7 +226,9 @@ class JiraAdapter:
         self._zone: ZoneInfo | None = ZoneInfo(self.options.api_user_timezone) if self.options.api_user_timezone \
             else None
         self._zone_known = self._zone is not None
-        self._field_names: dict[str, str] | None = None
+        self._field_meta: dict[str, dict[str, Any]] | None = None
+        self._groups_cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self.workflow = WorkflowMemory()
         self._silence = not self.options.notify_users
         # Without a deadline field the ticket shows a date only: the sync compares dates.
         self.tracks_due_at = self.options.deadline_field is not None
@@ -268,7 +306,7 @@ class JiraAdapter:
         status = response.status_code
         if status < 400:
             return response
-        detail = _messages(response)
+        detail = messages(response)
         where = f"{self.name}: {what}: HTTP {status}"
         if status == 401:
             raise PermanentError(f"{where}: authentication failed; check the e-mail and API token (Jira Cloud)"
@@ -380,12 +418,63 @@ class JiraAdapter:
                             " the change query reads 12 hours more to be safe", self.name)
         return self._zone
 
-    def field_name(self, field_id: str) -> str | None:
-        """A custom field's name: Data Center's changelog names fields, it has no fieldId."""
-        if self._field_names is None:
+    @property
+    def cloud(self) -> bool:
+        return self.deployment == "cloud"
+
+    @property
+    def me_person(self) -> Person | None:
+        return person(self.me, self.cloud)
+
+    def field_meta(self) -> dict[str, dict[str, Any]]:
+        """Every field Jira knows (``GET /field``, read once): names, and whether a value is an array."""
+        if self._field_meta is None:
             fields = self._get("/field", "list fields")
-            self._field_names = {f["id"]: f.get("name", "") for f in fields if isinstance(f, dict) and "id" in f}
-        return self._field_names.get(field_id)
+            self._field_meta = {str(f["id"]): f for f in fields if isinstance(f, dict) and "id" in f}
+        return self._field_meta
+
+    def field_name(self, fid: str) -> str | None:
+        """A custom field's name: Data Center's changelog names fields, it has no fieldId."""
+        found = self.field_meta().get(fid)
+        return str(found.get("name", "")) if found else None
+
+    def _groups(self, user: dict[str, Any]) -> frozenset[str]:
+        """A user's group names, looked up once (an hour) per user; none when Jira will not tell.
+
+        Cloud: ``GET /user/groups?accountId=`` (a list of ``{name, groupId, self}``; it needs the
+        *Browse users and groups* global permission). Data Center: ``GET /user?username=&expand=groups``
+        (``groups.items`` of ``{name, self}``). A refusal (403) or an unknown user (404) gives no
+        groups: the person is matched on the rest, the ticket is read anyway.
+        """
+        key = user_key(user)
+        if key is None:
+            return frozenset()
+        now = self._monotonic()
+        cached = self._groups_cache.get(key)
+        if cached is not None and now - cached[0] < GROUPS_TTL_SECONDS:
+            return cached[1]
+        names: list[str] = []
+        try:
+            if self.cloud:
+                found = self._get("/user/groups", f"read the groups of user {key}", accountId=key)
+                names = [str(g["name"]) for g in found or [] if isinstance(g, dict) and g.get("name")]
+            else:
+                by = {"username": user["name"]} if user.get("name") else {"key": key}
+                found = self._get("/user", f"read the groups of user {key}", expand="groups", **by)
+                items = ((found or {}).get("groups") or {}).get("items") or []
+                names = [str(g["name"]) for g in items if isinstance(g, dict) and g.get("name")]
+        except SkippableError as exc:
+            log.warning("%s: cannot read the groups of user %s (%s); matching them without groups", self.name,
+                        key, exc)
+        groups = frozenset(names)
+        self._groups_cache[key] = (now, groups)
+        return groups
+
+    def person(self, user: dict[str, Any] | None, *, groups: bool = False,
+               organisations: tuple[str, ...] = ()) -> Person | None:
+        if not user:
+            return None
+        return person(user, self.cloud, self._groups(user) if groups else (), organisations)
 
     # --- the change query --------------------------------------------------------------
 
@@ -396,7 +485,7 @@ class JiraAdapter:
             # Jira reads the literal in a zone between UTC-12 and UTC+14: this one is early enough in all.
             local = t.astimezone(timezone.utc) - timedelta(hours=12)
         else:
-            local = _wall_clock(t, zone)
+            local = wall_clock(t, zone)
         return local.strftime("%Y-%m-%d %H:%M")
 
     def jql(self, bound: datetime | None) -> str:
@@ -504,10 +593,12 @@ class JiraAdapter:
                   "created", "updated", "project"]
         if self.deployment == "cloud":
             fields.append("comment")  # Data Center reads comments with their properties instead
-        if self.options.severity_field != "priority":
-            fields.append(self.options.severity_field)
-        if self.options.deadline_field is not None:
-            fields.append(self.options.deadline_field)
+        extra = [self.options.severity_field if self.options.severity_field != "priority" else None,
+                 self.options.deadline_field, self.options.organizations_field, self.reported_at_field,
+                 *self.fields.values()]
+        for fid in extra:
+            if fid is not None and fid not in fields:
+                fields.append(fid)
         return fields
 
     def fetch(self, ticket_id: str) -> Ticket:
@@ -569,17 +660,18 @@ class JiraAdapter:
                 return comments
 
     def _role(self, user: dict[str, Any] | None) -> Role:
+        """Who made a change or wrote a comment, for the contract, from the author's identities."""
         if not user:
             return Role.SYSTEM
         if user.get("accountType") == "customer":
-            return Role.CUSTOMER
-        ids = _user_ids(user)
-        mine = {str(self.me[k]).casefold() for k in ("accountId", "name", "key") if self.me.get(k)}
-        if ids & mine or ids & self.agents:
-            return Role.AGENT
-        if user.get("accountType") == "app":
+            return Role.CUSTOMER  # a Jira Service Management portal customer
+        me = self.me_person
+        if me is not None and me.id is not None and user_key(user) == me.id:
+            return Role.AGENT  # sla-bridge itself, whatever the patterns say (and no group lookup)
+        role = person_role(self.person(user, groups=self._agent_groups), self.agents, me)
+        if role is Role.CUSTOMER and user.get("accountType") == "app":
             return Role.SYSTEM  # automation rules, integrations
-        return Role.CUSTOMER
+        return role
 
     def _severity_item(self, item: dict[str, Any]) -> bool:
         field = self.options.severity_field
@@ -591,14 +683,44 @@ class JiraAdapter:
             return bool(item["fieldId"] == field)
         return item.get("field") == self.field_name(field)
 
-    @staticmethod
-    def _public(comment: dict[str, Any]) -> bool:
-        if comment.get("jsdPublic") is False or comment.get("visibility"):
-            return False
-        for prop in comment.get("properties") or []:
-            if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal") is True:
-                return False
-        return True
+    def _item_fields(self, item: dict[str, Any]) -> list[tuple[str, str]]:
+        """The configured fields (name, id) a changelog item changes: by ``fieldId`` (Cloud), else by
+        the name Data Center's changelog gives (a custom field's name, "Component", "Fix Version"...)."""
+        if not self.fields:
+            return []
+        fid = item.get("fieldId")
+        if fid:
+            return [(name, f) for name, f in self.fields.items() if f == fid]
+        found = []
+        for name, f in self.fields.items():
+            custom = CUSTOM_FIELD.match(f) is not None
+            if custom != (item.get("fieldtype") == "custom"):
+                continue
+            label = self.field_name(f) if custom else CHANGELOG_NAMES.get(f, f)
+            if label is not None and item.get("field") == label:
+                found.append((name, f))
+        return found
+
+    def _multi(self, fid: str) -> str | None:
+        """How a changelog item lists a multi-value field's values (None: one value per item)."""
+        if fid == "labels":
+            return "labels"
+        if CUSTOM_FIELD.match(fid):
+            schema = (self.field_meta().get(fid) or {}).get("schema") or {}
+            return "comma" if schema.get("type") == "array" else None
+        return None  # components, versions: one item per value added or removed
+
+    def _field_changes(self, at: datetime, item: dict[str, Any], by: str | None) -> Iterator[FieldChange]:
+        for name, fid in self._item_fields(item):
+            old, new = item.get("fromString"), item.get("toString")
+            kind = self._multi(fid)
+            if kind is None:
+                if old != new:
+                    yield FieldChange(at, name, old or None, new or None, by)
+                continue
+            before, after = split_values(old, kind), split_values(new, kind)
+            yield from (FieldChange(at, name, None, value, by) for value in sorted(after - before))
+            yield from (FieldChange(at, name, value, None, by) for value in sorted(before - after))
 
     def to_ticket(self, issue: dict[str, Any], histories: list[dict[str, Any]],
                   comments: list[dict[str, Any]]) -> Ticket:
@@ -606,9 +728,13 @@ class JiraAdapter:
         f = issue["fields"]
         deadline = f.get(self.options.deadline_field) if self.options.deadline_field else None
         versions = f.get("fixVersions") or []
+        organisations = tuple(field_values(f.get(self.options.organizations_field))) \
+            if self.options.organizations_field else ()
+        reporter = self.person(f.get("reporter"), groups=self._reporter_groups, organisations=organisations)
+        values = frozenset((name, value) for name, fid in self.fields.items() for value in field_values(f.get(fid)))
         return Ticket(
             tracker=self.name, id=str(issue["key"]), title=f.get("summary") or "",
-            reporter=_user_name(f.get("reporter")), created=_required_time(f["created"], "the issue"),
+            reporter=reporter, created=required_time(f["created"], "the issue"),
             status=f["status"]["name"], severity=self._severity(f),
             labels=frozenset(f.get("labels") or []),
             due_date=date.fromisoformat(f["duedate"]) if f.get("duedate") else None,
@@ -617,8 +743,24 @@ class JiraAdapter:
             type=(f.get("issuetype") or {}).get("name"),
             updated=parse_time(f.get("updated")),
             events=tuple(self._history_events(histories))
-            + tuple(self._comment_events(comments, _former_keys(histories), str(issue["key"]))),
+            + tuple(self._comment_events(comments, former_keys(histories), str(issue["key"]))),
+            project=(f.get("project") or {}).get("key"),
+            fields=values,
+            reported_at=self._reported_at(str(issue["key"]), f),
         )
+
+    def _reported_at(self, key: str, fields: dict[str, Any]) -> datetime | None:
+        if self.reported_at_field is None:
+            return None
+        raw = fields.get(self.reported_at_field)
+        if raw in (None, ""):
+            return None
+        try:
+            return parse_time(str(raw))
+        except ValueError:
+            raise SkippableError(f"{self.name}: issue {key}: {self.reported_at_field} (fields.reported_at) holds"
+                                 f" {raw!r}, not a date and time with its offset: it must be a Date Time Picker"
+                                 " field") from None
 
     def _severity(self, fields: dict[str, Any]) -> str | None:
         if self.options.severity_field == "priority":
@@ -630,9 +772,9 @@ class JiraAdapter:
 
     def _history_events(self, histories: list[dict[str, Any]]) -> Iterator[Event]:
         for history in histories:
-            at = _required_time(history.get("created"), f"history entry {history.get('id')}")
+            at = required_time(history.get("created"), f"history entry {history.get('id')}")
             author = history.get("author")
-            by, role = _user_name(author), self._role(author)
+            by, role = shown(author), self._role(author)
             for item in history.get("items") or []:
                 field = item.get("field")
                 if field == "status" and item.get("fieldtype") == "jira":
@@ -644,17 +786,18 @@ class JiraAdapter:
                     after = set((item.get("toString") or "").split())
                     yield from (LabelChange(at, label, True, by) for label in sorted(after - before))
                     yield from (LabelChange(at, label, False, by) for label in sorted(before - after))
+                yield from self._field_changes(at, item, by)
 
     def _comment_events(self, comments: list[dict[str, Any]], former: set[str], key: str) -> Iterator[Comment]:
         for comment in comments:
-            at = _required_time(comment.get("created"), f"comment {comment.get('id')}")
+            at = required_time(comment.get("created"), f"comment {comment.get('id')}")
             author = comment.get("author")
             # A comment whose author is gone (deleted user) may be the customer's answer:
             # it counts as one rather than letting the ticket close on them.
             role = self._role(author) if author else Role.CUSTOMER
             body = comment.get("body")
-            yield Comment(at, _user_name(author), role, self._public(comment),
-                          self._rekey(_unwiki(body), former, key) if isinstance(body, str) else "")
+            yield Comment(at, shown(author), role, is_public(comment),
+                          self._rekey(unwiki(body), former, key) if isinstance(body, str) else "")
 
     def _rekey(self, body: str, former: set[str], key: str) -> str:
         """Markers written before the issue was moved, read under its key now.
@@ -674,7 +817,7 @@ class JiraAdapter:
         if due is not None:
             body["fields"] = {"duedate": due.due_date.isoformat() if due.due_date else None}
             if self.options.deadline_field is not None:
-                body["fields"][self.options.deadline_field] = _deadline_value(due.due_at) if due.due_at else None
+                body["fields"][self.options.deadline_field] = deadline_value(due.due_at) if due.due_at else None
         if labels is not None and (labels.add or labels.remove):
             # One operation per SLA label: a person's other labels are never sent, so never lost.
             body["update"] = {"labels": [{"add": label} for label in sorted(labels.add)]
@@ -698,12 +841,12 @@ class JiraAdapter:
 
     def _has_marker(self, key: str, marker: str) -> bool:
         comments = self._comments(key, None)
-        return any(marker in markers_in(_unwiki(c.get("body") or "")) for c in comments
+        return any(marker in markers_in(unwiki(c.get("body") or "")) for c in comments
                    if isinstance(c.get("body"), str))
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
         """A comment carrying its marker; re-sent only after checking the issue for that marker."""
-        body: dict[str, Any] = {"body": _wiki(comment.body)}
+        body: dict[str, Any] = {"body": wiki(comment.body)}
         if not comment.public:
             body["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
         self._guarded_post(f"/issue/{ticket.id}/comment", body, f"add a comment to issue {ticket.id}",
@@ -713,54 +856,76 @@ class JiraAdapter:
         issue = self._get(f"/issue/{key}", f"read back issue {key}", fields="status")
         return str(issue["fields"]["status"]["name"])
 
-    def transition(self, ticket: Ticket, to_status: str) -> None:
-        """The workflow transition whose target is ``to_status``, with the fields its screen requires."""
-        data = self._get(f"/issue/{ticket.id}/transitions", f"list the transitions of issue {ticket.id}",
+    def transitions(self, key: str, current: str | None = None) -> list[dict[str, Any]]:
+        """The transitions the API user may take on an issue now, with their screens' fields."""
+        data = self._get(f"/issue/{key}/transitions", f"list the transitions of issue {key}",
                          expand="transitions.fields")
-        offered = [t for t in data.get("transitions", []) if t.get("isAvailable", True)]
-        candidates = [t for t in offered if str((t.get("to") or {}).get("name", "")).casefold() == to_status.casefold()]
-        if not candidates:
-            targets = sorted({str((t.get("to") or {}).get("name")) for t in offered})
-            raise SkippableError(f"{self.name}: issue {ticket.id}: no workflow transition from {ticket.status!r} to"
-                                 f" {to_status!r} (closing_status) is available to the API user; it may go to:"
-                                 f" {', '.join(targets) or 'nothing'}")
-        problems: list[str] = []
-        for candidate in candidates:
-            fields, problem = self._transition_fields(candidate)
-            if problem is None:
-                break
-            problems.append(problem)
-        else:
-            raise SkippableError(f"{self.name}: issue {ticket.id}: cannot move to {to_status!r}: {'; '.join(problems)}")
-        body: dict[str, Any] = {"transition": {"id": str(candidate["id"])}}
+        return offered(data, current)
+
+    def transition(self, ticket: Ticket, to_status: str) -> None:
+        """Move the issue to ``to_status`` along its workflow, supplying the resolution each screen needs.
+
+        The transition whose target is ``to_status`` when there is one; else one step towards it
+        (a status mapped ``resolved``, or one seen to lead there; ``jira_workflow.next_steps``), then
+        the transitions are read again, at most ``MAX_STEPS`` times. Each POST is guarded: re-sent
+        after a 429 only, and after a lost answer Jira is asked whether it was applied.
+        """
+        goal = to_status.casefold()
+        scope = ((ticket.project or "").casefold(), (ticket.type or "").casefold())
+        current = ticket.status
+        visited = {current.casefold()}
+        way: list[str] = []
+        for _ in range(MAX_STEPS):
+            available = self.transitions(ticket.id, current)
+            self.workflow.learn(scope, current, available)
+            finals = [t for t in available if target(t).casefold() == goal]
+            if finals:
+                chosen, fields, problems = first_takeable(finals, self.options.resolution, self.name)
+                if chosen is None:
+                    raise SkippableError(f"{self.name}: issue {ticket.id}: cannot move to {to_status!r}"
+                                         f"{self._left_in(current, way)}: {'; '.join(problems)}")
+                self._take(ticket.id, chosen, fields, to_status, to_status)
+                return
+            steps = next_steps(available, to_status, self.section.statuses.resolved, visited, self.workflow, scope)
+            chosen, fields, problems = first_takeable(steps, self.options.resolution, self.name)
+            if chosen is None:
+                targets = sorted({target(t) for t in available})
+                raise SkippableError(
+                    f"{self.name}: issue {ticket.id}: no workflow transition from {current!r} to {to_status!r}"
+                    f" (closing_status) is available to the API user{self._left_in(current, way)}; it may go to:"
+                    f" {', '.join(targets) or 'nothing'}, and none of these is a status mapped resolved"
+                    f" ({', '.join(self.section.statuses.resolved) or 'none'}) or known to lead to {to_status!r}"
+                    + (f" ({'; '.join(problems)})" if problems else ""))
+            step = target(chosen)
+            self._take(ticket.id, chosen, fields, step, to_status)
+            now = self._status_now(ticket.id)
+            if now.casefold() == goal:
+                return  # an automation rule (or a person) closed it meanwhile
+            way.append(now)
+            visited.add(now.casefold())
+            current = now
+        raise SkippableError(f"{self.name}: issue {ticket.id}: no way to {to_status!r} within {MAX_STEPS}"
+                             f" transitions{self._left_in(current, way)}")
+
+    @staticmethod
+    def _left_in(current: str, way: list[str]) -> str:
+        return f" (on the way there it went through {' -> '.join(way)}, where it stays)" if way else ""
+
+    def _take(self, key: str, transition: dict[str, Any], fields: dict[str, Any], step: str, goal: str) -> None:
+        body: dict[str, Any] = {"transition": {"id": str(transition["id"])}}
         if fields:
             body["fields"] = fields
-        self._guarded_post(f"/issue/{ticket.id}/transitions", body, f"move issue {ticket.id} to {to_status}",
-                           lambda: self._status_now(ticket.id).casefold() == to_status.casefold())
+        reached = {step.casefold(), goal.casefold()}
+        self._guarded_post(f"/issue/{key}/transitions", body, f"move issue {key} to {step}",
+                           lambda: self._status_now(key).casefold() in reached)
 
-    def _transition_fields(self, transition: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        """What to send with a transition, or why sla-bridge cannot make it."""
-        fields: dict[str, Any] = {}
-        name = transition.get("name", transition.get("id"))
-        for field_id, meta in (transition.get("fields") or {}).items():
-            required = bool(meta.get("required")) and not meta.get("hasDefaultValue")
-            if field_id == "resolution":
-                allowed = [v.get("name") for v in meta.get("allowedValues") or [] if v.get("name")]
-                wanted = self.options.resolution
-                if wanted and (not allowed or wanted.casefold() in (a.casefold() for a in allowed)):
-                    match = next((a for a in allowed if a.casefold() == wanted.casefold()), wanted)
-                    fields["resolution"] = {"name": match}
-                elif required:
-                    return {}, (f"transition {name!r} needs a resolution; options.resolution is {wanted!r}, Jira"
-                                f" offers: {', '.join(allowed) or 'none'}")
-                elif wanted:
-                    # Closed without one, the issue stays "Unresolved" in Jira's filters and reports.
-                    log.warning("%s: transition %r does not offer the resolution %r (it offers: %s); closing"
-                                " without one", self.name, name, wanted, ", ".join(allowed))
-            elif required:
-                return {}, (f"transition {name!r} requires the field {meta.get('name', field_id)!r}, which"
-                            " sla-bridge cannot fill: make it optional or give it a default on that screen")
-        return fields, None
+    # --- check-config --connect ------------------------------------------------------------
+
+    def check_connection(self) -> list[Check]:
+        """Read-only: authenticate, then look up everything the configuration names (``jira_checks``)."""
+        from .jira_checks import check_connection
+
+        return check_connection(self)
 
 
 @hookimpl

@@ -2,24 +2,31 @@
 
 Where sla-bridge's fields live in Redmine:
 - severity: the issue's priority (default) or a custom field;
-- due date: Redmine's own ``due_date`` (a date);
+- due date: Redmine's own ``due_date`` (a date); Redmine refuses one before the
+  issue's start date (422), and then the other fields are still written;
 - SLA labels: a multi-value *list* custom field (its possible values must hold
   every SLA label of the config);
 - the exact deadline: a *string* custom field holding an ISO 8601 instant;
 - reminders and the closure notice: journal notes (public or private);
 - closure: ``status_id``. Redmine ignores a status change its workflow forbids and
-  still answers 204, so the status is read back and a refusal reported.
+  still answers 204, so the next step is chosen from the issue's
+  ``allowed_statuses`` (Redmine 5.0+): the closing status directly, else through a
+  *resolved* status; every step is read back.
 
-History comes from the issue's journals: status and priority changes, custom field
-changes (one detail per label added or removed), notes with their author. The
-customer is anyone outside the configured agents (and outside sla-bridge's own API
-user).
+People are looked up by id (``redmine_users``): the reporter and each journal's
+author get their login, e-mail, groups and project roles, and the configured
+agents (identity patterns) say who is support staff; sla-bridge's own API user is
+always an agent. Fields named in ``[trackers.<name>.fields]`` (category, tracker,
+custom fields) are read into ``Ticket.fields``, their journal changes into
+``FieldChange`` events. ``check_connection`` lives in ``redmine_checks``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterator
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,14 +34,21 @@ from ..actions import PostComment, SetDueDate, SetLabels
 from ..config import SecretRef, adapter_options
 from ..hookspecs import hookimpl
 from ..httpclient import HttpClient, RetryPolicy
-from ..model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
-from .base import ChangedTicket, PermanentError, SkippableError, keyset_pages
+from ..identity import Person
+from ..model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
+from .base import (
+    ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, keyset_pages, person_role,
+)
+from .redmine_users import Directory
 
 if TYPE_CHECKING:
     from ..config import Config, TrackerSection
     from ..plugins import AdapterRegistry
 
 PAGE_LIMIT = 100  # Redmine caps `limit` at 100
+MAX_STEPS = 3     # status changes one closure may take (direct, or through resolved statuses)
+BUILTIN_FIELDS = {"category": "category_id", "tracker": "tracker_id"}  # field -> journal detail name
+REPORTED_AT = "reported_at"
 
 
 class RedmineOptions(BaseModel):
@@ -44,13 +58,23 @@ class RedmineOptions(BaseModel):
 
     url: str
     api_key: SecretRef
-    projects: list[str] = []  # project identifiers; empty: every project the key can see
+    projects: list[str] = []  # project identifiers (subprojects are not implied); empty: every visible project
     severity_field: str = "priority"  # "priority", or a custom field id or name
     labels_field: str | int           # custom field (multi-value list) id or name
     deadline_field: str | int | None = None  # custom field (string) id or name
     page_size: int = Field(default=PAGE_LIMIT, ge=1, le=PAGE_LIMIT)
     timeout_seconds: float = Field(default=30, gt=0)
     retries: int = Field(default=4, ge=1, le=10)
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Where one ``[trackers.<name>.fields]`` entry is read: a built-in field or a custom field."""
+
+    name: str                # the config's name, casefolded
+    builtin: str | None      # "category" or "tracker"
+    custom_id: int | None
+    label: str               # for messages: "custom field 'Reported at' (4)"
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -69,74 +93,128 @@ def _redmine_time(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_reported(value: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 instant; a bare date or a datetime without offset is read in the calendar's zone."""
+    # A bare date reads as its midnight: the clocks then start at that day's first opening.
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))  # ValueError if malformed
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+
 class RedmineAdapter:
     adapter_type = "redmine"
 
     def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
                  retry: RetryPolicy | None = None) -> None:
+        # No HTTP here: check-config builds adapters to validate options and secrets.
         self.name = name
+        self.section = section
         self.options = adapter_options(RedmineOptions, config, name, section)
-        self.agents = {a.casefold() for a in section.agents}
-        self.label_prefix = config.policy.labels.prefix
+        self.agents = tuple(section.agents)
+        self.sla_labels = config.policy.labels.all()
+        self.zone = config.calendar.zone
         self.http = HttpClient(self.options.url, {"X-Redmine-API-Key": self.options.api_key.reveal(),
                                                   "Content-Type": "application/json"}, name,
                                timeout=self.options.timeout_seconds,
                                retry=retry or RetryPolicy(attempts=self.options.retries))
+        self.directory = Directory(self._get)
         self._statuses: dict[str, str] | None = None
         self._priorities: dict[str, str] | None = None
-        self._fields: dict[str, int] | None = None
-        self._me: str | None = None
+        self._trackers: dict[str, str] | None = None
+        self._field_names: dict[str, set[int]] | None = None
+        self._sources: tuple[list[FieldSource], FieldSource | None] | None = None
 
     def __repr__(self) -> str:
         return f"RedmineAdapter({self.name!r}, {self.options.url!r})"
 
-    # --- lookups, read once per process ---------------------------------------------
+    # --- lookups, read once per adapter instance --------------------------------------
 
     def _get(self, path: str, what: str, **params: Any) -> Any:
         return self.http.request("GET", path, what=what, retry=True, params=params or None).json()
 
+    def _lookup(self, path: str, key: str, what: str) -> dict[str, str]:
+        return {str(item["id"]): item["name"] for item in self._get(path, what).get(key, [])}
+
     @property
     def statuses(self) -> dict[str, str]:
         if self._statuses is None:
-            data = self._get("/issue_statuses.json", "list issue statuses")
-            self._statuses = {str(s["id"]): s["name"] for s in data.get("issue_statuses", [])}
+            self._statuses = self._lookup("/issue_statuses.json", "issue_statuses", "list issue statuses")
         return self._statuses
 
     @property
     def priorities(self) -> dict[str, str]:
         if self._priorities is None:
-            data = self._get("/enumerations/issue_priorities.json", "list priorities")
-            self._priorities = {str(p["id"]): p["name"] for p in data.get("issue_priorities", [])}
+            self._priorities = self._lookup("/enumerations/issue_priorities.json", "issue_priorities",
+                                            "list priorities")
         return self._priorities
 
     @property
-    def me(self) -> str:
-        """sla-bridge's own user id: its notes are agent notes whatever the config says."""
-        if self._me is None:
-            self._me = str(self._get("/users/current.json", "read the API user")["user"]["id"])
-        return self._me
+    def trackers(self) -> dict[str, str]:
+        if self._trackers is None:
+            self._trackers = self._lookup("/trackers.json", "trackers", "list trackers")
+        return self._trackers
 
-    def field_id(self, ref: str | int | None) -> int | None:
+    @property
+    def me(self) -> Person:
+        """sla-bridge's own API user: its notes and changes are an agent's whatever the config says."""
+        return Person(id=str(self.directory.me()["id"]))
+
+    def status_id(self, name: str, what: str) -> str:
+        found = next((sid for sid, known in self.statuses.items() if known.casefold() == name.casefold()), None)
+        if found is None:
+            raise PermanentError(f"{self.name}: no Redmine status named {name!r} ({what});"
+                                 f" known: {', '.join(self.statuses.values())}")
+        return found
+
+    def custom_field_names(self) -> dict[str, set[int]]:
+        """Issue custom field name (casefolded) -> ids. The full list is admin-only; anyone sees the
+        fields enabled in each visible project (``/projects.json?include=issue_custom_fields``)."""
+        if self._field_names is None:
+            names: dict[str, set[int]] = {}
+            try:
+                rows = [(f["name"], f["id"]) for f in self._get("/custom_fields.json", "list custom fields")
+                        .get("custom_fields", []) if f.get("customized_type") == "issue"]
+            except SkippableError:
+                rows = [(n, int(i)) for p in self.directory.projects().values() for i, n in p.custom_fields.items()]
+            for field_name, field_id in rows:
+                names.setdefault(str(field_name).casefold(), set()).add(int(field_id))
+            self._field_names = names
+        return self._field_names
+
+    def field_id(self, ref: str | int | None, what: str = "custom field") -> int | None:
         if ref is None:
             return None
-        if isinstance(ref, int) or str(ref).isdigit():
+        if isinstance(ref, int) or str(ref).strip().isdigit():
             return int(ref)
-        if self._fields is None:
-            try:
-                data = self._get("/custom_fields.json", "list custom fields")
-            except SkippableError:
-                raise PermanentError(f"{self.name}: cannot list custom fields to find {ref!r} (admin only):"
-                                     " give the field's numeric id in the config instead") from None
-            self._fields = {f["name"].casefold(): f["id"] for f in data.get("custom_fields", [])
-                            if f.get("customized_type") == "issue"}
-        try:
-            return self._fields[str(ref).casefold()]
-        except KeyError:
-            raise PermanentError(f"{self.name}: no issue custom field named {ref!r}") from None
+        ids = self.custom_field_names().get(str(ref).casefold(), set())
+        if len(ids) != 1:
+            problem = "no issue custom field" if not ids else f"{len(ids)} issue custom fields"
+            raise PermanentError(f"{self.name}: {what}: {problem} named {ref!r} visible to the API user;"
+                                 " give the field's numeric id instead")
+        return next(iter(ids))
 
     @property
     def labels_id(self) -> int:
-        return int(self.field_id(self.options.labels_field) or 0)  # labels_field is required
+        return int(self.field_id(self.options.labels_field, "labels_field") or 0)  # labels_field is required
+
+    def field_sources(self) -> tuple[list[FieldSource], FieldSource | None]:
+        """The configured fields, resolved once: (fields read into Ticket.fields, the reported_at source)."""
+        if self._sources is None:
+            sources, reported = [], None
+            for name, ref in self.section.fields.items():
+                where = f"trackers.{self.name}.fields.{name}"
+                builtin = str(ref).strip().casefold() if str(ref).strip().casefold() in BUILTIN_FIELDS else None
+                custom = None if builtin else self.field_id(ref, where)
+                source = FieldSource(name.casefold(), builtin, custom,
+                                     f"Redmine's {builtin}" if builtin else f"custom field {ref!r}")
+                if name.casefold() == REPORTED_AT:
+                    if builtin:
+                        raise PermanentError(f"{self.name}: {where}: reported_at must be a custom field"
+                                             " holding a date or an ISO 8601 instant, not the " + builtin)
+                    reported = source
+                else:
+                    sources.append(source)
+            self._sources = (sources, reported)
+        return self._sources
 
     # --- reading ---------------------------------------------------------------------
 
@@ -145,14 +223,32 @@ class RedmineAdapter:
         return keyset_pages(self._changed_page, cursor, self.options.page_size, resolution=timedelta(seconds=1))
 
     def _changed_page(self, bound: datetime | None, offset: int) -> list[ChangedTicket]:
-        params: dict[str, Any] = {"status_id": "*", "sort": "updated_on,id", "limit": self.options.page_size,
-                                  "offset": offset}
-        if bound is not None:
-            params["updated_on"] = f">={_redmine_time(bound)}"
-        if self.options.projects:
-            params["project_id"] = ",".join(self.options.projects)
+        params: dict[str, Any] = {"sort": "updated_on,id", "limit": self.options.page_size, "offset": offset}
+        if not self.options.projects:
+            params["status_id"] = "*"
+            if bound is not None:
+                params["updated_on"] = f">={_redmine_time(bound)}"
+        else:
+            # `project_id=a,b` answers 404 (it names one project, and brings its subprojects):
+            # several projects need the generic filter syntax, which takes project ids.
+            params.update({"set_filter": 1, "f[]": ["status_id", "project_id"], "op[status_id]": "*",
+                           "op[project_id]": "=", "v[project_id][]": self._project_ids()})
+            if bound is not None:
+                params["f[]"].append("updated_on")
+                params.update({"op[updated_on]": ">=", "v[updated_on][]": _redmine_time(bound)})
         issues = self._get("/issues.json", "list changed issues", **params).get("issues", [])
-        return [ChangedTicket(str(i["id"]), _parse_time(i["updated_on"])) for i in issues]  # type: ignore[arg-type]
+        return [ChangedTicket(str(i["id"]), _required_time(i.get("updated_on"), f"issue {i['id']} updated_on"))
+                for i in issues]
+
+    def _project_ids(self) -> list[str]:
+        ids = []
+        for identifier in self.options.projects:
+            project = self.directory.by_identifier(identifier)
+            if project is None:
+                raise PermanentError(f"{self.name}: project {identifier!r} (options.projects) does not exist"
+                                     " or is not visible to the API user")
+            ids.append(project.id)
+        return ids
 
     def fetch(self, ticket_id: str) -> Ticket:
         data = self._get(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", include="journals")
@@ -168,27 +264,22 @@ class RedmineAdapter:
                 return field.get("value")
         return None
 
-    def _role(self, user: dict[str, Any] | None) -> Role:
-        if not user:
-            return Role.SYSTEM
-        if str(user.get("id")) == self.me or str(user.get("id")) in self.agents \
-                or str(user.get("name", "")).casefold() in self.agents:
-            return Role.AGENT
-        return Role.CUSTOMER
-
     def to_ticket(self, issue: dict[str, Any]) -> Ticket:
         """One Redmine issue (with journals) in the common model."""
         severity_cf = None if self.options.severity_field == "priority" else self.field_id(self.options.severity_field)
-        deadline_cf = self.field_id(self.options.deadline_field)
-        events = [event for journal in issue.get("journals", []) for event in self._journal_events(journal, severity_cf)]
+        deadline_cf = self.field_id(self.options.deadline_field, "deadline_field")
+        project_id = (issue.get("project") or {}).get("id")
+        project = self.directory.project(project_id) if project_id is not None else None
+        events = [event for journal in issue.get("journals", [])
+                  for event in self._journal_events(journal, project_id, severity_cf)]
         labels = self._custom(issue, self.labels_id) or []
         deadline = self._custom(issue, deadline_cf) if deadline_cf else None
         severity = (issue.get("priority") or {}).get("name") if severity_cf is None \
             else self._custom(issue, severity_cf) or None
-        created = _required_time(issue.get("created_on"), "created_on")
         return Ticket(
             tracker=self.name, id=str(issue["id"]), title=issue.get("subject", ""),
-            reporter=(issue.get("author") or {}).get("name"), created=created,
+            reporter=self.directory.person(issue.get("author"), project_id),
+            created=_required_time(issue.get("created_on"), "created_on"),
             status=issue["status"]["name"], severity=severity,
             labels=frozenset(labels if isinstance(labels, list) else [labels]),
             due_date=date.fromisoformat(issue["due_date"]) if issue.get("due_date") else None,
@@ -197,14 +288,42 @@ class RedmineAdapter:
             type=(issue.get("tracker") or {}).get("name"),
             updated=_parse_time(issue.get("updated_on")),
             events=tuple(events),
+            project=project.identifier if project is not None else None,
+            fields=self._field_values(issue),
+            reported_at=self._reported_at(issue),
         )
 
-    def _journal_events(self, journal: dict[str, Any], severity_cf: int | None) -> list[Event]:
-        """One journal: its details (status, priority, custom fields) and its note."""
+    def _field_values(self, issue: dict[str, Any]) -> frozenset[tuple[str, str]]:
+        pairs: set[tuple[str, str]] = set()
+        for source in self.field_sources()[0]:
+            if source.builtin:
+                value: Any = (issue.get(source.builtin) or {}).get("name")
+            else:
+                value = self._custom(issue, source.custom_id)
+            pairs.update((source.name, str(v)) for v in (value if isinstance(value, list) else [value])
+                         if v not in (None, ""))
+        return frozenset(pairs)
+
+    def _reported_at(self, issue: dict[str, Any]) -> datetime | None:
+        source = self.field_sources()[1]
+        value = self._custom(issue, source.custom_id) if source is not None else None
+        if source is None or value in (None, ""):
+            return None
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            return parse_reported(value, self.zone)
+        except ValueError:
+            raise SkippableError(f"{self.name}: issue {issue.get('id')}: {source.label} (reported_at) holds"
+                                 f" {value!r}, not a date or an ISO 8601 instant such as 2025-06-02T14:30+02:00"
+                                 ) from None
+
+    def _journal_events(self, journal: dict[str, Any], project_id: Any, severity_cf: int | None) -> list[Event]:
+        """One journal: its details (status, priority, labels, configured fields) and its note."""
         at = _required_time(journal.get("created_on"), "journal created_on")
-        user = journal.get("user")
-        by = user.get("name") if user else None
-        role = self._role(user)
+        person = self.directory.person(journal.get("user"), project_id)
+        by = str(person) if person else None  # shown in explanations only
+        role = person_role(person, self.agents, self.me)
         events: list[Event] = []
         labels_cf = str(self.labels_id)
         for d in journal.get("details", []):
@@ -221,9 +340,24 @@ class RedmineAdapter:
                     events.append(LabelChange(at, new, True, by))
                 if old:
                     events.append(LabelChange(at, old, False, by))
+            events += self._field_changes(at, prop, name, old, new, by, project_id)
         if journal.get("notes"):
             events.append(Comment(at, by, role, not journal.get("private_notes", False), journal["notes"]))
         return events
+
+    def _field_changes(self, at: datetime, prop: Any, name: str, old: Any, new: Any, by: str | None,
+                       project_id: Any) -> list[Event]:
+        changes: list[Event] = []
+        for source in self.field_sources()[0]:
+            if source.builtin and prop == "attr" and name == BUILTIN_FIELDS[source.builtin]:
+                if source.builtin == "category":  # details carry ids; a deleted category keeps "#id"
+                    old, new = (self.directory.category_name(project_id, v) for v in (old, new))
+                else:
+                    old, new = (self.trackers.get(str(v), f"#{v}") if v else None for v in (old, new))
+                changes.append(FieldChange(at, source.name, old or None, new or None, by))
+            elif source.custom_id is not None and prop == "cf" and name == str(source.custom_id):
+                changes.append(FieldChange(at, source.name, old or None, new or None, by))
+        return changes
 
     # --- writing ---------------------------------------------------------------------
 
@@ -231,12 +365,17 @@ class RedmineAdapter:
         self.http.request("PUT", f"/issues/{ticket_id}.json", what=what, retry=retry, json={"issue": fields})
 
     def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None:
-        """Due date, deadline and SLA labels in one PUT (safe to retry: it sets values)."""
+        """Due date, deadline and SLA labels in one PUT (safe to retry: it sets values).
+
+        Redmine validates the whole issue: a due date before the start date answers
+        422 and writes nothing. The labels and the deadline must not wait for a person
+        to fix the start date, so they are written without the due date, and the
+        refusal is reported once (``FieldRefused``)."""
         fields: dict[str, Any] = {}
         custom: list[dict[str, Any]] = []
         if due is not None:
             fields["due_date"] = due.due_date.isoformat() if due.due_date else ""
-            deadline_cf = self.field_id(self.options.deadline_field)
+            deadline_cf = self.field_id(self.options.deadline_field, "deadline_field")
             if deadline_cf is not None:
                 custom.append({"id": deadline_cf, "value": due.due_at.isoformat() if due.due_at else ""})
         if labels is not None:
@@ -244,25 +383,104 @@ class RedmineAdapter:
             custom.append({"id": self.labels_id, "value": values or [""]})  # [""] clears a multi-value field
         if custom:
             fields["custom_fields"] = custom
-        if fields:
+        if not fields:
+            return
+        try:
             self._put(ticket.id, fields, f"update issue {ticket.id}", retry=True)
+        except SkippableError as refused:
+            try:
+                start = self._refused_start_date(ticket.id, fields.get("due_date"))
+            except SkippableError:
+                start = None
+            if start is None:
+                raise refused from None
+            rest = {k: v for k, v in fields.items() if k != "due_date"}
+            if rest:
+                self._put(ticket.id, rest, f"update issue {ticket.id} without its due date", retry=True)
+            reason = str(refused).split(": HTTP 422: ", 1)[-1]
+            raise FieldRefused(f"{self.name}: issue {ticket.id}: Redmine refused the due date {fields['due_date']}"
+                               f" ({reason}; the issue starts on {start.isoformat()})"
+                               + ("; the other fields were written" if rest else ""), "due_date") from None
+
+    def _refused_start_date(self, ticket_id: str, due_text: Any) -> date | None:
+        """The issue's start date if it is after the due date we sent: the known cause of a 422.
+        Read rather than matched in the message, which Redmine translates to the API user's language."""
+        if not due_text:
+            return None
+        start = self._get(f"/issues/{ticket_id}.json", f"read issue {ticket_id}")["issue"].get("start_date")
+        start_date = date.fromisoformat(start) if start else None
+        return start_date if start_date is not None and date.fromisoformat(due_text) < start_date else None
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
+        if not comment.public:
+            self._check_private_notes(ticket)
         # Never retried: a second attempt after a lost answer would add the note twice.
         self._put(ticket.id, {"notes": comment.body, "private_notes": not comment.public},
                   f"add a note to issue {ticket.id}", retry=False)
 
+    def _check_private_notes(self, ticket: Ticket) -> None:
+        """Redmine drops ``private_notes`` without the "Set notes as private" permission and
+        posts the note publicly: an internal note must never reach the customer so."""
+        if self.directory.me_admin() or ticket.project is None:
+            return
+        project = self.directory.by_identifier(ticket.project)
+        permissions = self.directory.my_permissions(project.id) if project is not None else None
+        if permissions is not None and "set_notes_private" not in permissions:
+            raise SkippableError(f"{self.name}: issue {ticket.id}: the API user may not set notes private in"
+                                 f" project {ticket.project!r}: Redmine would publish this internal note; give its"
+                                 " role the permission \"Set notes as private\"")
+
     def transition(self, ticket: Ticket, to_status: str) -> None:
-        wanted = next((sid for sid, name in self.statuses.items() if name.casefold() == to_status.casefold()), None)
-        if wanted is None:
-            raise PermanentError(f"{self.name}: no Redmine status named {to_status!r} (closing_status);"
-                                 f" known: {', '.join(self.statuses.values())}")
-        self._put(ticket.id, {"status_id": int(wanted)}, f"move issue {ticket.id} to {to_status}", retry=True)
-        issue = self._get(f"/issues/{ticket.id}.json", f"read back issue {ticket.id}")["issue"]
-        if str(issue["status"]["id"]) != wanted:
-            raise SkippableError(f"{self.name}: issue {ticket.id}: Redmine kept status {issue['status']['name']!r}"
-                                 f" instead of {to_status!r}: its workflow does not let the API user make this"
-                                 " change (Administration > Workflow)")
+        """Move the issue to `to_status` along the API user's workflow: directly when allowed, else
+        through a status mapped to ``resolved``; each step read back (Redmine ignores a forbidden one)."""
+        target = self.status_id(to_status, "closing_status")
+        resolved = [sid for sid, name in self.statuses.items()
+                    if name.casefold() in {r.casefold() for r in self.section.statuses.resolved}]
+        issue = self._read_allowed(ticket.id)
+        taken: list[str] = []
+        for _ in range(MAX_STEPS):
+            current = str(issue["status"]["id"])
+            if current == target:
+                return
+            allowed = issue.get("allowed_statuses")
+            allowed_ids = [str(s["id"]) for s in allowed] if allowed is not None else None
+            if allowed_ids is None or target in allowed_ids:  # before 5.0 Redmine lists none: try, read back
+                step: str | None = target
+            else:
+                step = next((s for s in resolved if s in allowed_ids and s != current and s not in taken), None)
+            if step is None:
+                names = ", ".join(s["name"] for s in allowed or [] if str(s["id"]) != current) or "none"
+                via = f" (it was moved through {', '.join(self.statuses[s] for s in taken)})" if taken else ""
+                raise SkippableError(
+                    f"{self.name}: issue {ticket.id}: no workflow path to {to_status!r} for the API user from"
+                    f" {issue['status']['name']!r}{via}: the statuses it may set are {names}; allow"
+                    f" {issue['status']['name']} -> {to_status}, or a step through a resolved status, for the"
+                    f" API user's role and tracker {(issue.get('tracker') or {}).get('name')!r}"
+                    " (Administration > Workflow)")
+            self._put(ticket.id, {"status_id": int(step)}, f"move issue {ticket.id} to {self.statuses[step]}",
+                      retry=True)
+            issue = self._read_allowed(ticket.id)
+            if str(issue["status"]["id"]) != step:
+                raise SkippableError(f"{self.name}: issue {ticket.id}: Redmine kept status"
+                                     f" {issue['status']['name']!r} instead of {self.statuses[step]!r}: its workflow"
+                                     " does not let the API user make this change (Administration > Workflow)")
+            taken.append(step)
+        if str(issue["status"]["id"]) != target:
+            raise SkippableError(f"{self.name}: issue {ticket.id}: still {issue['status']['name']!r} after"
+                                 f" {MAX_STEPS} status changes towards {to_status!r}")
+
+    def _read_allowed(self, ticket_id: str) -> dict[str, Any]:
+        issue: dict[str, Any] = self._get(f"/issues/{ticket_id}.json", f"read issue {ticket_id}",
+                                          include="allowed_statuses")["issue"]
+        return issue
+
+    # --- checks ----------------------------------------------------------------------
+
+    def check_connection(self) -> list[Check]:
+        """Read-only: what the configuration names, found or not (see ``redmine_checks``)."""
+        from .redmine_checks import run_checks
+
+        return run_checks(self)
 
 
 @hookimpl

@@ -14,8 +14,18 @@ Where sla-bridge's fields live in Zammad:
 - closure: the ticket's ``state``, read back afterwards (a Core Workflow can refuse it).
 
 History comes from ``GET /ticket_history/{id}`` (state, priority, attribute and tag
-changes, each with ``created_by_id``) and the articles (``sender`` says who wrote
-them: Customer, Agent or System).
+changes, each with ``created_by_id``) and the articles. Who did something is a
+``Person`` read from Zammad's user (``zammad_identity``): the configured ``agents``
+patterns and sla-bridge's own user are agents, anyone else is the customer
+(``base.person_role``). An article's ``sender`` is used for one thing only: a
+``System`` article (a trigger's, an auto-reply) is the system's. An article whose
+sender says ``Agent`` but whose author matches no ``agents`` pattern counts as the
+customer's, as the configuration says, and is logged once per user.
+
+``[trackers.<name>.fields]`` names ticket attributes read into ``Ticket.fields``
+(select keys, each value of a multiselect, tree paths ``a::b``), with their changes
+from the history as ``FieldChange`` events; ``reported_at`` names a Date & Time
+attribute read into ``Ticket.reported_at``.
 
 Changed tickets come from ``GET /tickets/search`` with a *condition* on
 ``updated_at`` and no query text: Zammad then searches its database, with or
@@ -42,6 +52,8 @@ pass for every ticket behind it.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,11 +65,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..actions import PostComment, SetDueDate, SetLabels
 from ..config import SecretRef, adapter_options
+from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..httpclient import HttpClient, RetryPolicy
+from ..identity import Person
 from ..model import (
     Comment,
     Event,
+    FieldChange,
     LabelChange,
     Role,
     SeverityChange,
@@ -66,11 +81,15 @@ from ..model import (
 )
 from .base import (
     ChangedTicket,
+    Check,
     PermanentError,
     SkippableError,
     TransientError,
     keyset_pages,
+    person_role,
 )
+from .zammad_check import check_connection
+from .zammad_identity import SYSTEM_USER_ID, Directory, person_from_user
 
 if TYPE_CHECKING:
     import requests
@@ -78,9 +97,11 @@ if TYPE_CHECKING:
     from ..config import Config, TrackerSection
     from ..plugins import AdapterRegistry
 
+log = logging.getLogger(__name__)
+
 SEARCH_LIMIT = 200  # /tickets/search: paginate_with(max: 200); a bigger per_page is cut silently
 LIST_LIMIT = 100    # /tickets: paginate_with(max: 100)
-SYSTEM_USER_ID = "1"  # Zammad's own user "-": schedulers, "pending close", imports
+REPORTED_AT = "reported_at"  # the [trackers.<name>.fields] key read into Ticket.reported_at
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = "2999-12-31T23:59:59.999Z"  # Zammad strips "*" from search queries: no open range
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -106,6 +127,7 @@ class ZammadOptions(BaseModel):
     page_size: int = Field(default=100, ge=1, le=SEARCH_LIMIT)
     timeout_seconds: float = Field(default=30, gt=0)
     retries: int = Field(default=4, ge=1, le=10)
+    user_cache_seconds: float = Field(default=3600, ge=0)  # how long a looked-up user is kept
 
     @field_validator("url")
     @classmethod
@@ -155,6 +177,58 @@ def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "", []) else None
 
 
+def _values(value: Any) -> list[str]:
+    """A ticket attribute's value(s) as text: a select's key, each value of a multiselect,
+    a tree select's path (``a::b``), ``true``/``false``, a number."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [v for item in value for v in _values(item)]
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    return [str(value)]
+
+
+def _history_values(text: Any) -> tuple[bool, list[str]]:
+    """A history ``value_from``/``value_to``: Zammad stores ``value.to_s``, so a multiselect's
+    array reads like Ruby's ``["a", "b"]``. Returns (several values?, the values)."""
+    if text is None or text == "":
+        return False, []
+    if isinstance(text, str) and text.startswith("[") and text.endswith("]"):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            return False, [text]
+        if isinstance(items, list):
+            return True, [str(i) for i in items if i not in (None, "")]
+    return False, [str(text)]
+
+
+def _field_changes(at: datetime, name: str, old: Any, new: Any, by: str | None) -> list[FieldChange]:
+    """One change of a tracked attribute; a multiselect gives one event per value added or removed."""
+    old_many, olds = _history_values(old)
+    new_many, news = _history_values(new)
+    if old_many or new_many:
+        return ([FieldChange(at, name, None, v, by) for v in news if v not in olds]
+                + [FieldChange(at, name, v, None, by) for v in olds if v not in news])
+    return [FieldChange(at, name, olds[0] if olds else None, news[0] if news else None, by)]
+
+
+def _field_attributes(section: TrackerSection, config: Config, tracker: str) -> tuple[dict[str, str], str | None]:
+    """``[trackers.<name>.fields]``: config name (casefolded) -> attribute, and the ``reported_at`` attribute."""
+    fields: dict[str, str] = {}
+    reported_at = None
+    for key, attribute in section.fields.items():
+        if not isinstance(attribute, str) or not _ATTRIBUTE.match(attribute):
+            raise ConfigError(f"{config.path}: trackers.{tracker}.fields.{key}: expected the name of a Zammad ticket"
+                              f" attribute (lower case, digits, _), e.g. \"category\", got {attribute!r}")
+        if key.casefold() == REPORTED_AT:
+            reported_at = attribute
+        else:
+            fields[key.casefold()] = attribute
+    return fields, reported_at
+
+
 class ZammadAdapter:
     adapter_type = "zammad"
     tracks_due_at = True  # the datetime attribute holds the exact deadline
@@ -162,9 +236,12 @@ class ZammadAdapter:
     def __init__(self, name: str, section: TrackerSection, config: Config, *,
                  retry: RetryPolicy | None = None) -> None:
         self.name = name
+        self.section = section
         self.options = adapter_options(ZammadOptions, config, name, section)
-        self.agents = {a.casefold() for a in section.agents}
+        self.agents = tuple(section.agents)
+        self.field_attributes, self.reported_at_attribute = _field_attributes(section, config, name)
         self.groups = {g.casefold() for g in self.options.groups}
+        self.labels = config.policy.labels
         self.label_prefix = config.policy.labels.prefix
         self.zone = config.calendar.zone
         secret = self.options.token.reveal()
@@ -175,6 +252,8 @@ class ZammadAdapter:
                                retry=retry or RetryPolicy(attempts=self.options.retries))
         self._me: dict[str, Any] | None = None
         self._customer_of: dict[str, Any] = {}  # ticket id -> customer_id, from fetch
+        self.directory = Directory(self._get, name, self.options.user_cache_seconds)
+        self._unlisted: set[str] = set()  # users writing as Agent who match no agents pattern (logged once)
 
     def __repr__(self) -> str:
         return f"ZammadAdapter({self.name!r}, {self.options.url!r})"
@@ -198,14 +277,19 @@ class ZammadAdapter:
 
     @property
     def me(self) -> dict[str, Any]:
-        """sla-bridge's own Zammad user: its articles and changes are an agent's."""
+        """sla-bridge's own Zammad user (expanded: role and group names): its articles and changes
+        are an agent's."""
         if self._me is None:
             try:
-                self._me = self._get("/users/me", "read the API user")
+                self._me = self._get("/users/me", "read the API user", expand="true")
             except SkippableError as exc:  # 403: no credentials taken, or API token access disabled
                 raise PermanentError(f"{self.name}: Zammad does not accept this token ({exc}); check that"
                                      " API token access is enabled (Settings > System > API)") from None
         return self._me
+
+    @property
+    def me_person(self) -> Person:
+        return person_from_user(self.me)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -273,6 +357,7 @@ class ZammadAdapter:
             history = self._get(f"/ticket_history/{ticket_id}", f"read the history of ticket {ticket_id}")
             articles = self._get(f"/ticket_articles/by_ticket/{ticket_id}",
                                  f"read the articles of ticket {ticket_id}")
+        self.directory.next_ticket()
         try:
             ticket = self.to_ticket(raw, tags.get("tags") or [], history, articles)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -296,23 +381,34 @@ class ZammadAdapter:
                   articles: list[dict[str, Any]]) -> Ticket:
         """One Zammad ticket (``expand=true``), its tags, history and articles in the common model."""
         due_at = self._due_at(raw)
-        severity_attribute = self.options.severity_field
-        events = self._history_events(raw, history, severity_attribute)
-        events += [self._comment(a) for a in articles]
+        logins = self._known_logins(raw, history, articles)
+        events = self._history_events(raw, history, logins)
+        events += [self._comment(a, logins) for a in articles]
         created = _required_time(raw["created_at"], "the ticket")
         option = self.options
         return Ticket(
             tracker=self.name, id=str(raw["id"]), title=raw.get("title") or "",
-            reporter=raw.get("customer"), created=created, status=raw["state"],
-            severity=_text(raw.get(severity_attribute)),
+            reporter=self.directory.person(raw.get("customer_id"), raw.get("customer")),
+            created=created, status=raw["state"],
+            severity=_text(raw.get(option.severity_field)),
             labels=frozenset(tags),
             due_date=due_at.astimezone(self.zone).date() if due_at else None, due_at=due_at,
             fix_version=_text(raw.get(option.fix_version_attribute)) if option.fix_version_attribute else None,
             type=_text(raw.get(option.type_attribute)) if option.type_attribute else None,
-            reporter_groups=frozenset({raw["organization"]}) if raw.get("organization") else frozenset(),
             updated=_parse_time(raw.get("updated_at")),
             events=tuple(events),
+            project=_text(raw.get("group")),
+            fields=self._fields(raw),
+            reported_at=self._reported_at(raw),
         )
+
+    def _attribute(self, raw: dict[str, Any], attribute: str, key: str) -> Any:
+        """A configured attribute of the ticket: its absence is the admin's to fix, for every ticket."""
+        if attribute not in raw:
+            raise PermanentError(f"{self.name}: Zammad tickets have no attribute {attribute!r}"
+                                 f" (trackers.{self.name}.{key}): create it as a ticket attribute, then update"
+                                 " the database and restart Zammad (see docs/zammad.md), or fix the name")
+        return raw[attribute]
 
     def _due_at(self, raw: dict[str, Any]) -> datetime | None:
         """The deadline attribute; its absence or a date-only value is the admin's to fix, for every ticket."""
@@ -329,8 +425,45 @@ class ZammadAdapter:
                                  " Date & Time attribute, not a Date")
         return due_at
 
-    def _history_events(self, raw: dict[str, Any], history: dict[str, Any], severity_attribute: str) -> list[Event]:
-        users = (history.get("assets") or {}).get("User") or {}
+    def _fields(self, raw: dict[str, Any]) -> frozenset[tuple[str, str]]:
+        pairs = set()
+        for name, attribute in self.field_attributes.items():
+            for value in _values(self._attribute(raw, attribute, f"fields.{name}")):
+                pairs.add((name, value))
+        return frozenset(pairs)
+
+    def _reported_at(self, raw: dict[str, Any]) -> datetime | None:
+        attribute = self.reported_at_attribute
+        if attribute is None:
+            return None
+        value = self._attribute(raw, attribute, f"fields.{REPORTED_AT}")
+        reported_at = _parse_time(value)
+        if reported_at is not None and reported_at.tzinfo is None:
+            raise PermanentError(f"{self.name}: the attribute {attribute!r} holds {value!r}, a date without a time"
+                                 f" (trackers.{self.name}.fields.{REPORTED_AT}): it must be a Date & Time attribute")
+        return reported_at
+
+    @staticmethod
+    def _known_logins(raw: dict[str, Any], history: dict[str, Any], articles: list[dict[str, Any]]) -> dict[str, str]:
+        """User id -> login, from what the ticket's answers already say (used if a user lookup fails)."""
+        logins: dict[str, str] = {}
+        for uid, data in ((history.get("assets") or {}).get("User") or {}).items():
+            if isinstance(data, dict) and data.get("login"):
+                logins[str(uid)] = str(data["login"])
+        for article in articles:
+            if article.get("created_by_id") is not None and article.get("created_by"):
+                logins.setdefault(str(article["created_by_id"]), str(article["created_by"]))
+        for key in ("customer", "owner", "created_by", "updated_by"):
+            if raw.get(f"{key}_id") is not None and raw.get(key):
+                logins.setdefault(str(raw[f"{key}_id"]), str(raw[key]))
+        return logins
+
+    def _history_events(self, raw: dict[str, Any], history: dict[str, Any], logins: dict[str, str]) -> list[Event]:
+        severity_attribute = self.options.severity_field
+        tracked: dict[str, list[tuple[str, bool]]] = {}  # history attribute -> (field name, by id?)
+        for name, attribute in self.field_attributes.items():
+            # HasHistory logs "group_id" as "group", with names in value_* and ids in id_*
+            tracked.setdefault(attribute.removesuffix("_id"), []).append((name, attribute.endswith("_id")))
         events: list[Event] = []
         for item in history.get("history") or []:
             if item.get("object") != "Ticket" or str(item.get("o_id")) != str(raw["id"]):
@@ -338,39 +471,53 @@ class ZammadAdapter:
             kind, attribute = item.get("type"), item.get("attribute")
             at = _required_time(item["created_at"], f"history entry {item.get('id')}")
             user_id = item.get("created_by_id")
-            login = (users.get(str(user_id)) or self._known_user(user_id)).get("login")
-            by = login or (str(user_id) if user_id is not None else None)
+            uid = str(user_id) if user_id is not None else None
+            by = (logins.get(uid) or uid) if uid is not None else None
             old, new = _text(item.get("value_from")), _text(item.get("value_to"))
             if kind == "updated" and attribute == "state" and new:
-                role = self._role(user_id, login, raw.get("customer_id"), item.get("sourceable_type"))
-                events.append(StatusChange(at, old, new, by, role))
+                person, role = self._changed_by(user_id, logins, item.get("sourceable_type"))
+                events.append(StatusChange(at, old, new, (person.login if person else None) or by, role))
             elif kind == "updated" and attribute == severity_attribute:
                 events.append(SeverityChange(at, old, new, by))
             elif kind in ("added", "removed") and attribute == "tag" and new:
                 events.append(LabelChange(at, new, kind == "added", by))
+            if kind == "updated" and attribute in tracked:
+                for name, by_id in tracked[attribute]:
+                    before, after = ((item.get("id_from"), item.get("id_to")) if by_id
+                                     else (item.get("value_from"), item.get("value_to")))
+                    events += _field_changes(at, name, before, after, by)
         return events
 
-    def _known_user(self, user_id: Any) -> dict[str, Any]:
-        return self.me if user_id is not None and str(user_id) == str(self.me.get("id")) else {}
+    def _changed_by(self, user_id: Any, logins: dict[str, str], source: Any) -> tuple[Person | None, Role]:
+        """Who changed a state: automation and Zammad itself are the system; otherwise the person
+        decides (``person_role``): sla-bridge and the configured agents are agents, anyone else —
+        the ticket's customer, a colleague of theirs, an agent the configuration does not list —
+        is the customer."""
+        if user_id is None or str(user_id) == SYSTEM_USER_ID:
+            return None, Role.SYSTEM
+        person = self.directory.person(user_id, logins.get(str(user_id)))
+        if source:  # sourceable_type: Trigger, Job (scheduler), PostmasterFilter
+            return person, Role.SYSTEM
+        return person, person_role(person, self.agents, self.me_person)
 
-    def _comment(self, article: dict[str, Any]) -> Comment:
+    def _comment(self, article: dict[str, Any], logins: dict[str, str]) -> Comment:
         at = _required_time(article["created_at"], f"article {article.get('id')}")
-        role = {"customer": Role.CUSTOMER, "agent": Role.AGENT}.get(str(article.get("sender")).casefold(),
-                                                                     Role.SYSTEM)
-        return Comment(at, article.get("created_by") or article.get("from"), role,
-                       not article.get("internal", False), article.get("body") or "")
-
-    def _role(self, user_id: Any, login: str | None, customer_id: Any, source: Any) -> Role:
-        """Who changed a state: automation and Zammad itself are the system; the ticket's customer
-        is the customer; sla-bridge, the configured agents and any other user are agents."""
-        if source or user_id is None:  # sourceable_type: Trigger, Job (scheduler), PostmasterFilter
-            return Role.SYSTEM
-        uid = str(user_id)
-        if uid == str(self.me.get("id")) or uid in self.agents or (login or "").casefold() in self.agents:
-            return Role.AGENT
-        if customer_id is not None and uid == str(customer_id):
-            return Role.CUSTOMER
-        return Role.SYSTEM if uid == SYSTEM_USER_ID else Role.AGENT
+        # origin_by_id: the customer an agent wrote for (a phone call logged with sender Customer)
+        author_id = article.get("origin_by_id") or article.get("created_by_id")
+        known = logins.get(str(author_id)) if author_id is not None else None
+        person = self.directory.person(author_id, known)
+        sender = str(article.get("sender") or "").casefold()
+        if sender == "system" or person is None or person.id == SYSTEM_USER_ID:
+            role = Role.SYSTEM
+        else:
+            role = person_role(person, self.agents, self.me_person)
+            if sender == "agent" and role is Role.CUSTOMER and person.id not in self._unlisted:
+                self._unlisted.add(str(person.id))
+                log.warning("%s: %s writes as an agent in Zammad but matches no pattern of trackers.%s.agents:"
+                            " their articles and changes count as the customer's", self.name, person, self.name)
+        author = (person.login if person is not None and person.login else None) or article.get("created_by") \
+            or article.get("from")
+        return Comment(at, author, role, not article.get("internal", False), article.get("body") or "")
 
     # --- writing ---------------------------------------------------------------------
 
@@ -449,6 +596,13 @@ class ZammadAdapter:
         if str(shown or "").casefold() != to_status.casefold():
             raise SkippableError(f"{self.name}: ticket {ticket.id}: Zammad kept state {shown!r} instead of"
                                  f" {to_status!r}: a Core Workflow or the token's permissions refuse this change")
+
+
+    # --- checking ---------------------------------------------------------------------
+
+    def check_connection(self) -> list[Check]:
+        """Read-only: authenticate, then look up what the configuration names (see ``zammad_check``)."""
+        return check_connection(self)
 
 
 @hookimpl

@@ -19,7 +19,7 @@ expanded user is the one answer an agent token gets with the names in it.
 A lookup Zammad refuses or cannot answer (403, 404, a 500 for that user) gives
 what is already known — the id, and the login when the history's assets or the
 article named it — and never fails the ticket; a refusal is remembered like a
-success, a 500 is asked again next time. Zammad being unreachable (no answer,
+success, a 500 is asked again for the next ticket. Zammad being unreachable (no answer,
 502/503/504, 429 after the retries) is not a lookup failure: it ends the pass like
 any other call, because a person read with no roles could be counted as the
 customer, and that evaluation would be stored.
@@ -84,6 +84,11 @@ class Directory:
         self.ttl = ttl
         self.clock = clock
         self._people: dict[str, tuple[Person, float]] = {}
+        self._failed: dict[str, Person] = {}  # a 500 this ticket: not asked again until the next one
+
+    def next_ticket(self) -> None:
+        """Users Zammad failed on (500) are asked again for the next ticket."""
+        self._failed.clear()
 
     def remember(self, person: Person) -> None:
         if person.id is not None:
@@ -99,6 +104,8 @@ class Directory:
         cached = self._people.get(uid)
         if cached is not None and cached[1] > self.clock():
             return cached[0]
+        if uid in self._failed:
+            return self._failed[uid]
         try:
             data = self._get(f"/users/{uid}", f"read user {uid}", expand="true")
             person = person_from_user(data)
@@ -109,9 +116,10 @@ class Directory:
         except TransientError as exc:
             if ": HTTP 500" not in str(exc):
                 raise  # Zammad unreachable: the pass ends, nothing is judged on a half-known person
-            log.warning("%s: user %s: %s; matched on id%s only this time", self.tracker, uid, exc,
+            log.warning("%s: user %s: %s; matched on id%s only for this ticket", self.tracker, uid, exc,
                         " and login" if login else "")
-            return Person(id=uid, login=login)
+            self._failed[uid] = Person(id=uid, login=login)
+            return self._failed[uid]
         except (KeyError, TypeError, AttributeError) as exc:
             log.warning("%s: user %s: unexpected JSON (%s); matched on id only", self.tracker, uid, exc)
             person = Person(id=uid, login=login)
