@@ -8,7 +8,10 @@ write-back, guarded POSTs and the closing transition.
 from __future__ import annotations
 
 import base64
+import json
+import socket
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -997,3 +1000,322 @@ def test_a_given_session_gets_the_credentials(url: str, header: str) -> None:
     responses.get(f"{url}{API}/myself", json=ME_CLOUD if url == CLOUD else ME_DC)
     assert adapter.me["displayName"] == "SLA Bridge"
     assert responses.calls[0].request.headers["Authorization"] == header
+
+
+# --- who is who: identities, groups, organisations ------------------------------------------
+
+BOB = {"self": f"{CLOUD}{API}/user?accountId=5d53f3cbc6b9320d9ea5bdc2", "accountId": "5d53f3cbc6b9320d9ea5bdc2",
+       "avatarUrls": {"48x48": "https://avatar.example/b.png"}, "displayName": "Sam Agent", "active": True,
+       "timeZone": "Europe/Paris", "accountType": "atlassian"}  # a licensed user who took an agent's display name
+
+
+def groups_json(*names: str) -> list[dict[str, Any]]:
+    """``GET /rest/api/2/user/groups?accountId=`` (Cloud): a list of groups."""
+    return [{"name": name, "groupId": f"276f955c-63d7-42c8-9520-92d01dca06{i:02d}",
+             "self": f"{CLOUD}/rest/api/3/group?groupId=276f955c-63d7-42c8-9520-92d01dca06{i:02d}"}
+            for i, name in enumerate(names)]
+
+
+def with_comments(*found: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return cloud_issue(comment={"comments": list(found), "self": f"{CLOUD}{API}/issue/10001/comment",
+                                "maxResults": len(found), "total": len(found), "startAt": 0}, **fields)
+
+
+@responses.activate
+def test_cloud_agents_named_by_group_with_groups_read_once_per_user() -> None:
+    myself()
+    notes = [comment("1", SAM, "On it", "2025-06-02T10:30:00.000+0200", jsdPublic=True),
+             comment("2", BOB, "I am support, trust me", "2025-06-02T10:31:00.000+0200", jsdPublic=True),
+             comment("3", ME_CLOUD, "Reminder", "2025-06-02T10:32:00.000+0200", jsdPublic=True),
+             comment("4", ALICE, "Thanks", "2025-06-02T10:33:00.000+0200", jsdPublic=True)]
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(fields=with_comments(*notes), histories=[]))
+    sam = responses.get(f"{CLOUD}{API}/user/groups", json=groups_json("jira-servicedesk-users", "support"),
+                        match=[matchers.query_param_matcher({"accountId": SAM["accountId"]})])
+    bob = responses.get(f"{CLOUD}{API}/user/groups", json=groups_json("jira-software-users"),
+                        match=[matchers.query_param_matcher({"accountId": BOB["accountId"]})])
+    adapter = make_adapter(agents=["group:jira-servicedesk-users"])
+    for _ in range(2):
+        t = adapter.fetch("SUP-1")
+        assert [(c.author, c.role) for c in t.events if isinstance(c, Comment)] == [
+            ("Sam Agent", Role.AGENT), ("Sam Agent", Role.CUSTOMER),  # the same display name is no identity
+            ("SLA Bridge", Role.AGENT), ("Alice Customer", Role.CUSTOMER)]
+    # Once per user; none for sla-bridge itself (always an agent) nor for a portal customer.
+    assert (sam.call_count, bob.call_count) == (1, 1)
+    assert t.reporter is not None and t.reporter.groups == frozenset(), "no reporter pattern names a group"
+
+
+@responses.activate
+def test_cloud_agents_by_account_type_need_no_group_lookup() -> None:
+    myself()
+    notes = [comment("1", SAM, "On it", "2025-06-02T10:30:00.000+0200"),
+             comment("2", ALICE, "Thanks", "2025-06-02T10:33:00.000+0200"),
+             comment("3", AUTOMATION, "Auto-reply", "2025-06-02T10:34:00.000+0200")]
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(fields=with_comments(*notes), histories=[]))
+    t = make_adapter(agents=["type:atlassian"]).fetch("SUP-1")
+    assert [c.role for c in t.events if isinstance(c, Comment)] == [Role.AGENT, Role.CUSTOMER, Role.SYSTEM]
+    assert not any("/user/groups" in c.request.url for c in responses.calls)
+
+
+@responses.activate
+def test_a_refused_group_lookup_gives_no_groups_and_the_ticket_is_read(caplog: pytest.LogCaptureFixture) -> None:
+    myself()
+    notes = [comment("1", SAM, "On it", "2025-06-02T10:30:00.000+0200")]
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(fields=with_comments(*notes), histories=[]))
+    refused = responses.get(f"{CLOUD}{API}/user/groups", status=403, json={
+        "errorMessages": ["You do not have permission to view this user's groups."], "errors": {}})
+    adapter = make_adapter(agents=["group:support"])
+    for _ in range(2):
+        t = adapter.fetch("SUP-1")
+        assert [c.role for c in t.events if isinstance(c, Comment)] == [Role.CUSTOMER]
+    assert refused.call_count == 1 and "cannot read the groups of user" in caplog.text
+
+
+@responses.activate
+def test_datacenter_identities_are_key_and_username_with_groups_from_the_user_resource() -> None:
+    myself(base=DC)
+    namesake = {**SAM_DC, "self": f"{DC}{API}/user?username=sam.smith", "name": "sam.smith", "key": "JIRAUSER10102",
+                "emailAddress": "sam.smith@customer.test", "displayName": "sam"}  # display name = an agent's login
+    fields = cloud_issue(reporter=ALICE_DC)
+    del fields["comment"]
+    responses.get(f"{DC}{API}/issue/SUP-1", json=issue_json(fields=fields, histories=[], base=DC))
+    responses.get(f"{DC}{API}/issue/SUP-1/comment", json={"startAt": 0, "maxResults": 100, "total": 2, "comments": [
+        comment("1", SAM_DC, "On it", "2025-06-02T10:30:00.000+0200", properties=[]),
+        comment("2", namesake, "Me too", "2025-06-02T10:31:00.000+0200", properties=[])]})
+    for user, groups in ((SAM_DC, ["jira-servicedesk-users"]), (namesake, ["clients"]), (ALICE_DC, ["clients"])):
+        responses.get(f"{DC}{API}/user", json={**user, "groups": {"size": len(groups), "items": [
+            {"name": g, "self": f"{DC}{API}/group?groupname={g}"} for g in groups]},
+            "applicationRoles": {"size": 1, "items": []}, "expand": "groups,applicationRoles"},
+            match=[matchers.query_param_matcher({"username": user["name"], "expand": "groups"})])
+    adapter = make_adapter(DC, agents=["group:jira-servicedesk-users"],
+                           tracker={"entitlement": {"reporters": ["group:clients"]}})
+    t = adapter.fetch("SUP-1")
+    assert [(c.author, c.role) for c in t.events if isinstance(c, Comment)] == [
+        ("Sam Agent", Role.AGENT), ("sam", Role.CUSTOMER)]
+    assert t.reporter == Person(id="JIRAUSER10101", login="alice", email="alice@customer.test", name="Alice Customer",
+                                groups=frozenset({"clients"}))
+    assert make_adapter(DC, agents=["login:sam"]).agents[0].value == "sam"
+
+
+def test_agents_named_by_display_name_are_refused() -> None:
+    with pytest.raises(ValueError, match="looks like a display name"):
+        make_adapter(agents=["Sam Agent"])
+
+
+@responses.activate
+def test_service_management_organisations_are_the_reporters() -> None:
+    myself()
+    orgs = [{"id": "1", "name": "Charlie Cakes Franchises", "scimManaged": False,
+             "_links": {"self": f"{CLOUD}/rest/servicedeskapi/organization/1"}},
+            {"id": "2", "name": "Acme", "scimManaged": False, "_links": {"self": f"{CLOUD}/rest/servicedeskapi/organization/2"}}]
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(fields=cloud_issue(customfield_10002=orgs), histories=[]),
+                  match=[matchers.query_param_matcher({"fields": FIELDS + ",comment,customfield_10050,customfield_10002",
+                                                       "expand": "changelog"})])
+    t = make_adapter(organizations_field="customfield_10002").fetch("SUP-1")
+    assert t.reporter is not None and t.reporter.organisations == {"Charlie Cakes Franchises", "Acme"}
+    assert t.reporter.account_type == "customer"
+
+
+# --- fields the configuration reads ---------------------------------------------------------
+
+SELECT = {"self": f"{CLOUD}{API}/customFieldOption/10100", "value": "Production", "id": "10100"}
+FIELD_LIST = [
+    {"id": "components", "key": "components", "name": "Components", "custom": False, "orderable": True,
+     "navigable": True, "searchable": True, "clauseNames": ["component"],
+     "schema": {"type": "array", "items": "component", "system": "components"}},
+    {"id": "customfield_10060", "key": "customfield_10060", "name": "Environnement", "custom": True,
+     "clauseNames": ["cf[10060]", "Environnement"],
+     "schema": {"type": "option", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:select",
+                "customId": 10060}},
+    {"id": "customfield_10061", "key": "customfield_10061", "name": "Modules", "custom": True,
+     "clauseNames": ["cf[10061]", "Modules"],
+     "schema": {"type": "array", "items": "option",
+                "custom": "com.atlassian.jira.plugin.system.customfieldtypes:multiselect", "customId": 10061}},
+    {"id": "customfield_10070", "key": "customfield_10070", "name": "Reported at", "custom": True,
+     "clauseNames": ["cf[10070]", "Reported at"],
+     "schema": {"type": "datetime", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:datetime",
+                "customId": 10070}},
+]
+CONFIGURED = {"environnement": "customfield_10060", "composants": "components", "modules": "customfield_10061",
+              "reported_at": "customfield_10070"}
+
+
+def field_history(field_id: str) -> list[dict[str, Any]]:
+    """Changelog entries for the configured fields, with or without ``fieldId`` (Data Center)."""
+    fid = "cloud" if field_id else ""  # "": the item has no fieldId
+    return [
+        {"id": "10200", "author": SAM, "created": "2025-06-02T10:10:00.000+0200", "items": [
+            item("Environnement", None, None, "10100", "Production", "custom", fid and "customfield_10060"),
+            item("Component", None, None, "10300", "Billing", "jira", fid and "components")]},
+        {"id": "10201", "author": SAM, "created": "2025-06-02T10:20:00.000+0200", "items": [
+            item("Component", None, None, "10301", "API", "jira", fid and "components"),
+            item("Component", "10300", "Billing", None, None, "jira", fid and "components"),
+            item("Modules", None, None, "[10400, 10401]", "Export,Import, with mapping", "custom",
+                 fid and "customfield_10061")]},
+        {"id": "10202", "author": SAM, "created": "2025-06-02T10:30:00.000+0200", "items": [
+            item("Modules", "[10400, 10401]", "Export,Import, with mapping", "[10401]", "Import, with mapping",
+                 "custom", fid and "customfield_10061")]},
+    ]
+
+
+@pytest.mark.parametrize("url", [CLOUD, DC])
+@responses.activate
+def test_configured_fields_are_read_with_their_history(url: str) -> None:
+    myself(base=url)
+    fields = cloud_issue(customfield_10060=SELECT, components=[
+        {"self": f"{url}{API}/component/10301", "id": "10301", "name": "API"}],
+        customfield_10061=[{"self": f"{url}{API}/customFieldOption/10401", "value": "Import, with mapping",
+                            "id": "10401"}], customfield_10070="2025-05-30T17:00:00.000+0200")
+    if url == DC:
+        del fields["comment"]
+        responses.get(f"{DC}{API}/issue/SUP-1/comment", json={"startAt": 0, "maxResults": 100, "total": 0,
+                                                             "comments": []})
+    wanted = ("comment," if url == CLOUD else "") + "customfield_10050,customfield_10070,customfield_10060,components," \
+        "customfield_10061"
+    responses.get(f"{url}{API}/issue/SUP-1", json=issue_json(fields=fields, histories=field_history(
+        "" if url == DC else "yes"), base=url), match=[matchers.query_param_matcher(
+            {"fields": f"{FIELDS},{wanted}", "expand": "changelog"})])
+    listed = responses.get(f"{url}{API}/field", json=FIELD_LIST)
+    adapter = make_adapter(url, fields=CONFIGURED)
+    t = adapter.fetch("SUP-1")
+    assert t.fields == {("environnement", "Production"), ("composants", "API"), ("modules", "Import, with mapping")}
+    assert t.reported_at == T("2025-05-30T17:00:00+02:00") and t.started == t.reported_at
+    assert [(e.field, e.old, e.new, e.by) for e in t.events if isinstance(e, FieldChange)] == [
+        ("environnement", None, "Production", "Sam Agent"), ("composants", None, "Billing", "Sam Agent"),
+        ("composants", None, "API", "Sam Agent"), ("composants", "Billing", None, "Sam Agent"),
+        ("modules", None, "Export", "Sam Agent"), ("modules", None, "Import, with mapping", "Sam Agent"),
+        ("modules", "Export", None, "Sam Agent")]
+    adapter.fetch("SUP-1")
+    assert listed.call_count == 1, "the field list is read once"
+
+
+@responses.activate
+def test_a_reported_at_field_that_is_not_a_date_time_picker_skips_the_ticket() -> None:
+    myself()
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(fields=cloud_issue(customfield_10070="2025-05-30"),
+                                                              histories=[]))
+    with pytest.raises(SkippableError, match=r"customfield_10070 \(fields.reported_at\) holds '2025-05-30'.*Date"
+                                             " Time Picker"):
+        make_adapter(fields={"reported_at": "customfield_10070"}).fetch("SUP-1")
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"environnement": "Environnement"}, r"trackers.jr.fields.environnement: expected a Jira field id"),
+    ({"reported_at": "created"}, r"trackers.jr.fields.reported_at: expected a Date Time Picker custom field id"),
+])
+def test_a_configured_field_must_be_a_field_id(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_adapter(fields=fields)
+
+
+def test_a_field_number_is_a_custom_field() -> None:
+    assert make_adapter(fields={"env": 10060}).fields == {"env": "customfield_10060"}
+
+
+# --- the way to the closing status -----------------------------------------------------------
+
+RESOLVED_STATUSES = {"new": ["To Do"], "waiting_for_customer": ["Waiting for customer"], "resolved": ["Resolved"],
+                     "closed": ["Closed"]}
+
+
+@responses.activate
+def test_without_a_direct_transition_the_issue_is_resolved_then_closed() -> None:
+    adapter = make_adapter(statuses=RESOLVED_STATUSES)
+    ticket = fetched(adapter)
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(
+        transition("11", "Start progress", "In Progress"),
+        transition("31", "Resolve this issue", "Resolved", {"resolution": RESOLUTION_FIELD})))
+    resolve = responses.post(f"{CLOUD}{API}/issue/SUP-1/transitions", status=204, match=[
+        matchers.json_params_matcher({"transition": {"id": "31"}, "fields": {"resolution": {"name": "Done"}}})])
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"id": "10001", "key": "SUP-1", "fields": {
+        "status": status("Resolved", "5")}}, match=[matchers.query_param_matcher({"fields": "status"})])
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(
+        transition("41", "Close", "Closed"), transition("51", "Reopen", "To Do")))
+    close = responses.post(f"{CLOUD}{API}/issue/SUP-1/transitions", status=204, match=[
+        matchers.json_params_matcher({"transition": {"id": "41"}})])
+    adapter.transition(ticket, "Closed")
+    assert resolve.call_count == 1 and close.call_count == 1
+    assert [c.request.method for c in responses.calls][-5:] == ["GET", "POST", "GET", "GET", "POST"]
+
+
+@responses.activate
+def test_a_way_that_ends_short_of_the_closing_status_says_where_the_issue_stays() -> None:
+    adapter = make_adapter(statuses=RESOLVED_STATUSES)
+    ticket = fetched(adapter)
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(
+        transition("31", "Resolve this issue", "Resolved", {"resolution": RESOLUTION_FIELD})))
+    responses.post(f"{CLOUD}{API}/issue/SUP-1/transitions", status=204)
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"id": "10001", "key": "SUP-1", "fields": {
+        "status": status("Resolved", "5")}}, match=[matchers.query_param_matcher({"fields": "status"})])
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(transition("51", "Reopen", "To Do")))
+    with pytest.raises(SkippableError, match=r"no workflow transition from 'Resolved' to 'Closed'.*went through"
+                                             r" Resolved, where it stays.*it may go to: To Do"):
+        adapter.transition(ticket, "Closed")
+    assert posts() == 1
+
+
+@responses.activate
+def test_an_intermediate_screen_sla_bridge_cannot_fill_is_not_taken() -> None:
+    adapter = make_adapter(statuses=RESOLVED_STATUSES)
+    ticket = fetched(adapter)
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(transition(
+        "31", "Resolve this issue", "Resolved", {"customfield_10300": {
+            "required": True, "schema": {"type": "string"}, "name": "Root cause", "key": "customfield_10300",
+            "hasDefaultValue": False, "operations": ["set"]}})))
+    with pytest.raises(SkippableError, match="none of these is a status mapped resolved.*requires the field 'Root"
+                                             " cause'"):
+        adapter.transition(ticket, "Closed")
+    assert posts() == 0
+
+
+@responses.activate
+def test_a_status_seen_to_lead_to_the_closing_status_is_a_way_there() -> None:
+    """Not mapped resolved, "Pending closure" is taken once the adapter has seen it lead to Closed."""
+    adapter = make_adapter(statuses={"new": ["To Do"], "waiting_for_customer": ["Waiting for customer"]})
+    ticket = fetched(adapter)
+    pending = replace(ticket, status="Pending closure")
+    waiting = [transition("71", "Propose closure", "Pending closure"), transition("11", "Start progress", "In Progress")]
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(*waiting))
+    with pytest.raises(SkippableError, match="none of these is a status mapped resolved"):
+        adapter.transition(ticket, "Closed")
+    # Another issue sits in Pending closure: from there, Closed is one transition away.
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(transition("41", "Close", "Closed")))
+    responses.post(f"{CLOUD}{API}/issue/SUP-1/transitions", status=204)
+    adapter.transition(pending, "Closed")
+    # Now the waiting issue's way is known: Pending closure, then Closed.
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(*waiting))
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"id": "10001", "key": "SUP-1", "fields": {
+        "status": status("Pending closure", "10010")}}, match=[matchers.query_param_matcher({"fields": "status"})])
+    responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(transition("41", "Close", "Closed")))
+    adapter.transition(ticket, "Closed")
+    sent = [json.loads(c.request.body)["transition"]["id"] for c in responses.calls if c.request.method == "POST"]
+    assert sent == ["41", "71", "41"]
+
+
+# --- check-config --connect ------------------------------------------------------------------
+
+@responses.activate
+def test_a_failed_authentication_is_one_failed_check_without_the_token() -> None:
+    responses.get(f"{CLOUD}{API}/myself", status=401, body="")
+    checks = make_adapter().check_connection()
+    assert len(checks) == 1 and checks[0].subject == "authentication" and not checks[0].ok
+    assert "authentication failed" in checks[0].detail and "t0k3n" not in repr(checks)
+
+
+@responses.activate
+def test_an_unreachable_site_is_one_failed_check() -> None:
+    responses.get(f"{DC}{API}/myself", body=requests.ConnectionError("name or service not known"))
+    (check,) = make_adapter(DC).check_connection()
+    assert not check.ok and f"cannot connect to {DC}" in check.detail
+
+
+def test_the_constructor_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check-config builds every adapter to validate its options and secrets: offline."""
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the constructor opened a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for url in (CLOUD, DC):
+            make_adapter(url, deployment="auto", fields=CONFIGURED, organizations_field="customfield_10002",
+                         agents=["group:support"])
+        assert len(mock.calls) == 0

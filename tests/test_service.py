@@ -203,7 +203,7 @@ def test_a_tracker_answering_html_does_not_stop_the_others(monkeypatch: pytest.M
     responses.get(f"{url}/issues.json", body="<html><body>Please sign in</body></html>", status=200,
                   content_type="text/html")
     section = TrackerSection.model_validate({"adapter": "redmine", "statuses": {"new": ["New"]},
-                                             "closing_status": "Closed", "options": {
+                                             "closing_status": "Closed", "agents": ["role:Support"], "options": {
                                                  "url": url, "api_key": {"env": "SLA_TEST_REDMINE_KEY"},
                                                  "labels_field": 1}})
     redmine = RedmineAdapter("rm", section, builtin_config(), retry=RetryPolicy(attempts=1, sleep=lambda _: None))
@@ -302,7 +302,7 @@ def test_the_wake_up_backs_off_while_a_tracker_fails_then_resets() -> None:
     assert armed[-1] == T("2025-06-04T12:45:30+02:00"), "back to the next timed change: reminder 2"
     assert store.ticket("demo", "1").applied != Applied()  # type: ignore[union-attr]
     down.down = True
-    now[0] = T("2025-06-04T11:00:00+02:00")
+    now[0] = T("2025-06-04T12:45:30+02:00")
     service.sync()
     assert armed[-1] - now[0] == timedelta(seconds=30), "a new failure starts again at 30 s"
 

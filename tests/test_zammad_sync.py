@@ -20,6 +20,8 @@ from zammad_fake import (
     COLLEAGUE,
     CUSTOMER,
     CUSTOMER_NO_EMAIL,
+    OTHER_AGENT,
+    OUTSIDER,
     FakeZammad,
     parse,
 )
@@ -28,9 +30,12 @@ from sla_bridge.actions import PostComment
 from sla_bridge.adapters.zammad import ZammadAdapter
 from sla_bridge.config import Config
 from sla_bridge.demo import builtin_config, example_config_text
+from sla_bridge.engine import evaluate
 from sla_bridge.httpclient import RetryPolicy
+from sla_bridge.identity import Person
 from sla_bridge.markers import markers_in
-from sla_bridge.model import Role, StatusChange, Ticket
+from sla_bridge.model import Comment, FieldChange, Role, StatusChange, Ticket
+from sla_bridge.policy import Clock
 from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.store import Store
 from sla_bridge.sync import Syncer
@@ -43,7 +48,7 @@ ZAMMAD_SECTION: dict[str, Any] = {
     "adapter": "zammad",
     "closing_status": "closed",
     "comment_visibility": "public",
-    "agents": ["sam@support.example"],
+    "agents": ["role:Agent"],  # every Zammad agent is support staff
     "severities": {"3 high": "bloquante", "2 normal": "majeure", "1 low": "mineure"},
     "statuses": {"new": ["new"], "in_progress": ["open"], "waiting_for_customer": ["pending reminder"],
                  "resolved": ["pending close"], "closed": ["closed", "merged"]},
@@ -67,10 +72,13 @@ class WallClock:
 class Bridge:
     """``sla-bridge sync --once --at`` against the fake, with one store across runs."""
 
-    def __init__(self, zammad: FakeZammad, clock: WallClock, **options: Any) -> None:
+    def __init__(self, zammad: FakeZammad, clock: WallClock, section: dict[str, Any] | None = None,
+                 top: dict[str, Any] | None = None, **options: Any) -> None:
         raw = tomllib.loads(example_config_text())
-        section = {**ZAMMAD_SECTION, "options": {**ZAMMAD_SECTION["options"], **options}}
-        raw["trackers"] = {"zammad": section}
+        tracker = {**ZAMMAD_SECTION, **(section or {}), "options": {**ZAMMAD_SECTION["options"], **options}}
+        raw["trackers"] = {"zammad": tracker}
+        for key, value in (top or {}).items():  # top-level sections: [sync], [clocks], ...
+            raw[key] = {**raw.get(key, {}), **value}
         self.config: Config = builtin_config(raw)
         self.zammad, self.clock = zammad, clock
         self.store = Store(":memory:")
@@ -165,7 +173,9 @@ def test_breach_tag_when_nobody_acknowledges(zammad: FakeZammad, bridge: Bridge)
 
 
 def test_reminders_restart_on_customer_answer_then_closure_exactly_once(
-        zammad: FakeZammad, bridge: Bridge, clock: WallClock) -> None:
+        zammad: FakeZammad, clock: WallClock) -> None:
+    # Reminders at the contract's dates even when two come due at once ([sync] catch_up).
+    bridge = Bridge(zammad, clock, top={"sync": {"catch_up": "contract"}})
     cal = bridge.config.calendar
     ticket_id, waiting_since = waiting(zammad, clock, "Nightly sync stopped")
 
@@ -400,3 +410,100 @@ def test_a_bad_token_stops_this_adapter_with_a_clear_message(zammad: FakeZammad,
     summary = bridge.sync(bridge.clock() + MINUTE)
     assert not summary["complete"] and len(summary["errors"]) == 1
     assert "refused the access token (HTTP 401)" in summary["errors"][0] and TOKEN not in summary["errors"][0]
+
+
+# --- identities, fields, connection check --------------------------------------------
+
+def test_people_are_read_with_their_identities(zammad: FakeZammad, bridge: Bridge, clock: WallClock) -> None:
+    ticket_id, _ = waiting(zammad, clock, "Who is who")
+    ticket = bridge.adapter.fetch(str(ticket_id))
+    assert ticket.reporter == Person(id=str(CUSTOMER), login="alice@customer.example",
+                                     email="alice@customer.example", name="Alice Martin",
+                                     roles=frozenset({"Customer"}), organisations=frozenset({"Customer Inc."}))
+    assert ticket.project == "Users"
+    agent = bridge.adapter.directory.person(AGENT)
+    assert agent is not None and (agent.login, agent.name, agent.roles) == (
+        "sam@support.example", "Samantha Durand", frozenset({"Agent"}))
+    assert agent.groups == {"Users", "2nd Level", "Phone Only"} and agent.organisations == {"Support SARL"}
+    roles = {(e.author, e.role) for e in ticket.events if isinstance(e, Comment)}
+    assert roles == {("alice@customer.example", Role.CUSTOMER), ("sam@support.example", Role.AGENT)}
+
+
+def test_an_agent_the_configuration_does_not_list_answers_as_the_customer(
+        zammad: FakeZammad, clock: WallClock) -> None:
+    """agents names people; Max is an agent in Zammad but not in the list, so his reply counts
+    as the customer's (the waiting cycle restarts), as docs/zammad.md says."""
+    bridge = Bridge(zammad, clock, section={"agents": ["login:sam@support.example"]})
+    ticket_id, waiting_since = waiting(zammad, clock, "Unlisted colleague")
+    zammad.add_article(ticket_id, OTHER_AGENT, body="Any news?", type="note", internal=False)
+    clock.advance()
+    ticket = bridge.adapter.fetch(str(ticket_id))
+    assert [(c.author, c.role) for c in ticket.events if isinstance(c, Comment)][-1] == ("max", Role.CUSTOMER)
+    assert Bridge(zammad, clock).adapter.fetch(str(ticket_id)).events[-1].role is Role.AGENT, "with role:Agent"
+
+
+def test_entitlement_by_organisation(zammad: FakeZammad, clock: WallClock) -> None:
+    bridge = Bridge(zammad, clock, section={"entitlement": {"reporters": ["org:Customer Inc."]}})
+    ours = zammad.create_ticket("Ours", priority="3 high")
+    theirs = zammad.create_ticket("Not under contract", priority="3 high", customer=OUTSIDER)
+    summary = bridge.sync(parse(zammad.tickets[theirs]["created_at"]) + MINUTE)
+    assert summary["errors"] == []
+    not_entitled = bridge.config.policy.labels.not_entitled
+    assert not_entitled in zammad.tags[theirs] and zammad.tickets[theirs]["sla_due_at"] is None
+    assert not_entitled not in zammad.tags[ours] and zammad.tickets[ours]["sla_due_at"] is not None
+
+
+def test_scope_workaround_and_reported_at_from_ticket_attributes(zammad: FakeZammad, clock: WallClock) -> None:
+    zammad.attributes.update({
+        "category": {"data_type": "select", "options": {"standard": "Standard", "hors-contrat": "Hors contrat"}},
+        "sla_workaround": {"data_type": "multiselect", "options": {"provisoire": "Provisoire",
+                                                                   "definitif": "Définitif"}},
+        "reported_at": {"data_type": "datetime", "past": True, "future": False}})
+    bridge = Bridge(zammad, clock,
+                    section={"fields": {"category": "category", "workaround": "sla_workaround",
+                                        "reported_at": "reported_at"},
+                             "scope": {"out_of_scope_fields": {"category": ["hors-contrat"]}}},
+                    top={"clocks": {"workaround_fields": {"workaround": ["provisoire"]}}})
+    cal = bridge.config.calendar
+    called = parse("2025-06-02T06:30:00.000Z")  # 08:30 in Paris, logged by the agent at 10:00
+    phoned = zammad.create_ticket("Phoned in", priority="3 high", by=AGENT, article_type="phone",
+                                  reported_at="2025-06-02T06:30:00.000Z", sla_workaround=[])
+    outside = zammad.create_ticket("Training request", priority="2 normal", category="hors-contrat")
+    summary = bridge.sync(clock() + MINUTE)
+    assert summary["errors"] == []
+    assert parse(zammad.tickets[phoned]["sla_due_at"]) == cal.add(cal.add(called, 0), 180).replace(microsecond=0), \
+        "bloquante: acknowledged within 3 business hours of the call, not of the ticket's creation"
+    out_of_scope = bridge.config.policy.labels.out_of_scope
+    assert out_of_scope in zammad.tags[outside] and out_of_scope not in zammad.tags[phoned]
+
+    clock.advance(10 * MINUTE)
+    zammad.update(phoned, AGENT, sla_workaround=["provisoire"])
+    delivered = parse(zammad.history[phoned][-1]["created_at"])
+    assert zammad.history[phoned][-1]["value_to"] == '["provisoire"]', "Ruby's Array#to_s"
+    ticket = bridge.adapter.fetch(str(phoned))
+    assert [(e.field, e.old, e.new) for e in ticket.events if isinstance(e, FieldChange)] == [
+        ("workaround", None, "provisoire")]
+    assert ticket.fields >= {("workaround", "provisoire")} and ticket.reported_at == called
+    result = evaluate(ticket, bridge.config.policy, cal, delivered + MINUTE)
+    workaround = result.clocks[Clock.WORKAROUND]
+    assert workaround.state.value == "met" and workaround.stopped_at == delivered
+
+
+def test_check_connection_against_zammad(zammad: FakeZammad, clock: WallClock) -> None:
+    zammad.create_ticket("Sample", priority="1 low")
+    bridge = Bridge(zammad, clock, groups=["Users", "2nd Level"])
+    writes = zammad.writes
+    checks = bridge.adapter.check_connection()
+    assert [c for c in checks if not c.ok] == [] and zammad.writes == writes
+    subjects = {(c.subject, c.name) for c in checks}
+    assert {("status", "pending reminder"), ("closing status", "closed"), ("priority", "3 high"),
+            ("group", "2nd Level"), ("attribute", "sla_due_at"),
+            ("transition", "pending reminder -> closed")} <= subjects
+    due = next(c for c in checks if c.name == "sla_due_at")
+    assert due.detail.startswith("found on ticket 31001; not verified"), "an agent token cannot list attributes"
+    zammad.admin_object = True
+    due = next(c for c in bridge.make(ZammadAdapter).check_connection() if c.name == "sla_due_at")
+    assert (due.ok, due.detail) == (True, "Sla due at (datetime)")
+    zammad.token = "rotated"
+    [failed] = bridge.make(ZammadAdapter).check_connection()
+    assert not failed.ok and "HTTP 401" in failed.detail and TOKEN not in failed.detail

@@ -21,7 +21,16 @@ The shapes follow Zammad's API documentation and source:
   (``Ticket::Article::AddsMetadataEmail``): a 500 whose reason is hidden from
   non-admin tokens (``HandlesErrors#humanize_error``), and no article;
 - ``PUT /tickets/{id}?expand=true`` answers the saved ticket with names;
-- a bad token is a 401, no credentials a 403 (``Authentication required``).
+- a bad token is a 401, no credentials a 403 (``Authentication required``);
+- ``GET /users/{id}?expand=true`` (and ``/users/me``) adds the names of the user's
+  associations (``attributes_with_association_names``): ``roles``, ``organization``,
+  ``organizations``, and ``groups`` as a map of group name -> access list, beside
+  ``group_ids`` keyed by id (``HasGroups``: filled only for agents);
+- ``GET /ticket_states?expand=true`` names each state's ``state_type``; ``GET
+  /ticket_priorities``; ``GET /object_manager_attributes`` needs ``admin.object``
+  (``admin_object=False``: 403, as for an agent's token);
+- a history entry stores ``value.to_s``: an array (multiselect) reads like Ruby's
+  ``["a", "b"]``.
 
 ``fail`` injects failures: before the server acts (a proxy refusing), or after
 (``after=True``: the server acted and the answer was lost on the way back).
@@ -44,13 +53,18 @@ from urllib.parse import parse_qsl, urlsplit
 import responses
 
 STATES = {1: "new", 2: "open", 3: "pending reminder", 4: "closed", 5: "merged", 6: "removed", 7: "pending close"}
+# state id -> (state_type_id, state type), as db/seeds/ticket_state_types.rb and ticket_states.rb seed them
+STATE_TYPES = {1: (1, "new"), 2: (2, "open"), 3: (3, "pending reminder"), 4: (5, "closed"), 5: (6, "merged"),
+               6: (7, "removed"), 7: (4, "pending action")}
 PRIORITIES = {1: "1 low", 2: "2 normal", 3: "3 high"}
 GROUPS = {1: "Users", 2: "2nd Level", 3: "Phone Only"}
-ORGANIZATIONS = {1: "Zammad Foundation", 2: "Customer Inc."}
+ORGANIZATIONS = {1: "Zammad Foundation", 2: "Customer Inc.", 3: "Support SARL"}
+ROLES = {1: "Admin", 2: "Agent", 3: "Customer"}
 ARTICLE_TYPES = {"email": 1, "sms": 2, "chat": 3, "fax": 4, "phone": 5, "twitter status": 6, "web": 11, "note": 10}
 SENDERS = {"Agent": 1, "Customer": 2, "System": 3}
 
-SYSTEM, API_USER, AGENT, CUSTOMER, CUSTOMER_NO_EMAIL, COLLEAGUE = 1, 3, 4, 10, 11, 12
+SYSTEM, API_USER, AGENT, OTHER_AGENT, CUSTOMER, CUSTOMER_NO_EMAIL, COLLEAGUE, OUTSIDER = 1, 3, 4, 5, 10, 11, 12, 13
+ALL_GROUPS = {str(g): ["full"] for g in GROUPS}
 
 
 def stamp(t: datetime) -> str:
@@ -63,7 +77,7 @@ def parse(text: str) -> datetime:
 
 
 def user(id: int, login: str, firstname: str, lastname: str, email: str, organization_id: int | None,
-         role_ids: list[int]) -> dict[str, Any]:
+         role_ids: list[int], group_ids: dict[str, list[str]] | None = None) -> dict[str, Any]:
     return {
         "id": id, "organization_id": organization_id, "login": login, "firstname": firstname, "lastname": lastname,
         "email": email, "image": None, "image_source": None, "web": "", "phone": "", "fax": "", "mobile": "",
@@ -72,18 +86,22 @@ def user(id: int, login: str, firstname: str, lastname: str, email: str, organiz
         "out_of_office": False, "out_of_office_start_at": None, "out_of_office_end_at": None,
         "out_of_office_replacement_id": None, "preferences": {}, "updated_by_id": 1, "created_by_id": 1,
         "created_at": "2025-01-06T08:00:00.000Z", "updated_at": "2025-01-06T08:00:00.000Z", "role_ids": role_ids,
-        "organization_ids": [], "authorization_ids": [], "karma_user_ids": [], "group_ids": {}, "accounts": {},
+        "two_factor_preference_ids": [], "organization_ids": [], "authorization_ids": [], "overview_sorting_ids": [],
+        "group_ids": group_ids or {},
     }
 
 
 def default_users() -> dict[int, dict[str, Any]]:
+    """Display names differ from logins on purpose: sla-bridge must match people on identities."""
     return {u["id"]: u for u in (
         user(SYSTEM, "-", "-", "", "", None, []),
-        user(API_USER, "sla-bridge", "SLA", "Bridge", "sla-bridge@support.example", 1, [2]),
-        user(AGENT, "sam@support.example", "Sam", "Agent", "sam@support.example", 1, [2]),
-        user(CUSTOMER, "alice@customer.example", "Alice", "Customer", "alice@customer.example", 2, [3]),
-        user(CUSTOMER_NO_EMAIL, "bob", "Bob", "Phone-Only", "", 2, [3]),
-        user(COLLEAGUE, "carol@customer.example", "Carol", "Colleague", "carol@customer.example", 2, [3]),
+        user(API_USER, "sla-bridge", "SLA", "Bridge", "sla-bridge@support.example", 3, [2], dict(ALL_GROUPS)),
+        user(AGENT, "sam@support.example", "Samantha", "Durand", "sam@support.example", 3, [2], dict(ALL_GROUPS)),
+        user(OTHER_AGENT, "max", "Max", "Weber", "max@support.example", 3, [2], {"1": ["full"]}),
+        user(CUSTOMER, "alice@customer.example", "Alice", "Martin", "alice@customer.example", 2, [3]),
+        user(CUSTOMER_NO_EMAIL, "bob", "Robert", "Lefèvre", "", 2, [3]),
+        user(COLLEAGUE, "carol@customer.example", "Carol", "Nguyen", "carol@customer.example", 2, [3]),
+        user(OUTSIDER, "olga@elsewhere.example", "Olga", "Petrova", "olga@elsewhere.example", 1, [3]),
     )}
 
 
@@ -102,13 +120,15 @@ class FakeZammad:
 
     def __init__(self, clock: Callable[[], datetime], url: str = "http://zammad.test", token: str = "zammad-t0ken", *,
                  attributes: dict[str, dict[str, Any]] | None = None, elasticsearch: bool = True,
-                 tag_new: bool = True) -> None:
+                 tag_new: bool = True, admin_object: bool = False) -> None:
         self.clock = clock
         self.url = url.rstrip("/")
         self.token = token
-        # Custom ticket attributes: name -> {"data_type": "datetime", "past": bool, "future": bool} etc.
+        # Custom ticket attributes: name -> {"data_type": "datetime", "past": bool, "future": bool},
+        # {"data_type": "select", "options": {key: label}}, {"data_type": "multiselect", ...}
         self.attributes = attributes if attributes is not None else {
             "sla_due_at": {"data_type": "datetime", "past": True, "future": True}}
+        self.admin_object = admin_object  # the token may list object attributes (admin.object)
         self.elasticsearch = elasticsearch
         self.tag_new = tag_new
         self.known_tags: set[str] = {"vip"}
@@ -193,6 +213,9 @@ class FakeZammad:
             (("GET", r"/ticket_history/(\d+)"), self._history),
             (("GET", r"/ticket_articles/by_ticket/(\d+)"), self._articles_by_ticket),
             (("POST", r"/ticket_articles"), self._article_create),
+            (("GET", r"/ticket_states"), self._states),
+            (("GET", r"/ticket_priorities"), self._priorities),
+            (("GET", r"/object_manager_attributes"), self._object_attributes),
         ]
 
     @staticmethod
@@ -205,8 +228,17 @@ class FakeZammad:
 
     # --- JSON shapes -------------------------------------------------------------------
 
-    def user_json(self, user_id: int) -> dict[str, Any]:
-        return dict(self.users[user_id])
+    def user_json(self, user_id: int, expand: bool = False) -> dict[str, Any]:
+        data = dict(self.users[user_id])
+        if expand:  # attributes_with_association_names
+            data.update({
+                "roles": [ROLES[r] for r in data["role_ids"]], "two_factor_preferences": [],
+                "organizations": [ORGANIZATIONS[o] for o in data["organization_ids"]], "authorizations": [],
+                "overview_sortings": [], "organization": ORGANIZATIONS.get(data["organization_id"] or 0),
+                "groups": {GROUPS[int(g)]: access for g, access in data["group_ids"].items()},
+                "created_by": self._login(data["created_by_id"]), "updated_by": self._login(data["updated_by_id"]),
+            })
+        return data
 
     def ticket_json(self, ticket_id: int, expand: bool, ids: bool = False) -> dict[str, Any]:
         t = self.tickets[ticket_id]
@@ -237,12 +269,49 @@ class FakeZammad:
     # --- endpoints ---------------------------------------------------------------------
 
     def _get_me(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
-        return self._ok(self.user_json(API_USER))
+        return self._ok(self.user_json(API_USER, query.get("expand") == "true"))
 
     def _get_user(self, user_id: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         if int(user_id) not in self.users:
             return self._error(404, f"Couldn't find User with 'id'={user_id}")
-        return self._ok(self.user_json(int(user_id)))
+        return self._ok(self.user_json(int(user_id), query.get("expand") == "true"))
+
+    def _states(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
+        states = []
+        for sid, name in STATES.items():
+            type_id, type_name = STATE_TYPES[sid]
+            state = {"id": sid, "state_type_id": type_id, "name": name, "next_state_id": 4 if sid == 7 else None,
+                     "ignore_escalation": sid not in (1, 2), "default_create": sid == 1, "default_follow_up": sid == 2,
+                     "note": None, "active": sid != 6, "updated_by_id": 1, "created_by_id": 1,
+                     "created_at": "2025-01-06T08:00:00.000Z", "updated_at": "2025-01-06T08:00:00.000Z"}
+            if query.get("expand") == "true":
+                state.update({"state_type": type_name, "next_state": "closed" if sid == 7 else None,
+                              "created_by": "-", "updated_by": "-"})
+            states.append(state)
+        return self._ok(states)
+
+    def _priorities(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
+        return self._ok([{"id": pid, "name": name, "default_create": pid == 2, "ui_icon": None, "ui_color": None,
+                          "note": None, "active": True, "updated_by_id": 1, "created_by_id": 1,
+                          "created_at": "2025-01-06T08:00:00.000Z", "updated_at": "2025-01-06T08:00:00.000Z"}
+                         for pid, name in PRIORITIES.items()])
+
+    def _object_attributes(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
+        if not self.admin_object:
+            return self._error(403, "Not authorized (token)!")
+        rows = []
+        for i, (name, spec) in enumerate(self.attributes.items()):
+            option = {k: v for k, v in spec.items() if k not in ("data_type",)}
+            option.setdefault("null", True)
+            rows.append({"id": 60 + i, "name": name, "display": name.replace("_", " ").capitalize(),
+                         "data_type": spec["data_type"], "data_option": option, "data_option_new": {},
+                         "editable": True, "active": True,
+                         "screens": {"edit": {"ticket.agent": {"shown": True, "required": False}}},
+                         "to_create": False, "to_migrate": False, "to_delete": False, "to_config": False,
+                         "position": 1550 + i, "created_by_id": 1, "updated_by_id": 1,
+                         "created_at": "2025-01-06T08:00:00.000Z", "updated_at": "2025-01-06T08:00:00.000Z",
+                         "object": "Ticket", "deletable": True})
+        return self._ok(rows)
 
     def _sorted(self, tickets: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
         sort_by = [s.strip() for s in query.get("sort_by", "updated_at").split(",")]
@@ -452,9 +521,14 @@ class FakeZammad:
 
     @staticmethod
     def _history_value(value: Any) -> str:
-        """HasHistory stores ``value.to_s``: a time reads like Ruby's ``Time#to_s``."""
+        """HasHistory stores ``value.to_s``: a time reads like Ruby's ``Time#to_s``, an array like
+        ``Array#inspect`` (``["a", "b"]``), a boolean ``true``/``false``."""
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z", value):
             return parse(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if isinstance(value, list):
+            return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+        if isinstance(value, bool):
+            return "true" if value else "false"
         return "" if value is None else str(value)
 
     def add_article(self, ticket_id: int, by: int, *, body: str, type: str = "note", sender: str | None = None,

@@ -212,7 +212,7 @@ def sync_command(config: Path, once: bool, dry_run: bool, at: str | None, adapte
     Exit code 1 when a tracker or a ticket failed (the others are still synced).
     """
     from .app import build_app
-    from .sync import Syncer, describe
+    from .sync import Syncer, describe, digest
 
     cfg = load_config(config)
     app = build_app(cfg, adapter)
@@ -235,6 +235,7 @@ def sync_command(config: Path, once: bool, dry_run: bool, at: str | None, adapte
             if dry_run:
                 for ticket, action in s.planned:
                     out.print(f"would {describe(action)} on {ticket}", soft_wrap=True)
+                _print_digest(out, s.adapter, s.onboarding, digest(s.planned), s.not_yet_created)
             applied = ", ".join(f"{n} {kind}" for kind, n in sorted(s.applied.items())) or "no change"
             out.print(f"{s.adapter}: {s.tickets_evaluated} tickets evaluated, {s.tickets_read} read from the tracker;"
                       f" {'planned ' + str(len(s.planned)) + ' changes' if dry_run else applied};"
@@ -245,6 +246,16 @@ def sync_command(config: Path, once: bool, dry_run: bool, at: str | None, adapte
                 click.echo(f"  error: {line}", err=True)
     if any(s.errors for s in summaries):
         sys.exit(1)
+
+
+def _print_digest(out: Console, name: str, onboarding: bool, plan: dict[str, Any], later: list[str]) -> None:
+    """What a dry run would do, counted per kind of change: the onboarding summary on a first connection."""
+    title = "first connection: nothing synced before" if onboarding else "dry run"
+    out.print(f"[bold]{name}[/]: {title}; {plan['tickets']} tickets would change", soft_wrap=True)
+    for what, n in plan["changes"].items():
+        out.print(f"  {n:6d} tickets: {what}", soft_wrap=True)
+    if later:
+        out.print(f"  {len(later):6d} tickets created after --at: left alone", soft_wrap=True)
 
 
 class _progress:

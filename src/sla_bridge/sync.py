@@ -78,6 +78,7 @@ class SyncSummary:
             "applied": dict(self.applied), "conflicts": self.conflicts, "errors": self.errors,
             "not_yet_created": self.not_yet_created, "onboarding": self.onboarding,
             "planned": [{"ticket": t, "action": describe(a)} for t, a in self.planned],
+            "digest": digest(self.planned) if self.dry_run else None,
         }
 
 
@@ -90,6 +91,31 @@ def describe(action: Action) -> str:
     if isinstance(action, PostComment):
         return f"post {'public' if action.public else 'internal'} {action.comment_kind} [{action.key}]"
     return f"move to status {action.to_status!r} [{action.key}]"
+
+
+def digest(planned: list[tuple[str, Action]]) -> dict[str, Any]:
+    """How many tickets would get which change: the readable side of a dry run (onboarding)."""
+    tickets: dict[str, set[str]] = {}
+
+    def count(what: str, ticket: str) -> None:
+        tickets.setdefault(what, set()).add(ticket)
+
+    for ticket, action in planned:
+        if isinstance(action, SetDueDate):
+            count("due date set" if action.due_date else "due date cleared", ticket)
+        elif isinstance(action, SetLabels):
+            for label in action.add:
+                count(f"label +{label}", ticket)
+            for label in action.remove:
+                count(f"label -{label}", ticket)
+        elif isinstance(action, PostComment) and action.comment_kind == "reminder":
+            count(f"reminder {action.key.rsplit('/', 1)[-1]}", ticket)
+        elif isinstance(action, PostComment):
+            count("closure notice", ticket)
+        else:
+            count(f"closed (status {action.to_status!r})", ticket)
+    return {"tickets": len({t for t, _ in planned}),
+            "changes": {what: len(ids) for what, ids in sorted(tickets.items())}}
 
 
 def summarize(evaluation: Evaluation) -> dict[str, Any]:

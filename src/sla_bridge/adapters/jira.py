@@ -214,7 +214,7 @@ class JiraAdapter:
         rules = config.policy.tracker_rules.get(name)
         entitlements = [config.policy.entitlement] if rules is None else \
             [rules.entitlement, *(c.entitlement for c in rules.customers)]
-        self._reporter_groups = self._agent_groups or any(_names_groups(e.reporters) for e in entitlements)
+        self._reporter_groups = any(_names_groups(e.reporters) for e in entitlements)
         self.retry = retry or RetryPolicy(attempts=self.options.retries)
         self.base = self.options.url
         self._monotonic = monotonic
