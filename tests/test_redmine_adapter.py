@@ -164,6 +164,11 @@ def lookups(rsps: responses.RequestsMock, admin: bool = False, me: int = 10) -> 
     for uid, (login, first, last, roles, mail, groups) in USERS.items():
         rsps.get(f"{URL}/users/{uid}.json", json=user(uid, login, first, last, roles, admin, mail, groups))
     rsps.get(f"{URL}/projects/1/memberships.json", json=MEMBERSHIPS)
+    if admin:
+        rsps.get(f"{URL}/custom_fields.json", json={"custom_fields": [
+            LABELS_DEFINITION | {"id": f["id"], "name": f["name"]} for f in CUSTOM_FIELDS]})
+    else:  # admin-only
+        rsps.get(f"{URL}/custom_fields.json", status=403)
     rsps.get(f"{URL}/groups/11.json", json=GROUP)
     rsps.get(f"{URL}/roles/6.json", json=SUPPORT_ROLE)
 
@@ -290,8 +295,7 @@ FIELDS: dict[str, str | int] = {"domaine": "category", "type_demande": "tracker"
 
 @responses.activate
 def test_configured_fields_are_read_into_the_ticket() -> None:
-    lookups(responses.mock)
-    responses.get(f"{URL}/custom_fields.json", status=403)  # admin-only: names come from the project list
+    lookups(responses.mock)  # /custom_fields.json is admin-only: names come from the project list
     responses.get(f"{URL}/issues/7.json", json={"issue": issue()})
     t = make_adapter(fields=FIELDS).fetch("7")
     assert t.fields == {("domaine", "Training"), ("type_demande", "Bug"), ("workaround", "provisional"),
@@ -328,7 +332,6 @@ def test_field_changes_come_from_journal_details_with_names_not_ids() -> None:
 @responses.activate
 def test_an_unknown_custom_field_name_is_a_config_error() -> None:
     lookups(responses.mock)
-    responses.get(f"{URL}/custom_fields.json", status=403)
     responses.get(f"{URL}/issues/7.json", json={"issue": issue()})
     with pytest.raises(PermanentError, match=r"trackers.rm.fields.impact: no issue custom field named 'Impact'"):
         make_adapter(fields={"impact": "Impact"}).fetch("7")
@@ -738,7 +741,6 @@ def issues_in(status: int, *rows: dict[str, Any]) -> None:
 @responses.activate
 def test_check_connection_as_a_non_admin_reads_only_and_says_what_it_could_not_verify() -> None:
     lookups(responses.mock)
-    responses.get(f"{URL}/custom_fields.json", status=403)
     responses.get(f"{URL}/roles.json", json={"roles": [{"id": 3, "name": "Manager"}, {"id": 6, "name": "Support"}]})
     bug, feature = issue(id=21), issue(id=22, tracker={"id": 2, "name": "Feature"})
     issues_in(4, bug, feature)
@@ -775,7 +777,7 @@ def test_check_connection_as_a_non_admin_reads_only_and_says_what_it_could_not_v
 def test_check_connection_as_an_admin_checks_formats_and_label_values() -> None:
     lookups(responses.mock, admin=True, me=1)
     values = [{"value": v, "label": v} for v in ["sla-bloquante", "sla-majeure"]]
-    responses.get(f"{URL}/custom_fields.json", json={"custom_fields": [
+    responses.replace(responses.GET, f"{URL}/custom_fields.json", json={"custom_fields": [
         LABELS_DEFINITION | {"possible_values": values},
         LABELS_DEFINITION | {"id": 2, "name": "SLA deadline", "field_format": "date", "multiple": False}]})
     responses.get(f"{URL}/groups.json", json={"groups": [{"id": 11, "name": "Support Team"}]})
@@ -802,7 +804,6 @@ def test_check_connection_with_a_bad_key_is_one_failed_check() -> None:
 @responses.activate
 def test_check_connection_reports_missing_statuses_priorities_and_membership() -> None:
     lookups(responses.mock)
-    responses.get(f"{URL}/custom_fields.json", status=403)
     responses.replace(responses.GET, f"{URL}/users/current.json", json={"user": user(
         10, "sla-bot", "SLA", "Bridge", [])["user"] | {"memberships": [], "admin": False}})
     responses.get(f"{URL}/issues.json", json={"issues": [], "total_count": 0, "offset": 0, "limit": 1})

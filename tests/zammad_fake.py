@@ -458,8 +458,10 @@ class FakeZammad:
 
     def create_ticket(self, title: str, *, customer: int = CUSTOMER, priority: str = "2 normal", group: str = "Users",
                       state: str = "new", body: str = "It does not work.", article_type: str = "email",
-                      tags: tuple[str, ...] = (), by: int | None = None, **attributes: Any) -> int:
-        """A customer writes in (an email by default): the ticket and its first article."""
+                      tags: tuple[str, ...] = (), by: int | None = None, sender: str | None = None,
+                      **attributes: Any) -> int:
+        """A customer writes in (an email by default): the ticket and its first article. An agent
+        logging a received call passes ``by=AGENT, article_type="phone", sender="Customer"``."""
         ticket_id = self._next_id("ticket")
         author = by if by is not None else customer
         now = self.now()
@@ -484,7 +486,7 @@ class FakeZammad:
         self.articles[ticket_id], self.tags[ticket_id], self.history[ticket_id] = [], [], []
         self._log(ticket_id, "created", author)
         self.add_article(ticket_id, author, body=body, type=article_type,
-                         sender="Customer" if author == customer else "Agent", internal=False)
+                         sender=sender or ("Customer" if author == customer else "Agent"), internal=False)
         for tag in tags:
             self.add_tag(ticket_id, tag, author)
         return ticket_id
@@ -536,6 +538,9 @@ class FakeZammad:
                     content_type: str = "text/html", cc: str | None = None, **ignored: Any) -> dict[str, Any]:
         author = self.users[by]
         sender = sender or ("Customer" if 3 in author["role_ids"] else "Agent")
+        origin = None
+        if sender == "Customer" and type in ("phone", "note", "web"):
+            origin = self.tickets[ticket_id]["customer_id"]  # Ticket::Article::AddsMetadataOriginById
         article = {
             "id": self._next_id("article"), "ticket_id": ticket_id, "type_id": ARTICLE_TYPES[type],
             "sender_id": SENDERS[sender],
@@ -543,7 +548,7 @@ class FakeZammad:
                 f" <{author['email']}>" if type == "email" and author["email"] else ""),
             "to": to, "cc": cc, "subject": subject, "reply_to": None, "message_id": None, "message_id_md5": None,
             "in_reply_to": None, "content_type": content_type, "references": None, "body": body,
-            "internal": internal, "preferences": {}, "updated_by_id": by, "created_by_id": by, "origin_by_id": None,
+            "internal": internal, "preferences": {}, "updated_by_id": by, "created_by_id": by, "origin_by_id": origin,
             "created_at": self.now(), "updated_at": self.now(), "attachments": [], "type": type, "sender": sender,
             "created_by": author["login"], "updated_by": author["login"], "time_unit": None,
         }

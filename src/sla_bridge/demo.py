@@ -115,6 +115,12 @@ def run_demo(console: Console, config: Config | None = None) -> dict[str, int]:
     console.print(f"[bold]sla-bridge demo[/] - {cfg.file.contract.name}: {len(tracker._pending)} scripted"
                   f" tracker events, {local(DEMO_START, cfg.calendar)} to {local(DEMO_END, cfg.calendar)}",
                   soft_wrap=True)
+    tracker.reveal()
+    existing = len(tracker.tickets)
+    if existing:
+        console.print(f"The tracker already holds {existing} ticket(s) when sla-bridge first connects: reminders"
+                      f" long overdue are collapsed into one (catch_up = {cfg.policy.catch_up.value!r}), and the"
+                      " auto-close waits a business day after it.", soft_wrap=True)
     seen: dict[str, int] = {}
     passes = 0
     while clock[0] <= DEMO_END:

@@ -211,10 +211,9 @@ class JiraAdapter:
         # Groups are looked up only when a pattern names one: agents for every author, the
         # entitlement (the tracker's, its customers', or the global one) for the reporter.
         self._agent_groups = _names_groups(self.agents)
-        rules = config.policy.tracker_rules.get(name)
-        entitlements = [config.policy.entitlement] if rules is None else \
-            [rules.entitlement, *(c.entitlement for c in rules.customers)]
-        self._reporter_groups = any(_names_groups(e.reporters) for e in entitlements)
+        entitlements = [section.entitlement or config.file.entitlement,
+                        *(c.entitlement for c in section.customers.values() if c.entitlement is not None)]
+        self._reporter_groups = any(e.groups or _names_groups(e.reporters) for e in entitlements)
         self.retry = retry or RetryPolicy(attempts=self.options.retries)
         self.base = self.options.url
         self._monotonic = monotonic
