@@ -108,7 +108,9 @@ def test_demo_runs_the_contract_over_three_weeks() -> None:
     assert "Wed 2025-05-14 14:20  DEMO-3   closed automatically" in out
     assert "Tue 2025-05-20 10:00  DEMO-2   closed automatically" in out
     assert "Mon 2025-05-12 12:00  DEMO-7   acknowledge BREACHED" in out  # created on a Saturday
-    assert "4 breaches, 7 reminders sent, 2 automatic closures" in out
+    assert "4 breaches, 8 reminders sent, 3 automatic closures" in out
+    assert "Mon 2025-04-28 08:00  DEMO-8   reminder 3 sent to claire" in out  # older than the first sync: one
+    assert "Tue 2025-04-29 09:00  DEMO-8   closed automatically" in out  # a business day after it
 
 
 def test_help_everywhere() -> None:

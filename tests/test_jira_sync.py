@@ -17,14 +17,14 @@ from typing import Any, Callable, Iterator
 import pytest
 import responses
 from conftest import recording_plugins, example_mapping
-from jira_fake import FakeJira, parse
+from jira_fake import ORGANIZATIONS, FakeJira, parse
 
 from sla_bridge.actions import PostComment
 from sla_bridge.adapters.jira import JiraAdapter
 from sla_bridge.demo import builtin_config
 from sla_bridge.httpclient import RetryPolicy
 from sla_bridge.markers import markers_in
-from sla_bridge.model import Ticket
+from sla_bridge.model import Comment, FieldChange, Ticket
 from sla_bridge.store import Store
 from sla_bridge.sync import Syncer
 
@@ -392,3 +392,175 @@ def test_truncated_changelog_and_comments_are_read_in_full_on_cloud(rsps: respon
     assert h.markers(key) == [], "a bloquante's reminder 1 is not due for a majeure"
     h.sync("2025-06-05T11:01:00+02:00")
     assert [k.rsplit("/", 1)[-1] for k in h.markers(key)] == ["1"]
+
+
+# --- the way to the closing status -----------------------------------------------------------
+
+def close_due(h: Harness) -> tuple[str, Any]:
+    """A waiting issue whose auto-close is due: reminders 1-3 sent, then the closure pass."""
+    key = waiting_issue(h)
+    for day in ("2025-06-02T11:05", "2025-06-03T11:01", "2025-06-04T11:01", "2025-06-05T11:01"):
+        h.sync(f"{day}:00+02:00")
+    assert [k.rsplit("/", 1)[-1] for k in h.markers(key)] == ["1", "2", "3"]
+    return key, T("2025-06-06T11:02:00+02:00")
+
+
+def test_a_workflow_with_a_direct_transition_closes_in_one_step(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", direct_close=True)
+    key, due = close_due(h)
+    summary = h.sync(due)
+    assert summary.errors == [] and h.jira.issue(key).fields["status"]["name"] == "Closed"
+    assert [body for _, _, body in h.jira.calls("POST", r"/issue/.*/transitions")] == [
+        {"transition": {"id": "61"}, "fields": {"resolution": {"name": "Done"}}}]
+
+
+def test_a_lost_answer_on_the_way_to_closed_is_checked_not_resent(rsps: responses.RequestsMock,
+                                                                  flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key, due = close_due(h)
+    # Jira resolves the issue, then the gateway loses the answer: the adapter asks, finds it
+    # resolved, and goes on to close it. Nothing is sent twice.
+    h.jira.fail_next("POST", rf"/issue/{key}/transitions", 502, body={"errorMessages": ["Bad Gateway"]}, apply=True)
+    summary = h.sync(due)
+    assert summary.errors == [] and h.jira.issue(key).fields["status"]["name"] == "Closed"
+    assert [body["transition"]["id"] for _, _, body in h.jira.calls("POST", r"/issue/.*/transitions")] == ["31", "41"]
+    assert len([m for m in h.markers(key) if "/closure/" in m]) == 1
+    assert dict(h.sync(due + MINUTE).applied) == {}
+
+
+def test_no_way_to_the_closing_status_is_reported_and_the_issue_left_waiting(rsps: responses.RequestsMock,
+                                                                            flavour: str) -> None:
+    statuses = {"new": ["To Do"], "in_progress": ["In Progress"], "waiting_for_customer": ["Waiting for customer"],
+                "closed": ["Closed", "Resolved"]}  # Resolved is not mapped resolved: no step goes through it
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", tracker={"statuses": statuses})
+    key, due = close_due(h)
+    summary = h.sync(due)
+    assert summary.errors and "no workflow transition from 'Waiting for customer' to 'Closed'" in summary.errors[0]
+    assert "none of these is a status mapped resolved" in summary.errors[0]
+    assert h.jira.issue(key).fields["status"]["name"] == "Waiting for customer"
+    assert h.jira.calls("POST", r"/issue/.*/transitions") == []
+
+
+# --- identities: agents, entitlement, organisations -------------------------------------------
+
+def test_agents_by_group_and_a_namesake_customer_answer(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", tracker={"agents": ["group:support"]})
+    h.jira.add_user("eve", "Sam Agent", groups=("clients",))  # a customer's account with an agent's display name
+    key = waiting_issue(h)
+    h.sync("2025-06-02T11:05:00+02:00")
+    h.at("2025-06-02T16:00:00+02:00")
+    h.jira.comment(key, "eve", "Here are the logs you asked for.")
+    h.sync("2025-06-03T11:01:00+02:00")  # the first cycle's reminder would be due: eve's answer restarted it
+    assert h.markers(key) == []
+    h.sync("2025-06-03T16:01:00+02:00")
+    assert [k.rsplit("/", 1)[-1] for k in h.markers(key)] == ["1"]
+    ticket = h.adapter.fetch(key)
+    assert [(c.author, c.role.value) for c in ticket.events if isinstance(c, Comment)][:3] == [
+        ("Sam Agent", "agent"), ("Sam Agent", "agent"), ("Sam Agent", "customer")]
+    lookups = h.jira.calls("GET", r"/user/groups" if flavour == "cloud" else r"/user")
+    assert len(lookups) == 2, "sam and eve, once each (never sla-bridge, never a portal customer)"
+
+
+def test_entitlement_by_organisation_and_group(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", options={"organizations_field": ORGANIZATIONS},
+                tracker={"entitlement": {"reporters": ["org:Acme", "group:clients-premium"]}})
+    h.jira.add_user("carol", "Carol Premium", groups=("clients-premium",))
+    acme = h.jira.create("From an Acme member", "alice", organisations=("Acme",))
+    other = h.jira.create("From another organisation", "alice", organisations=("Globex",))
+    premium = h.jira.create("From a premium client", "carol")
+    summary = h.sync("2025-06-02T10:01:00+02:00")
+    assert summary.errors == []
+    labels = {key: set(h.jira.issue(key).fields["labels"]) for key in (acme, other, premium)}
+    assert labels == {acme: {"sla-bloquante"}, other: {"sla-non-eligible"}, premium: {"sla-bloquante"}}
+
+
+# --- fields the contract reads -----------------------------------------------------------------
+
+def test_a_field_puts_a_ticket_out_of_scope_with_its_history(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00",
+                tracker={"fields": {"environnement": "customfield_10060", "composants": "components"},
+                         "scope": {"out_of_scope_fields": {"environnement": ["Recette"]}}})
+    key = h.jira.create("Test platform down", "alice", components=("Billing",))
+    h.sync("2025-06-02T10:01:00+02:00")
+    assert "sla-bloquante" in h.jira.issue(key).fields["labels"]
+    h.at("2025-06-02T10:05:00+02:00")
+    h.jira.set_select(key, "customfield_10060", "Recette", "sam")
+    h.jira.set_components(key, ["API"], "sam")
+    h.sync("2025-06-02T10:06:00+02:00")
+    assert h.jira.issue(key).fields["labels"] == ["sla-hors-perimetre"]
+    ticket = h.adapter.fetch(key)
+    assert ticket.fields == {("environnement", "Recette"), ("composants", "API")}
+    assert [(e.field, e.old, e.new) for e in ticket.events if isinstance(e, FieldChange)] == [
+        ("environnement", None, "Recette"), ("composants", None, "API"), ("composants", "Billing", None)]
+
+
+def test_multi_select_changes_are_read_value_by_value(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", tracker={"fields": {"modules": "customfield_10061"}})
+    key = h.jira.create("Export broken", "alice")
+    h.at("2025-06-02T10:05:00+02:00")
+    h.jira.set_multi(key, "customfield_10061", ["Export", "Import, with mapping"], "sam")
+    h.at("2025-06-02T10:06:00+02:00")
+    h.jira.set_multi(key, "customfield_10061", ["Import, with mapping"], "sam")
+    ticket = h.adapter.fetch(key)
+    assert ticket.fields == {("modules", "Import, with mapping")}
+    assert [(e.field, e.old, e.new) for e in ticket.events if isinstance(e, FieldChange)] == [
+        ("modules", None, "Export"), ("modules", None, "Import, with mapping"), ("modules", "Export", None)]
+
+
+def test_clocks_start_when_the_customer_reported_the_anomaly(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", tracker={"fields": {"reported_at": "customfield_10070"}})
+    # Logged on Monday 10:00 by an agent, after the customer's phone call on Friday at 17:00.
+    key = h.jira.create("Reported by phone", "alice", reported_at=T("2025-05-30T17:00:00+02:00"))
+    summary = h.sync("2025-06-02T10:01:00+02:00")
+    assert summary.errors == []
+    # Bloquante: acknowledge within 3 business hours, from Friday 17:00: Monday 11:00.
+    assert parse(h.jira.issue(key).fields["customfield_10050"]) == T("2025-06-02T11:00:00+02:00")
+
+
+# --- check-config --connect ---------------------------------------------------------------------
+
+def test_check_connection_finds_everything_the_config_names(rsps: responses.RequestsMock, flavour: str) -> None:
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", options={"organizations_field": ORGANIZATIONS},
+                tracker={"fields": {"environnement": "customfield_10060", "reported_at": "customfield_10070"}})
+    waiting_issue(h)
+    resolved = h.jira.create("Fixed", "alice")
+    h.jira.set_status(resolved, "Resolved", "sam", resolution="Done")
+    checks = h.make_adapter(JiraAdapter).check_connection()
+    failed = [c for c in checks if not c.ok]
+    assert failed == []
+    found = {(c.subject, c.name): c.detail for c in checks}
+    assert found[("authentication", h.jira.url)].startswith(
+        "Jira Cloud, signed in as SLA Bridge" if flavour == "cloud" else "Jira Data Center, signed in as SLA Bridge")
+    assert found[("status", "Closed")] == "statuses.closed, closing_status: in the workflows of SUP"
+    assert ("priority", "Highest") in found and ("resolution", "Done") in found
+    assert found[("field", "customfield_10070")] == "fields.reported_at: 'Reported at' (" \
+        "com.atlassian.jira.plugin.system.customfieldtypes:datetime)"
+    assert ("permission", "SUP: Add Comments") in found
+    assert found[("workflow", "SUP: Waiting for customer -> Closed")].startswith(
+        "Waiting for customer -> Resolved -> Closed (transitions the API user may take, seen on SUP-1, SUP-2)")
+    assert h.jira.writes == 0 and not [m for m, *_ in h.jira.log if m != "GET"], "read-only"
+    assert "t0k3n" not in repr(checks)
+
+
+def test_check_connection_reports_what_is_missing(rsps: responses.RequestsMock, flavour: str) -> None:
+    statuses = {"new": ["To Do"], "waiting_for_customer": ["Waiting for customer", "Feedback"],
+                "resolved": ["Resolved"], "closed": ["Closed"]}
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", permissions=frozenset({"BROWSE_PROJECTS"}),
+                agent_licence=False, options={"resolution": "Fixed", "projects": ["SUP", "OPS"]},
+                tracker={"statuses": statuses, "severities": {"Highest": "bloquante", "Urgent": "bloquante"},
+                         "fields": {"environnement": "customfield_99999", "reported_at": "customfield_10060"}})
+    waiting_issue(h)  # nothing is resolved yet: the way on from Resolved cannot be seen
+    checks = h.make_adapter(JiraAdapter).check_connection()
+    failed = {(c.subject, c.name): c.detail for c in checks if not c.ok}
+    assert set(failed) == {
+        ("project", "OPS"), ("status", "Feedback"), ("priority", "Urgent"), ("field", "customfield_99999"),
+        ("field", "customfield_10060"), ("resolution", "Fixed"), ("permission", "SUP: Add Comments"),
+        ("permission", "SUP: Edit Issues"), ("permission", "SUP: Schedule Issues"),
+        ("permission", "SUP: Transition Issues"), ("licence", "SUP: Jira Service Management agent")}
+    assert "not a Date Time Picker" in failed[("field", "customfield_10060")]
+    assert "Jira has: Done, Duplicate, Won't Do" in failed[("resolution", "Fixed")]
+    ways = {c.name: c for c in checks if c.subject == "workflow"}
+    assert ways["SUP: Waiting for customer -> Closed"].ok
+    assert ways["SUP: Waiting for customer -> Closed"].detail.startswith(
+        "not verified: no issue of SUP is in 'Resolved' now to read its transitions from")
+    assert ways["SUP: Feedback -> Closed"].detail.startswith("not verified:")

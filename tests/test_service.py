@@ -88,11 +88,11 @@ def test_sync_dry_run_then_real_then_status(tmp_path: Path) -> None:
     real = runner.invoke(cli, ["sync", str(config), "--once", "--at", "2025-05-21T12:00", "--json"])
     assert real.exit_code == 0, real.output
     summary = json.loads(real.stdout)[0]
-    assert summary["tickets_evaluated"] == 7 and summary["applied"]["labels"] == 7
+    assert summary["tickets_evaluated"] == 8 and summary["applied"]["labels"] == 8
 
     status = runner.invoke(cli, ["status", str(config), "--json"])
     report = json.loads(status.stdout)
-    assert report["tickets"] == 7
+    assert report["tickets"] == 8
     assert {r["ticket"] for r in report["breached"]} >= {"sample:DEMO-7", "sample:DEMO-2"}
     table = runner.invoke(cli, ["status", str(config)])
     assert "Breached" in table.stdout and "sample: last sync" in table.stdout
@@ -130,7 +130,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     finished = next(e for e in entries if e["message"] == "sync finished")
     assert finished["summary"]["complete"] is True
     store = Store(tmp_path / "state.sqlite")
-    assert sum(1 for _ in store.tickets()) == 7
+    assert sum(1 for _ in store.tickets()) == 8
     store.close()
 
 
