@@ -16,12 +16,14 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import requests
 
-from sla_bridge.config import Config, load_config
+from sla_bridge.adapters.redmine import RedmineAdapter
+from sla_bridge.config import Config, TrackerSection, load_config
+from sla_bridge.demo import builtin_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "redmine-live.sh"
@@ -61,11 +63,16 @@ class Redmine:
         assert response.status_code < 400, f"{method} {path}: {response.status_code} {response.text[:300]}"
         return response.json() if response.content.strip() else None
 
-    def create_issue(self, subject: str, priority: str = "URGENT") -> dict[str, Any]:
+    def create_issue(self, subject: str, priority: str = "URGENT", key: str = "REDMINE_CUSTOMER_KEY",
+                     tracker: str = "BUG", **fields: Any) -> dict[str, Any]:
         body = {"issue": {"project_id": self.env["REDMINE_PROJECT_ID"], "subject": subject,
-                          "tracker_id": self.env["REDMINE_TRACKER_BUG_ID"],
-                          "priority_id": self.env[f"REDMINE_PRIORITY_{priority}_ID"]}}
-        return self.call("POST", "/issues.json", key="REDMINE_CUSTOMER_KEY", json=body)["issue"]
+                          "tracker_id": self.env[f"REDMINE_TRACKER_{tracker}_ID"],
+                          "priority_id": self.env[f"REDMINE_PRIORITY_{priority}_ID"], **fields}}
+        return self.call("POST", "/issues.json", key=key, json=body)["issue"]
+
+    def user_key(self, login: str) -> str:
+        """The env name of a set-up user's API key, e.g. ``REDMINE_USER_SLA_BOT_KEY``."""
+        return f"REDMINE_USER_{re.sub(r'[^A-Z0-9]+', '_', login.upper())}_KEY"
 
     def issue(self, issue_id: int) -> dict[str, Any]:
         return self.call("GET", f"/issues/{issue_id}.json", params={"include": "journals"})["issue"]
@@ -89,6 +96,14 @@ def redmine(redmine_env: dict[str, str]) -> Redmine:
     return Redmine(redmine_env)
 
 
+# sla-bridge's API user in the live tests: "sla-bot", not an administrator, with the role
+# "Support" whose workflow has no direct Feedback -> Closed (admins bypass workflows).
+BOT_KEY = "REDMINE_USER_SLA_BOT_KEY"
+# Support staff by identity: a login, a group (Jo Dupont is in it), a project role (Marc
+# Lefebvre and sla-bot have it). Display names are never identities.
+AGENTS = ["login:agent", "group:Support Team", "role:Support"]
+
+
 def live_config_text(env: dict[str, str], store: Path) -> str:
     example = re.sub(r'(?m)^store = .*$', f'store = "{store}"',
                      (ROOT / "config.example.toml").read_text(encoding="utf-8"), count=1)
@@ -97,7 +112,7 @@ def live_config_text(env: dict[str, str], store: Path) -> str:
 adapter = "redmine"
 closing_status = "Closed"
 comment_visibility = "public"
-agents = ["{env['REDMINE_AGENT_ID']}"]
+agents = {json.dumps(AGENTS)}
 severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
 [trackers.redmine.statuses]
 new = ["New"]
@@ -130,7 +145,7 @@ class Bridge:
             [sys.executable, "-m", "sla_bridge.cli", "sync", str(self.config_path), "--once", "--json",
              "--at", at.isoformat(), *extra],
             capture_output=True, text=True, timeout=120,
-            env={**os.environ, "SLA_BRIDGE_REDMINE_KEY": self.env["REDMINE_AGENT_KEY"]})
+            env={**os.environ, "SLA_BRIDGE_REDMINE_KEY": self.env[BOT_KEY]})
         assert result.returncode == expect, result.stderr + result.stdout
         return json.loads(result.stdout)[0]
 
@@ -140,8 +155,32 @@ def bridge(redmine: Redmine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     path = tmp_path / "sla-bridge.toml"
     path.write_text(live_config_text(redmine.env, tmp_path / "state.sqlite"), encoding="utf-8")
     tomllib.loads(path.read_text(encoding="utf-8"))
-    monkeypatch.setenv("SLA_BRIDGE_REDMINE_KEY", redmine.env["REDMINE_AGENT_KEY"])
+    monkeypatch.setenv("SLA_BRIDGE_REDMINE_KEY", redmine.env[BOT_KEY])
     return Bridge(path, redmine.env)
+
+
+AdapterFactory = Callable[..., RedmineAdapter]
+
+
+@pytest.fixture()
+def live_adapter(redmine: Redmine, monkeypatch: pytest.MonkeyPatch) -> AdapterFactory:
+    """A Redmine adapter on the live server: ``live_adapter(key=..., agents=..., fields=..., **options)``."""
+    def make(key: str = BOT_KEY, agents: list[str] | None = None, fields: dict[str, str | int] | None = None,
+             visibility: str = "public", **options: Any) -> RedmineAdapter:
+        monkeypatch.setenv("SLA_BRIDGE_LIVE_KEY", redmine.env[key])
+        section = TrackerSection(
+            adapter="redmine", closing_status="Closed", comment_visibility=visibility,
+            agents=agents if agents is not None else AGENTS, fields=fields or {},
+            severities={"Immediate": "bloquante", "Urgent": "bloquante", "High": "majeure", "Normal": "mineure",
+                        "Low": "mineure"},
+            statuses={"new": ["New"], "in_progress": ["In Progress"], "waiting_for_customer": ["Feedback"],
+                      "resolved": ["Resolved"], "closed": ["Closed", "Rejected"]},
+            options={"url": redmine.url, "api_key": {"env": "SLA_BRIDGE_LIVE_KEY"},
+                     "projects": [redmine.env["REDMINE_PROJECT"]],
+                     "labels_field": int(redmine.env["REDMINE_LABELS_FIELD_ID"]),
+                     "deadline_field": int(redmine.env["REDMINE_DEADLINE_FIELD_ID"]), **options})
+        return RedmineAdapter("redmine", section, builtin_config())
+    return make
 
 
 def parse(text: str) -> datetime:

@@ -85,7 +85,13 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(redmine:
     assert issue["status"]["name"] == "Closed"
     assert "/closure/" in marker_notes(issue)[-1]
     notes = [j for j in issue["journals"] if markers_in(j.get("notes") or "")]
-    assert all(j["user"]["id"] == int(redmine.env["REDMINE_AGENT_ID"]) and not j["private_notes"] for j in notes)
+    assert all(j["user"]["id"] == int(redmine.env["REDMINE_USER_SLA_BOT_ID"]) and not j["private_notes"]
+               for j in notes)
+    # sla-bot's role may not go from Feedback to Closed directly: the closure went through Resolved.
+    steps = [(d["old_value"], d["new_value"]) for j in issue["journals"] for d in j["details"]
+             if d["name"] == "status_id" and j["user"]["id"] == int(redmine.env["REDMINE_USER_SLA_BOT_ID"])]
+    ids = {name: redmine.env[f"REDMINE_STATUS_{name}_ID"] for name in ("FEEDBACK", "RESOLVED", "CLOSED")}
+    assert steps == [(ids["FEEDBACK"], ids["RESOLVED"]), (ids["RESOLVED"], ids["CLOSED"])]
     assert "relance 1 sur 3" in notes[0]["notes"]
 
     bridge.sync(closing + 60 * MINUTE)
