@@ -891,3 +891,45 @@ def test_a_marker_typed_by_the_customer_does_not_count_as_sent(run):
     assert [c.key for c in evaluation.desired.comments] == [KEY + "3"]
     assert not any(r.sent for r in evaluation.cycles[-1].reminders)
     assert forged.role is Role.CUSTOMER
+
+
+# --- tracker fields and identities ---------------------------------------------------------------
+
+FIELDS = config_variant(lambda raw: (
+    raw["clocks"].update(workaround_fields={"workaround": ["provisional"]},
+                         definitive_workaround_fields={"workaround": ["definitive"]}),
+    raw["scope"].update(out_of_scope_fields={"category": ["Training"]})))
+
+
+def test_a_tracker_field_marks_the_workaround_and_the_definitive_one(run):
+    from sla_bridge.model import FieldChange
+    ticket = make_ticket(TUE_10, agent("2025-03-11T10:30+01:00"),
+                         FieldChange(at("2025-03-12T10:00+01:00"), "workaround", None, "Provisional", "sam"),
+                         FieldChange(at("2025-03-13T10:00+01:00"), "workaround", "Provisional", "Definitive", "sam"),
+                         fields=frozenset({("workaround", "Definitive")}))
+    evaluation = run(ticket, "2025-03-14T12:00+01:00", FIELDS)
+    assert evaluation.clocks[WORK].state is MET and evaluation.clocks[WORK].stopped_at == at("2025-03-12T10:00+01:00")
+    assert evaluation.clocks[RES].state is MET and evaluation.clocks[RES].stopped_at == at("2025-03-13T10:00+01:00")
+
+
+def test_a_tracker_field_puts_a_ticket_out_of_scope(run):
+    ticket = make_ticket(TUE_10, fields=frozenset({("category", "training")}))
+    evaluation = run(ticket, "2025-03-11T12:00+01:00", FIELDS)
+    assert not evaluation.in_scope and evaluation.desired.labels == {"sla-hors-perimetre"}
+
+
+def test_clocks_start_at_the_report_when_it_was_logged_later(run):
+    # Reported by phone Tue 10:00, typed in at 11:30: the acknowledge deadline is 13:00, not 14:30.
+    ticket = make_ticket("2025-03-11T11:30+01:00", reported_at=at(TUE_10))
+    evaluation = run(ticket, "2025-03-11T12:00+01:00")
+    assert evaluation.clocks[ACK].deadline == at("2025-03-11T13:00+01:00")
+    assert evaluation.clocks[ACK].started_at == at(TUE_10)
+
+
+def test_entitlement_matches_identities_never_display_names(run):
+    from sla_bridge.identity import Person
+    only = config_variant(lambda raw: raw["entitlement"].update(reporters=["login:cust-admin"]))
+    admin = Person(id="7", login="cust-admin", name="Alice Martin")
+    impostor = Person(id="8", login="amartin", name="cust-admin")
+    assert run(make_ticket(TUE_10, reporter=admin), "2025-03-11T12:00+01:00", only).entitled
+    assert not run(make_ticket(TUE_10, reporter=impostor), "2025-03-11T12:00+01:00", only).entitled

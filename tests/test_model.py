@@ -19,7 +19,7 @@ T0 = datetime(2025, 5, 6, 9, 15, tzinfo=timezone.utc)
 def test_json_round_trip_of_the_samples() -> None:
     text = resources.files("sla_bridge").joinpath("data/demo-tickets.json").read_text(encoding="utf-8")
     tickets = tickets_from_json(json.loads(text))
-    assert len(tickets) == 7
+    assert len(tickets) == 8
     for ticket in tickets:
         assert ticket_from_json(json.loads(json.dumps(ticket_to_json(ticket)))) == ticket
 
@@ -65,3 +65,19 @@ def test_malformed_json_names_the_field(data: dict[str, object], message: str) -
     with pytest.raises(TicketFormatError) as info:
         ticket_from_json(data)
     assert message in str(info.value)
+
+
+def test_identities_fields_and_reports_survive_the_json_form() -> None:
+    from datetime import datetime
+
+    from sla_bridge.identity import Person
+    from sla_bridge.model import FieldChange, Ticket, ticket_from_json, ticket_to_json
+    t0 = datetime.fromisoformat("2025-03-11T10:00+01:00")
+    ticket = Ticket("rm", "7", "Export", Person(id="5", login="cust-admin", email="a@b.fr", name="Alice Martin",
+                                                groups=frozenset({"admins"}), roles=frozenset({"Reporter"})),
+                    t0, "New", "Urgent", project="support", fields=frozenset({("category", "Training")}),
+                    reported_at=datetime.fromisoformat("2025-03-11T09:00+01:00"),
+                    events=(FieldChange(t0, "category", None, "Training", "sam"),))
+    assert ticket_from_json(ticket_to_json(ticket)) == ticket
+    plain = Ticket("json", "1", "t", Person(login="alice"), t0, "new", None)
+    assert ticket_to_json(plain)["reporter"] == "alice" and ticket_from_json(ticket_to_json(plain)) == plain

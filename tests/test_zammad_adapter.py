@@ -120,7 +120,7 @@ def entry(id: int, at: str, by: int, kind: str = "updated", attribute: str | Non
     return data
 
 
-HISTORY = {
+HISTORY: dict[str, Any] = {
     "history": [
         entry(101, "2025-06-02T08:00:00.000Z", 10, "created"),
         {"id": 102, "o_id": 11, "related_o_id": 7, "history_attribute_id": None, "sourceable_id": None,
@@ -172,11 +172,10 @@ ARTICLES = [
 def make_adapter(agents: tuple[str, ...] = ("sam@support.example",), fields: dict[str, Any] | None = None,
                  statuses: StatusesSection | None = None, severities: dict[str, str] | None = None,
                  closing_status: str | None = "closed", **options: Any) -> ZammadAdapter:
-    section = TrackerSection(adapter="zammad", statuses=statuses or StatusesSection(new=["new"]),
-                             agents=list(agents), closing_status=closing_status, fields=fields or {},
-                             severities=severities or {},
-                             options={"url": URL, "token": {"env": "SLA_TEST_ZAMMAD_TOKEN"},
-                                      "due_attribute": "sla_due_at", **options})
+    section = TrackerSection.model_validate({
+        "adapter": "zammad", "statuses": statuses or StatusesSection(new=["new"]), "agents": list(agents),
+        "closing_status": closing_status, "fields": fields or {}, "severities": severities or {},
+        "options": {"url": URL, "token": {"env": "SLA_TEST_ZAMMAD_TOKEN"}, "due_attribute": "sla_due_at", **options}})
     return ZammadAdapter("zm", section, builtin_config(), retry=RetryPolicy(attempts=3, sleep=SLEEPS.append))
 
 
@@ -857,8 +856,9 @@ def test_bad_options_name_the_key() -> None:
 
 
 def test_a_missing_due_attribute_option_is_a_config_error() -> None:
-    section = TrackerSection(adapter="zammad", statuses=StatusesSection(new=["new"]), agents=["role:Agent"],
-                             options={"url": URL, "token": {"env": "SLA_TEST_ZAMMAD_TOKEN"}})
+    section = TrackerSection.model_validate({"adapter": "zammad", "statuses": {"new": ["new"]},
+                                             "agents": ["role:Agent"],
+                                             "options": {"url": URL, "token": {"env": "SLA_TEST_ZAMMAD_TOKEN"}}})
     with pytest.raises(ConfigError, match=r"trackers.zm.options.due_attribute: required key is missing"):
         ZammadAdapter("zm", section, builtin_config())
 
@@ -981,7 +981,7 @@ SEVERITIES = {"3 high": "bloquante", "2 normal": "majeure", "1 low": "mineure"}
 
 def connect(rsps: Any, tickets: list[dict[str, Any]] | None = None, **replies: Any) -> None:
     """What check_connection reads; `replies` override one answer (a dict of ``responses`` keywords)."""
-    answers: dict[str, dict[str, Any]] = {
+    answers: dict[str, Any] = {
         "me": {"json": ME}, "search": {"json": [ticket()] if tickets is None else tickets},
         "history": {"json": HISTORY}, "states": {"json": STATES}, "priorities": {"json": PRIORITIES},
         "attributes": {"json": ATTRIBUTES}} | replies

@@ -82,10 +82,10 @@ def _mapping_checks(section: TrackerSection) -> list[Check]:
         checks.append(Check("closing status", "-", False, "closing_status is not set: tickets cannot be closed"
                                                           " automatically (§1.4.2)"))
     else:
-        role = roles.get(closing.casefold())
-        checks.append(Check("closing status", closing, role is StatusRole.CLOSED,
-                            "mapped to closed" if role is StatusRole.CLOSED else
-                            f"mapped to {role.value if role else 'no role'}; add it to statuses.closed"))
+        mapped = roles.get(closing.casefold())
+        checks.append(Check("closing status", closing, mapped is StatusRole.CLOSED,
+                            "mapped to closed" if mapped is StatusRole.CLOSED else
+                            f"mapped to {mapped.value if mapped else 'no role'}; add it to statuses.closed"))
     checks.append(Check("severities", "mapping", bool(section.severities),
                         ", ".join(f"{k} -> {v}" for k, v in section.severities.items()) or
                         "empty: only tracker values spelled like the contract's severities would count"))

@@ -482,7 +482,8 @@ def _gap(delays: Sequence[Duration], k: int) -> Duration:
 
 def _sent_at(h: _History, keys: Sequence[str], since: datetime) -> dict[str, datetime]:
     """When each reminder of `keys` was posted, from the markers in sla-bridge's own comments."""
-    wanted, found = set(keys), {}
+    wanted = set(keys)
+    found: dict[str, datetime] = {}
     for comment in h.comments:
         if comment.at < since or comment.role is not Role.AGENT or "[sla-bridge:" not in comment.body:
             continue
