@@ -7,8 +7,8 @@ from typing import Any, Iterable
 
 import pluggy
 
-from .adapters.base import Adapter
-from .config import Config
+from .adapters.base import Adapter, AdapterFactory
+from .config import Config, TrackerSection
 from .errors import ConfigError
 from .plugins import build_plugin_manager, build_registry
 from .store import Store
@@ -34,6 +34,16 @@ def build_app(config: Config, only: str | None = None, extra_plugins: Iterable[A
         raise ConfigError(f"{config.path}: no tracker named {only!r}; configured: {', '.join(sections) or 'none'}")
     if not sections:
         raise ConfigError(f"{config.path}: trackers: no tracker is configured (add a [trackers.<name>] section)")
-    adapters = {name: registry.get(section.adapter)(name, section, config)
+    adapters = {name: build_adapter(registry.get(section.adapter), name, section, config)
                 for name, section in sections.items() if only in (None, name)}
     return App(config, pm, adapters, Store(config.store_path))
+
+
+def build_adapter(factory: AdapterFactory, name: str, section: TrackerSection, config: Config) -> Adapter:
+    """One adapter; a config error that does not say where gets the file and the section."""
+    try:
+        return factory(name, section, config)
+    except ConfigError as exc:
+        if str(exc).startswith(str(config.path)):
+            raise
+        raise ConfigError(f"{config.path}: trackers.{name}: {exc}") from None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .adapters.base import Adapter, Check, ConnectionCheck
+from .app import build_adapter
 from .config import Config, TrackerSection
 from .errors import ConfigError, SlaBridgeError
 from .plugins import build_plugin_manager, build_registry
@@ -60,7 +61,7 @@ def check_trackers(config: Config, connect: bool = False) -> list[TrackerReport]
             continue
         report.checks.append(Check("adapter", section.adapter, True, "known"))
         try:
-            report.instance = factory(name, section, config)
+            report.instance = build_adapter(factory, name, section, config)
             report.checks.append(Check("options", f"trackers.{name}.options", True, "valid; secrets readable"))
         except SlaBridgeError as exc:
             report.checks.append(Check("options", f"trackers.{name}.options", False, str(exc)))

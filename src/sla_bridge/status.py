@@ -31,7 +31,10 @@ def collect_status(store: Store, config: Config, upcoming: int = 20) -> dict[str
                "next_change_at": record.next_change_at.isoformat() if record.next_change_at else None}
         states = {name: c["state"] for name, c in clocks.items()}
         if "breached" in states.values():
-            breached.append({**row, "clocks": [n for n, s in states.items() if s == "breached"]})
+            # A breach under a severity since lowered stays listed, with that severity.
+            breached.append({**row, "clocks": [n + (f" (as {clocks[n]['breached_under']})"
+                                                    if clocks[n].get("breached_under") else "")
+                                               for n, s in states.items() if s == "breached"]})
         elif "at_risk" in states.values():
             at_risk.append({**row, "clocks": [n for n, s in states.items() if s == "at_risk"]})
         if record.next_change_at is not None:

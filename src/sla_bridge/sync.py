@@ -122,7 +122,8 @@ def summarize(evaluation: Evaluation) -> dict[str, Any]:
     """What ``status`` shows of a ticket, kept beside its snapshot."""
     return {
         "severity": evaluation.severity, "status": evaluation.status,
-        "clocks": {c.value: {"state": e.state.value, "deadline": e.deadline.isoformat() if e.deadline else None}
+        "clocks": {c.value: {"state": e.state.value, "deadline": e.deadline.isoformat() if e.deadline else None,
+                             "breached_under": e.breached_under}
                    for c, e in evaluation.clocks.items()},
         "due_at": evaluation.desired.due_at.isoformat() if evaluation.desired.due_at else None,
         "next_change_at": evaluation.next_change_at.isoformat() if evaluation.next_change_at else None,

@@ -251,6 +251,7 @@ class ZammadAdapter:
                                timeout=self.options.timeout_seconds,
                                retry=retry or RetryPolicy(attempts=self.options.retries))
         self._me: dict[str, Any] | None = None
+        self._me_person: Person | None = None
         self._customer_of: dict[str, Any] = {}  # ticket id -> customer_id, from fetch
         self.directory = Directory(self._get, name, self.options.user_cache_seconds)
         self._unlisted: set[str] = set()  # users writing as Agent who match no agents pattern (logged once)
@@ -289,7 +290,9 @@ class ZammadAdapter:
 
     @property
     def me_person(self) -> Person:
-        return person_from_user(self.me)
+        if self._me_person is None:
+            self._me_person = person_from_user(self.me)
+        return self._me_person
 
     # --- reading ---------------------------------------------------------------------
 
