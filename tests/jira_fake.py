@@ -299,7 +299,7 @@ class FakeJira:
 
     def comment(self, key: str, author: str, body: str, *, public: bool = True) -> dict[str, Any]:
         issue = self.issues[key]
-        comment = {"self": f"{self.url}{API}/issue/{issue.id}/comment/{20000 + self._comment_count()}",
+        comment: dict[str, Any] = {"self": f"{self.url}{API}/issue/{issue.id}/comment/{20000 + self._comment_count()}",
                    "id": str(20000 + self._comment_count()), "author": self._ref(author), "body": body,
                    "updateAuthor": self._ref(author), "created": self.now(), "updated": self.now()}
         if self.cloud:

@@ -163,12 +163,12 @@ def make_adapter(url: str = CLOUD, *, agents: list[str] | None = None, statuses:
     cfg = builtin_config()
     credentials = {"email": "sla-bridge@acme.test", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
         if url == CLOUD else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
-    section = TrackerSection(adapter="jira", statuses=statuses or {"new": ["To Do"]}, closing_status="Closed",
-                             agents=agents if agents is not None else ["id:5b10ac8d82e05b22cc7d4ef5", "login:sam"],
-                             fields=fields or {}, **(tracker or {}),
-                             options={"url": url, "projects": ["SUP"], "deadline_field": "customfield_10050",
-                                      "deployment": "cloud" if url == CLOUD else "datacenter", **credentials,
-                                      **options})
+    section = TrackerSection.model_validate({
+        "adapter": "jira", "statuses": statuses or {"new": ["To Do"]}, "closing_status": "Closed",
+        "agents": agents if agents is not None else ["id:5b10ac8d82e05b22cc7d4ef5", "login:sam"],
+        "fields": fields or {}, **(tracker or {}),
+        "options": {"url": url, "projects": ["SUP"], "deadline_field": "customfield_10050",
+                    "deployment": "cloud" if url == CLOUD else "datacenter", **credentials, **options}})
     return JiraAdapter("jr", section, cfg, retry=RetryPolicy(attempts=3, sleep=SLEEPS.append))
 
 
@@ -205,7 +205,7 @@ def test_cloud_fetch_builds_the_history_from_the_changelog_and_comments() -> Non
     t = make_adapter().fetch("SUP-1")
     assert (t.id, t.tracker, t.status, t.severity, t.type, t.fix_version, t.project) == \
         ("SUP-1", "jr", "Waiting for customer", "Highest", "Bug", "2.4.1", "SUP")
-    assert t.reporter == Person(id=ALICE["accountId"], name="Alice Customer", account_type="customer")
+    assert t.reporter == Person(id=str(ALICE["accountId"]), name="Alice Customer", account_type="customer")
     assert t.labels == {"sla-bloquante", "vip"} and t.due_date == date(2025, 6, 2)
     assert t.due_at == T("2025-06-02T13:00:00+02:00") and t.updated == T("2025-06-02T11:00:00+02:00")
     assert t.initial_status() == "To Do" and t.initial_severity() == "High"
@@ -231,7 +231,7 @@ def test_cloud_fetch_builds_the_history_from_the_changelog_and_comments() -> Non
 @responses.activate
 def test_datacenter_fetch_reads_comment_properties_and_names_custom_fields() -> None:
     myself(base=DC)
-    dc_histories = [
+    dc_histories: list[dict[str, Any]] = [
         {"id": "10100", "author": SAM_DC, "created": "2025-06-02T10:30:00.000+0200",
          "items": [item("status", "1", "Open", "3", "In Progress", field_id=""),
                    item("Criticité", "10201", "Mineure", "10202", "Majeure", fieldtype="custom", field_id="")]},
@@ -661,9 +661,11 @@ def test_constructing_the_adapter_makes_no_request() -> None:
 def test_requests_can_be_paced() -> None:
     ticks = iter([0.0, 0.1, 1.2])
     cfg = builtin_config()
-    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, agents=["type:atlassian"], options={
-        "url": CLOUD, "projects": ["SUP"], "deployment": "cloud", "email": "a@b.c", "deadline_field": "customfield_1",
-        "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}, "max_requests_per_second": 2})
+    section = TrackerSection.model_validate({
+        "adapter": "jira", "statuses": {"new": ["To Do"]}, "agents": ["type:atlassian"], "options": {
+            "url": CLOUD, "projects": ["SUP"], "deployment": "cloud", "email": "a@b.c",
+            "deadline_field": "customfield_1", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"},
+            "max_requests_per_second": 2}})
     adapter = JiraAdapter("jr", section, cfg, retry=RetryPolicy(sleep=SLEEPS.append), monotonic=lambda: next(ticks))
     responses.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
     for _ in range(3):
@@ -827,7 +829,7 @@ def test_a_rate_limited_comment_post_is_resent_without_checking() -> None:
     responses.post(f"{CLOUD}{API}/issue/SUP-1/comment", status=201, json=COMMENTS[2])
     adapter.post_comment(ticket, REMINDER)
     assert posts() == 2 and SLEEPS == [2.0]
-    assert not any(c.request.method == "GET" and c.request.url.endswith("/comment") for c in responses.calls)
+    assert not any(c.request.method == "GET" and (c.request.url or "").endswith("/comment") for c in responses.calls)
 
 
 @responses.activate
@@ -993,9 +995,10 @@ def test_a_given_session_gets_the_credentials(url: str, header: str) -> None:
     cfg = builtin_config()
     credentials = {"email": "sla-bridge@acme.test", "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
         if url == CLOUD else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
-    section = TrackerSection(adapter="jira", statuses={"new": ["To Do"]}, agents=["group:support"], options={
-        "url": url, "projects": ["SUP"], "deployment": "cloud" if url == CLOUD else "datacenter",
-        "deadline_field": "customfield_10050", **credentials})
+    section = TrackerSection.model_validate({
+        "adapter": "jira", "statuses": {"new": ["To Do"]}, "agents": ["group:support"], "options": {
+            "url": url, "projects": ["SUP"], "deployment": "cloud" if url == CLOUD else "datacenter",
+            "deadline_field": "customfield_10050", **credentials}})
     adapter = JiraAdapter("jr", section, cfg, session=requests.Session())
     responses.get(f"{url}{API}/myself", json=ME_CLOUD if url == CLOUD else ME_DC)
     assert adapter.me["displayName"] == "SLA Bridge"
@@ -1053,7 +1056,7 @@ def test_cloud_agents_by_account_type_need_no_group_lookup() -> None:
     responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(fields=with_comments(*notes), histories=[]))
     t = make_adapter(agents=["type:atlassian"]).fetch("SUP-1")
     assert [c.role for c in t.events if isinstance(c, Comment)] == [Role.AGENT, Role.CUSTOMER, Role.SYSTEM]
-    assert not any("/user/groups" in c.request.url for c in responses.calls)
+    assert not any("/user/groups" in (c.request.url or "") for c in responses.calls)
 
 
 @responses.activate
@@ -1287,7 +1290,7 @@ def test_a_status_seen_to_lead_to_the_closing_status_is_a_way_there() -> None:
         "status": status("Pending closure", "10010")}}, match=[matchers.query_param_matcher({"fields": "status"})])
     responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(transition("41", "Close", "Closed")))
     adapter.transition(ticket, "Closed")
-    sent = [json.loads(c.request.body)["transition"]["id"] for c in responses.calls if c.request.method == "POST"]
+    sent = [json.loads(c.request.body)["transition"]["id"]  # type: ignore[arg-type] for c in responses.calls if c.request.method == "POST"]
     assert sent == ["41", "71", "41"]
 
 

@@ -1141,3 +1141,36 @@ def test_a_failing_lookup_is_a_failed_check_not_an_exception() -> None:
     statuses = [c for c in checks if c.subject == "status"]
     assert len(statuses) == 1 and not statuses[0].ok and "HTTP 502" in statuses[0].detail
     assert any(c.subject == "priority" and c.ok for c in checks), "the other lookups still run"
+
+
+def test_the_documented_identity_and_field_examples_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/zammad.md's agents, entitlement, customers and fields examples load on top of its section."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from sla_bridge.demo import example_config_text
+
+    def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "zammad.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(# \[trackers\.zammad\].*?)```", doc, re.DOTALL)
+    assert block is not None
+    raw = tomllib.loads(example_config_text() + "\n" + "\n".join(
+        line.removeprefix("# ") for line in block[1].splitlines()))
+    examples = re.findall(r"```toml\n(\[(?:trackers\.zammad|clocks)[^\n]*\n.*?)```", doc, re.DOTALL)
+    assert len(examples) == 3
+    for example in examples:
+        merge(raw, tomllib.loads(example))
+    monkeypatch.setenv("ZAMMAD_TOKEN", TOKEN)
+    cfg = builtin_config(raw)
+    adapter = ZammadAdapter("zammad", cfg.file.trackers["zammad"], cfg)
+    assert [str(a) for a in adapter.agents] == ["role:Agent"]
+    assert adapter.field_attributes == {"category": "category", "workaround": "sla_workaround"}
+    assert adapter.reported_at_attribute == "reported_at"
+    assert set(cfg.file.trackers["zammad"].customers) == {"acme", "globex"}

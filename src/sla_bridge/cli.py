@@ -20,6 +20,7 @@ from .engine import evaluate
 from .errors import ConfigError, InputError, SlaBridgeError
 from .model import Ticket, TicketFormatError, tickets_from_json
 from .policy import Unit, parse_duration
+from .secrets import install_log_scrubbing, scrub
 from .report import evaluation_to_json, policy_to_json, print_checks, print_evaluations, print_explanation, print_policy
 from .text import local, minutes_text
 
@@ -64,7 +65,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SlaBridgeError as exc:
-            click.echo(f"sla-bridge: error: {exc}", err=True)
+            click.echo(f"sla-bridge: error: {scrub(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -329,6 +330,7 @@ def demo_command(config: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    install_log_scrubbing()
     cli.main(args=argv, prog_name="sla-bridge")
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from .secrets import install_log_scrubbing, scrub
 from .app import App, build_app
 from .config import Config
 from .sync import Syncer
@@ -92,11 +93,12 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
         if record.exc_info:
-            data["error"] = self.formatException(record.exc_info)
+            data["error"] = scrub(record.exc_text or self.formatException(record.exc_info))
         return json.dumps(data, ensure_ascii=False)
 
 
 def serve(config: Config) -> None:
+    install_log_scrubbing()
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

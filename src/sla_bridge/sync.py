@@ -33,6 +33,7 @@ from .engine import ClockState, Evaluation, evaluate
 from .model import Ticket, TicketFormatError
 from .plugins import notify
 from .reconcile import Plan, adopt, after_writes, plan, simulate
+from .secrets import ScrubbedTexts, scrub
 from .store import Busy, Store
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,10 @@ class SyncSummary:
     tickets_evaluated: int = 0
     applied: Counter[str] = field(default_factory=Counter)
     planned: list[tuple[str, Action]] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    # Texts for people, scrubbed of every secret as they are added: they reach logs,
+    # --json, the store and `status`.
+    conflicts: list[str] = field(default_factory=ScrubbedTexts)
+    errors: list[str] = field(default_factory=ScrubbedTexts)
     not_yet_created: list[str] = field(default_factory=list)  # created after a --at in the past: left alone
     onboarding: bool = False  # the tracker's first pass: nothing synced before
 
@@ -247,6 +250,7 @@ class Syncer:
             else:
                 log.exception("%s:%s: unexpected error", name, ticket_id)
                 message = f"skipped, unexpected {type(exc).__name__}: {exc}"
+            message = scrub(message)
             if not summary.dry_run:
                 # Measured on the pass's clock: a replay at --at does not wait for real minutes.
                 retry_at = self.store.defer(name, ticket_id, summary.now, message,

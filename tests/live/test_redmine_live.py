@@ -74,14 +74,16 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(redmine:
     assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1", "2"]
     assert cycles[1] == cycles[2] != cycles[0]
 
-    bridge.sync(cal.add_days(answered, 3) + MINUTE)
+    third = bridge.sync(cal.add_days(answered, 3) + MINUTE)
     keys = marker_notes(redmine.issue(created["id"]))
-    assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1", "2", "3"]
-    assert redmine.issue(created["id"])["status"]["name"] == "Feedback"
-
+    assert [k.rsplit("/", 1)[-1] for k in keys][:4] == ["1", "1", "2", "3"]
+    # The auto-close counts from when reminder 3 was actually sent, which Redmine stamps
+    # with the real clock, not --at's: under time travel it may already be due in this
+    # pass. Either way the closure happens exactly once, a business day on at the latest.
     closing = cal.add_days(cal.add_days(answered, 3), 1) + MINUTE
     summary = bridge.sync(closing)
-    assert summary["applied"].get("transition") == 1 and summary["errors"] == []
+    assert third["errors"] == summary["errors"] == []
+    assert third["applied"].get("transition", 0) + summary["applied"].get("transition", 0) == 1
     issue = redmine.issue(created["id"])
     assert issue["status"]["name"] == "Closed"
     assert "/closure/" in marker_notes(issue)[-1]

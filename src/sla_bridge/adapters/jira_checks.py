@@ -42,9 +42,9 @@ class _Failed(Exception):
         self.detail = detail
 
 
-def _read(what: Callable[[], T]) -> T:
+def _read(what: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
-        return what()
+        return what(*args, **kwargs)
     except AdapterError as exc:
         raise _Failed(str(exc)) from None
 
@@ -52,7 +52,7 @@ def _read(what: Callable[[], T]) -> T:
 def check_connection(adapter: "JiraAdapter") -> list[Check]:
     checks: list[Check] = []
     try:
-        me = _read(lambda: adapter._get("/myself", "read the API user", expand="applicationRoles"))
+        me = _read(adapter._get, "/myself", "read the API user", expand="applicationRoles")
         deployment = _read(lambda: adapter.deployment)
     except _Failed as failed:
         return [Check("authentication", adapter.base, False, failed.detail)]
@@ -81,7 +81,7 @@ def _projects(adapter: "JiraAdapter", checks: list[Check]) -> dict[str, dict[str
     found: dict[str, dict[str, Any] | None] = {}
     for key in adapter.options.projects:
         try:
-            project = _read(lambda key=key: adapter._get(f"/project/{key}", f"read project {key}"))
+            project = _read(adapter._get, f"/project/{key}", f"read project {key}")
         except _Failed as failed:
             found[key] = None
             checks.append(Check("project", key, False, f"not visible to the API user (Browse projects): {failed.detail}"))
@@ -113,13 +113,13 @@ def _statuses(adapter: "JiraAdapter", projects: list[str]) -> list[Check]:
     problem = ""
     for key in projects:
         try:
-            types = _read(lambda key=key: adapter._get(f"/project/{key}/statuses", f"list the statuses of {key}"))
+            types = _read(adapter._get, f"/project/{key}/statuses", f"list the statuses of {key}")
             per_project[key] = {str(s.get("name", "")).casefold() for t in types or [] for s in t.get("statuses") or []}
         except _Failed as failed:
             problem = failed.detail
     if not per_project:
         try:
-            every = _read(lambda: adapter._get("/status", "list statuses"))
+            every = _read(adapter._get, "/status", "list statuses")
         except _Failed as failed:
             return [Check("status", name, False, f"cannot list statuses: {problem or failed.detail}")
                     for name, _ in wanted]
@@ -140,7 +140,7 @@ def _priorities(adapter: "JiraAdapter") -> list[Check]:
     if adapter.options.severity_field != "priority" or not adapter.section.severities:
         return []
     try:
-        found = _read(lambda: adapter._get("/priority", "list priorities"))
+        found = _read(adapter._get, "/priority", "list priorities")
     except _Failed as failed:
         return [Check("priority", name, False, f"cannot list priorities: {failed.detail}")
                 for name in adapter.section.severities]
@@ -191,7 +191,7 @@ def _resolution(adapter: "JiraAdapter") -> list[Check]:
     if not wanted:
         return []
     try:
-        found = _read(lambda: adapter._get("/resolution", "list resolutions"))
+        found = _read(adapter._get, "/resolution", "list resolutions")
     except _Failed as failed:
         return [Check("resolution", wanted, False, f"cannot list resolutions: {failed.detail}")]
     names = sorted(str(r.get("name")) for r in found or [] if r.get("name"))
@@ -202,8 +202,8 @@ def _resolution(adapter: "JiraAdapter") -> list[Check]:
 
 def _permissions(adapter: "JiraAdapter", project: str) -> list[Check]:
     try:
-        found = _read(lambda: adapter._get("/mypermissions", f"read the API user's permissions in {project}",
-                                           projectKey=project, permissions=",".join(PERMISSIONS)))
+        found = _read(adapter._get, "/mypermissions", f"read the API user's permissions in {project}",
+                      projectKey=project, permissions=",".join(PERMISSIONS))
     except _Failed as failed:
         return [Check("permission", f"{project}: permissions", False, failed.detail)]
     granted = found.get("permissions") or {}
@@ -263,12 +263,12 @@ def _way(adapter: "JiraAdapter", project: str, start: str, goal: str) -> Check:
     while queue:
         status, path, seen_on = queue.pop(0)
         try:
-            issue = _read(lambda status=status: _sample(adapter, project, status))
+            issue = _read(_sample, adapter, project, status)
             if issue is None:
                 unverified.append(f"no issue of {project} is in {status!r} now to read its transitions from")
                 continue
             key = str(issue.get("key"))
-            available = _read(lambda key=key, status=status: adapter.transitions(key, status))
+            available = _read(adapter.transitions, key, status)
         except _Failed as failed:
             unverified.append(f"cannot read the transitions from {status!r}: {failed.detail}")
             continue

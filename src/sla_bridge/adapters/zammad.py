@@ -35,7 +35,8 @@ query string instead (Zammad without Elasticsearch answers it with a plain text
 search: nothing); ``search = "list"`` pages through ``GET /tickets`` (every
 ticket, by id) and filters here, for servers where neither works.
 
-Reading a ticket costs four GETs (ticket, tags, history, articles). Zammad's
+Reading a ticket costs four GETs (ticket, tags, history, articles), plus one per
+user not met within ``user_cache_seconds`` (``zammad_identity``). Zammad's
 ``GET /tickets/{id}?all=true`` (the web app's call, not in the API docs) returns
 tags and articles too, but as ``assets`` keyed by id, articles with ``sender_id``
 and ``type_id`` only, and it computes the edit screen's Core Workflow on every

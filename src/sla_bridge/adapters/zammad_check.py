@@ -66,7 +66,7 @@ def check_connection(adapter: ZammadAdapter) -> list[Check]:
     prefix = adapter.labels.prefix
     checks.append(Check("permission", "tags", True,
                         f"not verified: sla-bridge adds tags starting with {prefix!r}; if agents may not create new"
-                        " tags (Settings > Ticket > Tags), create them once in Admin > Tags or give the API user"
+                        " tags (the tag_new setting), create them once in Admin > Tags or give the API user"
                         " admin.tag"))
     return checks
 
