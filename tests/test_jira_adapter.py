@@ -1290,7 +1290,8 @@ def test_a_status_seen_to_lead_to_the_closing_status_is_a_way_there() -> None:
         "status": status("Pending closure", "10010")}}, match=[matchers.query_param_matcher({"fields": "status"})])
     responses.get(f"{CLOUD}{API}/issue/SUP-1/transitions", json=transitions(transition("41", "Close", "Closed")))
     adapter.transition(ticket, "Closed")
-    sent = [json.loads(c.request.body)["transition"]["id"]  # type: ignore[arg-type] for c in responses.calls if c.request.method == "POST"]
+    sent = [json.loads(c.request.body or b"")["transition"]["id"]  # type: ignore[arg-type]
+            for c in responses.calls if c.request.method == "POST"]
     assert sent == ["41", "71", "41"]
 
 

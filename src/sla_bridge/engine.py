@@ -712,6 +712,15 @@ def _earlier_breach(current: ClockEvaluation, cal: BusinessCalendar, policy: Pol
     return current
 
 
+TITLE_LIMIT = 200  # characters of a title quoted in a reminder; the ticket id is always whole
+
+
+def _short(title: str) -> str:
+    """A title as quoted to the customer: one line, and a 1 MB title is not copied into every reminder."""
+    line = " ".join(title.split())
+    return line if len(line) <= TITLE_LIMIT else line[:TITLE_LIMIT - 1] + "…"
+
+
 def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, cal: BusinessCalendar,
                      now: datetime, severity: str | None, role: StatusRole | None
                      ) -> tuple[list[DesiredComment], str | None, list[datetime]]:
@@ -724,7 +733,7 @@ def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy,
     cycle = cycles[-1] if cycles and cycles[-1].ended_at is None else None
     if cycle is None or role is StatusRole.CLOSED:
         return comments, close, upcoming
-    values = {"ticket": ticket.id, "title": ticket.title, "reminders": str(len(cycle.reminders)),
+    values = {"ticket": ticket.id, "title": _short(ticket.title), "reminders": str(len(cycle.reminders)),
               "severity": severity or "", "waiting_since": customer_date(cycle.started_at, cal),
               "close_on": customer_date(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
     pending: Reminder | None = None  # due, not yet on the tracker: this pass sends it

@@ -12,8 +12,12 @@ import re
 _MARKER = re.compile(r"\[sla-bridge:([^\]\s]+)\]")
 
 
-def with_marker(body: str, key: str) -> str:
-    return f"{body}\n\n[sla-bridge:{key}]"
+def with_marker(body: str, key: str, limit: int | None = None) -> str:
+    """`body` with its marker; cut (never the marker) to fit a tracker's `limit` in characters."""
+    marker = f"\n\n[sla-bridge:{key}]"
+    if limit is not None and len(body) + len(marker) > limit:
+        body = body[:max(0, limit - len(marker) - 1)] + "…"
+    return body + marker
 
 
 def markers_in(text: str) -> set[str]:

@@ -41,7 +41,7 @@ def posted_keys(ticket: Ticket) -> set[str]:
 
 def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_prefix: str,
          closing_status: str | None, on_manual_change: OnManualChange, shown_role: StatusRole | None = None,
-         tracks_due_at: bool = True, comment_public: bool = True) -> Plan:
+         tracks_due_at: bool = True, comment_public: bool = True, max_comment_length: int | None = None) -> Plan:
     """The actions that bring the tracker to the desired state.
 
     ``shown_role`` is the role of the status the tracker shows now (which may differ
@@ -69,7 +69,7 @@ def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_pref
     for comment in desired.comments:
         if comment.key in posted or (cannot_close and comment.kind is CommentKind.CLOSURE):
             continue
-        actions.append(PostComment(comment.key, with_marker(comment.body, comment.key),
+        actions.append(PostComment(comment.key, with_marker(comment.body, comment.key, max_comment_length),
                                    comment_public and comment.public, comment.kind.value))
     if desired.close_key is not None and shown_role is not StatusRole.CLOSED and closing_status is not None:
         actions.append(Transition(desired.close_key, closing_status))

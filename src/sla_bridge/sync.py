@@ -152,6 +152,8 @@ class Syncer:
         self.comment_public = section.comment_visibility == "public" if section else True
         # A tracker with only a date field (no exact deadline) is compared on the date.
         self.tracks_due_at = bool(getattr(adapter, "tracks_due_at", True))
+        # The longest comment the tracker accepts (Jira: 32,767 characters), if it says.
+        self.max_comment_length: int | None = getattr(adapter, "max_comment_length", None)
         self.sync = config.file.sync
 
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
@@ -266,7 +268,8 @@ class Syncer:
         shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
         planned = plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
                        closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
-                       shown_role=shown, tracks_due_at=self.tracks_due_at, comment_public=self.comment_public)
+                       shown_role=shown, tracks_due_at=self.tracks_due_at, comment_public=self.comment_public,
+                       max_comment_length=self.max_comment_length)
         return evaluation, self._withhold_resends(ticket, planned)
 
     def _withhold_resends(self, ticket: Ticket, planned: Plan) -> Plan:

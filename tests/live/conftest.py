@@ -7,6 +7,7 @@ missing Redmine fails the run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 import requests
@@ -90,10 +91,14 @@ class Redmine:
 
 
 @pytest.fixture()
-def redmine(redmine_env: dict[str, str]) -> Redmine:
-    # A pristine Redmine for every test (SQLite online backup, ~0.5 s).
-    subprocess.run(["bash", str(SCRIPT), "restore"], check=True, capture_output=True, timeout=120)
-    return Redmine(redmine_env)
+def redmine(redmine_env: dict[str, str]) -> Iterator[Redmine]:
+    # One live test at a time on this machine: two pytest runs sharing the server would
+    # restore the database under each other's feet. Then a pristine Redmine for every
+    # test (SQLite online backup, ~0.5 s).
+    with open(ENV_FILE.parent / "live-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["bash", str(SCRIPT), "restore"], check=True, capture_output=True, timeout=120)
+        yield Redmine(redmine_env)
 
 
 # sla-bridge's API user in the live tests: "sla-bot", not an administrator, with the role
