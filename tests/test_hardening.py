@@ -38,3 +38,53 @@ def test_with_marker_keeps_short_bodies_whole() -> None:
     assert with_marker("hello", "k", limit=100) == "hello\n\n[sla-bridge:k]"
     assert with_marker("x" * 100, "k", limit=40).endswith("…\n\n[sla-bridge:k]")
     assert len(with_marker("x" * 100, "k", limit=40)) == 40
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+import sqlite3  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from sla_bridge.store import Store, StoreError  # noqa: E402
+
+
+def test_an_empty_store_file_is_refused_not_started_over(tmp_path: Path) -> None:
+    empty = tmp_path / "state.sqlite"
+    empty.touch()
+    with pytest.raises(StoreError, match="empty file .0 bytes., not a sla-bridge store: restore it"):
+        Store(empty)
+    assert empty.stat().st_size == 0, "left as found"
+
+
+def test_a_damaged_store_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    data = bytearray(path.read_bytes())
+    data[:16] = b"definitely not!!"
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="the file is damaged: restore it from a backup"):
+        Store(path)
+
+
+class FullDisk:
+    """The store as SQLite answers when the disk fills up mid-pass."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("save_ticket", "save_applied", "journal"):
+            def fail(*args: object, **kwargs: object) -> None:
+                raise sqlite3.OperationalError("database or disk is full")
+            return fail
+        return getattr(self._store, name)
+
+
+def test_a_full_disk_mid_pass_stops_the_pass_with_a_clear_error() -> None:
+    h = Harness(waiting_ticket(), now="2025-06-03T11:00:00+02:00")
+    h.syncer.store = FullDisk(h.store)  # type: ignore[assignment]
+    summary = h.sync()
+    assert not summary.complete
+    assert any("the disk is full: free space and run again" in e for e in summary.errors), summary.errors

@@ -47,7 +47,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     path.write_text("not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="cannot open the state store"):
+    with pytest.raises(StoreError, match="the state store failed .file is not a database.: the file is damaged"):
         Store(path)
 
 
@@ -90,7 +90,7 @@ def test_a_failed_migration_rolls_back_and_leaves_the_version(tmp_path: Path, mo
     Store(path).close()
     broken = "ALTER TABLE tickets ADD COLUMN extra TEXT; CREATE TABLE broken (x"
     monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
-    with pytest.raises(StoreError, match="cannot open the state store"):
+    with pytest.raises(StoreError, match="the state store failed"):
         Store(path)
     monkeypatch.undo()
     store = Store(path)

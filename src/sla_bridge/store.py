@@ -80,6 +80,21 @@ class Busy(StoreError):
     """Another pass of the same tracker holds its lock."""
 
 
+def store_failure(path: Path | str, exc: sqlite3.Error) -> StoreError:
+    """A failure of the store itself, said with what the operator should do about it."""
+    text = str(exc)
+    if "full" in text:
+        advice = ("the disk is full: free space and run again; nothing is lost, each ticket is recorded"
+                  " right after its own writes")
+    elif "malformed" in text or "not a database" in text or "corrupt" in text:
+        advice = ("the file is damaged: restore it from a backup, or move it aside to start a new one"
+                  " (reminders already posted are found again by their markers on the tracker; the record"
+                  " of comments a person deleted is lost)")
+    else:
+        advice = "check the file's permissions and the disk"
+    return StoreError(f"{path}: the state store failed ({text}): {advice}")
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration into statements where SQLite itself says one is complete
     (a `;` inside a string or a trigger body does not end one)."""
@@ -128,6 +143,11 @@ class Store:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and self.path.stat().st_size == 0:
+                # SQLite would take an empty file for a new store and start over, silently
+                # losing what the journal knew (comments a person deleted, sent reminders).
+                raise StoreError(f"{self.path}: the state store is an empty file (0 bytes), not a sla-bridge"
+                                 " store: restore it from a backup, or delete it to start a new one")
         try:
             # The service runs passes on its one worker thread, never two at once.
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
@@ -135,7 +155,7 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open the state store: {exc}") from None
+            raise store_failure(path, exc) from None
 
     def _migrate(self) -> None:
         # The version is read inside the write lock: a second process opening a new

@@ -18,6 +18,7 @@ The flow of design.md, with its invariants:
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from .model import Ticket, TicketFormatError
 from .plugins import notify
 from .reconcile import Plan, adopt, after_writes, plan, simulate
 from .secrets import ScrubbedTexts, scrub
-from .store import Busy, Store
+from .store import Busy, Store, store_failure
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
@@ -159,12 +160,14 @@ class Syncer:
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
         started = self.clock()
         summary = SyncSummary(self.adapter.name, started, now or started, dry_run)
-        if dry_run:  # reads only: no need to wait for, or hold up, a real pass
-            self._pass(summary)
-            return summary
         try:
+            if dry_run:  # reads only: no need to wait for, or hold up, a real pass
+                self._pass(summary)
+                return summary
             with self.store.lock(self.adapter.name):
                 self._pass(summary)
+        except sqlite3.Error as exc:
+            summary.errors.append(f"{self.adapter.name}: pass stopped: {store_failure(self.store.path, exc)}")
         except Busy as exc:
             summary.errors.append(f"{exc}; this pass is skipped")
         except OSError as exc:
@@ -211,15 +214,24 @@ class Syncer:
             summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {exc}")
         except PermanentError as exc:
             summary.errors.append(f"{name}: {exc}")
+        except sqlite3.Error as exc:
+            summary.errors.append(f"{name}: pass stopped: {store_failure(self.store.path, exc)}")
         except Exception as exc:  # noqa: BLE001 - one tracker's surprise must not stop the others
             log.exception("%s: unexpected error", name)
             summary.errors.append(f"{name}: unexpected error, pass abandoned: {type(exc).__name__}: {exc}")
         summary.finished = self.clock()
         if not dry_run:
-            # A ticket left for being created after a --at in the past must be read again.
-            advanced = self._advance(newest) if summary.complete and not summary.not_yet_created else None
-            self.store.sync_finished(name, summary.finished, advanced, summary.to_json())
-            notify(self.pm, "sla_bridge_sync_finished", adapter=name, summary=summary)
+            try:
+                self._record_pass(summary, newest)
+            except sqlite3.Error as exc:
+                summary.errors.append(f"{name}: the pass could not be recorded: {store_failure(self.store.path, exc)}")
+
+    def _record_pass(self, summary: SyncSummary, newest: datetime | None) -> None:
+        # A ticket left for being created after a --at in the past must be read again.
+        advanced = self._advance(newest) if summary.complete and not summary.not_yet_created else None
+        assert summary.finished is not None
+        self.store.sync_finished(self.adapter.name, summary.finished, advanced, summary.to_json())
+        notify(self.pm, "sla_bridge_sync_finished", adapter=self.adapter.name, summary=summary)
 
     def _advance(self, newest: datetime | None) -> datetime | None:
         """The next cursor: the newest ``updated`` the change query showed.
@@ -242,8 +254,8 @@ class Syncer:
             self._reconcile(ticket_id, snapshot, now, summary)
             if not summary.dry_run:
                 self.store.retried(name, ticket_id)
-        except (TransientError, PermanentError):
-            raise
+        except (TransientError, PermanentError, sqlite3.Error):
+            raise  # the tracker or the store is unusable: the pass ends
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
             if isinstance(exc, SkippableError):
                 message = f"skipped: {exc}"
