@@ -192,7 +192,7 @@ def test_a_permanent_error_of_one_tracker_does_not_stop_the_others() -> None:
                                    "demo": MemoryAdapter("demo", MemoryTracker(lambda: now[0], [waiting()]))}, now)
     service.sync()
     store = service.app.store
-    assert store.cursor("a").last_summary["errors"] == ["a: a: HTTP 401: authentication failed"]
+    assert store.cursor("a").last_summary["errors"] == ["a: HTTP 401: authentication failed"]
     assert store.ticket("demo", "1") is not None and armed
 
 

@@ -56,7 +56,10 @@ class Service:
                 # A tracker that failed is not hammered: its own wake-up backs off.
                 self.backoff[name] = MIN_WAKE if summary.complete else min(
                     max(self.backoff[name] * 2, FIRST_BACKOFF), MAX_BACKOFF)
-                log.info("sync finished", extra={"adapter": name, "summary": summary.to_json()})
+                # A pass with errors is an operator's concern, not an information.
+                level = logging.WARNING if summary.errors else logging.INFO
+                log.log(level, "sync finished with errors" if summary.errors else "sync finished",
+                        extra={"adapter": name, "summary": summary.to_json()})
                 self.arm_wake(name)
 
     def arm_wake(self, name: str) -> None:

@@ -97,6 +97,11 @@ def describe(action: Action) -> str:
     return f"move to status {action.to_status!r} [{action.key}]"
 
 
+def unprefixed(exc: BaseException, name: str) -> str:
+    """An adapter's message without the tracker's name it already starts with (never "jira: jira: ...")."""
+    return str(exc).removeprefix(f"{name}: ")
+
+
 def digest(planned: list[tuple[str, Action]]) -> dict[str, Any]:
     """How many tickets would get which change: the readable side of a dry run (onboarding)."""
     tickets: dict[str, set[str]] = {}
@@ -211,9 +216,9 @@ class Syncer:
                     self._one(record.ticket_id, record.snapshot, now, summary)
             summary.complete = not self.stop.is_set()
         except TransientError as exc:
-            summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {exc}")
+            summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {unprefixed(exc, name)}")
         except PermanentError as exc:
-            summary.errors.append(f"{name}: {exc}")
+            summary.errors.append(f"{name}: {unprefixed(exc, name)}")
         except sqlite3.Error as exc:
             summary.errors.append(f"{name}: pass stopped: {store_failure(self.store.path, exc)}")
         except Exception as exc:  # noqa: BLE001 - one tracker's surprise must not stop the others
@@ -258,7 +263,7 @@ class Syncer:
             raise  # the tracker or the store is unusable: the pass ends
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
             if isinstance(exc, SkippableError):
-                message = f"skipped: {exc}"
+                message = f"skipped: {unprefixed(exc, name)}"
             elif isinstance(exc, (TicketFormatError, ValueError)):
                 message = f"skipped, malformed ticket: {exc}"
             else:
