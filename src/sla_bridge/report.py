@@ -174,5 +174,7 @@ def print_checks(console: Console, reports: Iterable[Any]) -> None:
         for column in ("", "what", "name", "found / missing"):
             table.add_column(column)
         for c in report.checks:
-            table.add_row("[green]ok[/]" if c.ok else "[bold red]missing[/]", c.subject, c.name, c.detail)
+            mark = ("[yellow]unverified[/]" if c.detail.startswith("not verified") else "[green]ok[/]") if c.ok \
+                else "[bold red]missing[/]"
+            table.add_row(mark, c.subject, c.name, c.detail)
         console.print(table)

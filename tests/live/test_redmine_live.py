@@ -69,6 +69,7 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(redmine:
     bridge.sync(cal.add_days(waiting_since, 2) + MINUTE)  # the old cycle's reminder 2 would be due now
     keys = marker_notes(redmine.issue(created["id"]))
     cycles = [k.rsplit("/", 2)[-2] for k in keys]
+    print("KEYS", keys, waiting_since, answered)
     # The answer came seconds after the waiting started: the new cycle's reminder 2 is
     # due now too; none of the old cycle is sent any more.
     assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1", "2"]
