@@ -14,6 +14,7 @@ Fri 14 March; Mon 17 .. Fri 21; Mon 24 .. Fri 28.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -933,3 +934,20 @@ def test_entitlement_matches_identities_never_display_names(run):
     impostor = Person(id="8", login="amartin", name="cust-admin")
     assert run(make_ticket(TUE_10, reporter=admin), "2025-03-11T12:00+01:00", only).entitled
     assert not run(make_ticket(TUE_10, reporter=impostor), "2025-03-11T12:00+01:00", only).entitled
+
+
+def test_a_closure_stopped_half_way_on_a_resolved_status_is_still_owed(run):
+    # The closure notice went out Mon 17 11:00, the tracker moved the ticket to resolved on the
+    # way to closed, and the last step failed: closing is still desired; not after an answer.
+    notice = Comment(at("2025-03-17T11:00+01:00"), "sla-bridge", Role.AGENT, True,
+                     f"Clôture\n\n[sla-bridge:{CLOSE_KEY}]")
+    half = waiting_ticket(sent("1", "2025-03-12T11:00+01:00"), sent("2", "2025-03-13T11:00+01:00"),
+                          sent("3", "2025-03-14T11:00+01:00"), notice,
+                          status("2025-03-17T11:00:01+01:00", "resolved", by_role=Role.SYSTEM))
+    evaluation = run(half, "2025-03-17T12:00+01:00")
+    assert evaluation.desired.close and evaluation.desired.close_key == CLOSE_KEY.replace("/closure/", "/close/")
+    assert evaluation.desired.comments == ()
+    answered = replace(half, events=half.events + (customer("2025-03-17T11:30+01:00"),))
+    assert not run(answered, "2025-03-17T12:00+01:00").desired.close
+    resolved_by_agent = waiting_ticket(status("2025-03-14T15:00+01:00", "resolved"))
+    assert not run(resolved_by_agent, "2025-03-20T12:00+01:00").desired.close

@@ -712,6 +712,17 @@ def _earlier_breach(current: ClockEvaluation, cal: BusinessCalendar, policy: Pol
     return current
 
 
+def comments_of(ticket: Ticket) -> list[Comment]:
+    return [e for e in ticket.events if isinstance(e, Comment)]
+
+
+def _closing_half_done(cycle: WaitingCycle, comments: list[Comment]) -> bool:
+    """The cycle's closure notice is on the tracker, posted before the cycle ended, unanswered."""
+    notice = next((c.at for c in comments if c.role is Role.AGENT and cycle.closure_key in markers_in(c.body)
+                   and (cycle.ended_at is None or c.at <= cycle.ended_at)), None)
+    return notice is not None and not any(c.role is Role.CUSTOMER and c.at >= notice for c in comments)
+
+
 TITLE_LIMIT = 200  # characters of a title quoted in a reminder; the ticket id is always whole
 
 
@@ -731,6 +742,10 @@ def _waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy,
     # Only the ongoing cycle asks for comments: a reminder of a cycle that ended
     # (the customer answered, the ticket moved on) is moot, whatever happened then.
     cycle = cycles[-1] if cycles and cycles[-1].ended_at is None else None
+    if cycle is None and cycles and role is StatusRole.RESOLVED and _closing_half_done(cycles[-1], comments_of(ticket)):
+        # The closure notice went out and the walk to the closing status stopped on the
+        # way (Waiting -> Resolved -> Closed): finishing it is still owed.
+        return comments, cycles[-1].closure_key.replace("/closure/", "/close/"), upcoming
     if cycle is None or role is StatusRole.CLOSED:
         return comments, close, upcoming
     values = {"ticket": ticket.id, "title": _short(ticket.title), "reminders": str(len(cycle.reminders)),

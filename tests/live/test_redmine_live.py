@@ -65,7 +65,7 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(redmine:
 
     redmine.note(created["id"], "Still testing, sorry.")  # the customer answers: the cycle restarts
     answered = parse(redmine.issue(created["id"])["journals"][-1]["created_on"])
-    bridge.sync(cal.add_days(answered, 1) + MINUTE)  # the new cycle's reminder 1
+    print("S1", bridge.sync(cal.add_days(answered, 1) + MINUTE))  # the new cycle's reminder 1
     bridge.sync(cal.add_days(waiting_since, 2) + MINUTE)  # the old cycle's reminder 2 would be due now
     keys = marker_notes(redmine.issue(created["id"]))
     cycles = [k.rsplit("/", 2)[-2] for k in keys]
