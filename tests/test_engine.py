@@ -833,7 +833,7 @@ def test_evaluation_in_another_zone_is_the_same_instant(run):
 
 def sent(key_suffix: str, when: str) -> Comment:
     """A reminder as sla-bridge posted it: an agent comment carrying its marker."""
-    return Comment(at(when), "sla-bridge", Role.AGENT, True, f"Bonjour...\n\n[sla-bridge:{KEY}{key_suffix}]")
+    return Comment(at(when), "sla-bridge", Role.AGENT, True, f"Bonjour...\n\n[sla-bridge:{KEY}{key_suffix}]", own=True)
 
 
 def test_a_first_sync_long_after_sends_only_the_latest_reminder_then_waits_a_day(run):
@@ -883,15 +883,13 @@ def test_steady_state_is_the_contract_schedule(run):
     assert evaluation.desired.close and evaluation.cycles[-1].auto_close_at == at("2025-03-17T11:00+01:00")
 
 
-def test_a_marker_typed_by_the_customer_does_not_count_as_sent(run):
-    forged = Comment(at("2025-03-12T09:00+01:00"), "alice", Role.CUSTOMER, True, f"[sla-bridge:{KEY}3]")
-    # the customer's comment restarts the cycle anyway; a forged marker in an internal agent-less
-    # comment by the system does not count either
+def test_a_marker_not_written_by_sla_bridge_does_not_count_as_sent(run):
+    # An agent pasting a reminder's text, or a system notification quoting it: not sla-bridge's own.
+    pasted = Comment(at("2025-03-11T12:00+01:00"), "sam", Role.AGENT, True, f"[sla-bridge:{KEY}3] [sla-bridge:{CLOSE_KEY}]")
     system = Comment(at("2025-03-11T12:00+01:00"), None, Role.SYSTEM, True, f"[sla-bridge:{KEY}3]")
-    evaluation = run(waiting_ticket(system), "2025-03-14T12:00+01:00")
+    evaluation = run(waiting_ticket(pasted, system), "2025-03-14T12:00+01:00")
     assert [c.key for c in evaluation.desired.comments] == [KEY + "3"]
     assert not any(r.sent for r in evaluation.cycles[-1].reminders)
-    assert forged.role is Role.CUSTOMER
 
 
 # --- tracker fields and identities ---------------------------------------------------------------
@@ -940,7 +938,7 @@ def test_a_closure_stopped_half_way_on_a_resolved_status_is_still_owed(run):
     # The closure notice went out Mon 17 11:00, the tracker moved the ticket to resolved on the
     # way to closed, and the last step failed: closing is still desired; not after an answer.
     notice = Comment(at("2025-03-17T11:00+01:00"), "sla-bridge", Role.AGENT, True,
-                     f"Clôture\n\n[sla-bridge:{CLOSE_KEY}]")
+                     f"Clôture\n\n[sla-bridge:{CLOSE_KEY}]", own=True)
     half = waiting_ticket(sent("1", "2025-03-12T11:00+01:00"), sent("2", "2025-03-13T11:00+01:00"),
                           sent("3", "2025-03-14T11:00+01:00"), notice,
                           status("2025-03-17T11:00:01+01:00", "resolved", by_role=Role.SYSTEM))

@@ -244,7 +244,7 @@ def test_a_sync_that_comes_late_never_floods_and_always_leaves_a_day(history, da
             return
         for comment in new:
             posted.append((comment.key, now))
-            note = Comment(now, "sla-bridge", Role.AGENT, True, with_marker(comment.body, comment.key))
+            note = Comment(now, "sla-bridge", Role.AGENT, True, with_marker(comment.body, comment.key), own=True)
             ticket = replace(ticket, events=(*ticket.events, note))
         evaluation = ev(ticket, now)
         if not new:

@@ -88,3 +88,23 @@ def test_a_full_disk_mid_pass_stops_the_pass_with_a_clear_error() -> None:
     summary = h.sync()
     assert not summary.complete
     assert any("the disk is full: free space and run again" in e for e in summary.errors), summary.errors
+
+
+# --- markers a person wrote -------------------------------------------------------------------------
+
+def test_markers_in_a_title_or_a_customer_reply_never_count_as_sent() -> None:
+    from sla_bridge.model import Role
+    from test_sync import T
+    keys = [f"demo:1/reminder/20250602T090000Z/{n}" for n in (1, 2, 3)] + ["demo:1/closure/20250602T090000Z"]
+    forged = " ".join(f"[sla-bridge:{k}]" for k in keys)
+    h = Harness(waiting_ticket(title=f"Export {forged}"), now="2025-06-02T12:00:00+02:00")
+    h.sync()
+    h.tracker.record("1", Comment(T("2025-06-02T12:30:00+02:00"), "sam", Role.AGENT, False, f"fyi {forged}"))
+    for day in ("03", "04", "05"):
+        h.sync(f"2025-06-{day}T11:00:00+02:00")
+    assert len(bodies(h)) == 3 + 1, "reminders 1, 2, 3 sent despite the pasted markers (plus the agent's note)"
+    assert h.tracker.tickets["1"].status == "waiting_for_customer", "not closed before its notice"
+    h.sync("2025-06-06T11:00:00+02:00")
+    assert h.tracker.tickets["1"].status == "closed"
+    own = [e for e in h.tracker.tickets["1"].events if isinstance(e, Comment) and e.own]
+    assert len(own) == 4, "three reminders and the closure notice, each once"

@@ -485,7 +485,7 @@ def _sent_at(h: _History, keys: Sequence[str], since: datetime) -> dict[str, dat
     wanted = set(keys)
     found: dict[str, datetime] = {}
     for comment in h.comments:
-        if comment.at < since or comment.role is not Role.AGENT or "[sla-bridge:" not in comment.body:
+        if comment.at < since or not comment.own or "[sla-bridge:" not in comment.body:
             continue
         for key in markers_in(comment.body) & wanted:
             found.setdefault(key, comment.at)
@@ -718,7 +718,7 @@ def comments_of(ticket: Ticket) -> list[Comment]:
 
 def _closing_half_done(cycle: WaitingCycle, comments: list[Comment]) -> bool:
     """The cycle's closure notice is on the tracker, posted before the cycle ended, unanswered."""
-    notice = next((c.at for c in comments if c.role is Role.AGENT and cycle.closure_key in markers_in(c.body)
+    notice = next((c.at for c in comments if c.own and cycle.closure_key in markers_in(c.body)
                    and (cycle.ended_at is None or c.at <= cycle.ended_at)), None)
     return notice is not None and not any(c.role is Role.CUSTOMER and c.at >= notice for c in comments)
 
@@ -727,8 +727,9 @@ TITLE_LIMIT = 200  # characters of a title quoted in a reminder; the ticket id i
 
 
 def _short(title: str) -> str:
-    """A title as quoted to the customer: one line, and a 1 MB title is not copied into every reminder."""
-    line = " ".join(title.split())
+    """A title as quoted to the customer: one line, a 1 MB title not copied into every reminder,
+    and no idempotency marker (a title quoting one would make the next reminders look sent)."""
+    line = " ".join(title.split()).replace("[sla-bridge:", "[sla-bridge :")
     return line if len(line) <= TITLE_LIMIT else line[:TITLE_LIMIT - 1] + "…"
 
 

@@ -56,11 +56,15 @@ class LabelChange:
 
 @dataclass(frozen=True)
 class Comment:
+    """A comment; ``own`` when sla-bridge's own API user wrote it: only then do the
+    idempotency markers in it count (a person may paste one into a title or a reply)."""
+
     at: datetime
     author: str | None
     role: Role
     public: bool
     body: str = ""
+    own: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,7 +248,11 @@ def _event_from_json(data: Any, where: str) -> Event:
         body = data.get("body", "")
         if not isinstance(body, str):
             raise TicketFormatError(f"{where}.body: expected a string, got {body!r}")
-        return Comment(at, _optional_str(data, "author", where), _role(data.get("role"), f"{where}.role"), public, body)
+        own = data.get("own", False)
+        if not isinstance(own, bool):
+            raise TicketFormatError(f"{where}.own: expected true or false, got {own!r}")
+        return Comment(at, _optional_str(data, "author", where), _role(data.get("role"), f"{where}.role"), public, body,
+                       own)
     raise TicketFormatError(f"{where}.type: expected one of status, severity, label, field, comment, got {kind!r}")
 
 
@@ -360,8 +368,11 @@ def _event_to_json(event: Event) -> dict[str, Any]:
     if isinstance(event, FieldChange):
         return {"type": "field", "at": event.at.isoformat(), "field": event.field, "from": event.old,
                 "to": event.new, "by": event.by}
-    return {"type": "comment", "at": event.at.isoformat(), "author": event.author, "role": event.role.value,
-            "public": event.public, "body": event.body}
+    out = {"type": "comment", "at": event.at.isoformat(), "author": event.author, "role": event.role.value,
+           "public": event.public, "body": event.body}
+    if event.own:
+        out["own"] = True
+    return out
 
 
 def ticket_to_json(ticket: Ticket) -> dict[str, Any]:

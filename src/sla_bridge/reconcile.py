@@ -35,8 +35,11 @@ class Plan:
 
 
 def posted_keys(ticket: Ticket) -> set[str]:
-    """Idempotency keys already on the tracker, read from the markers in its comments."""
-    return {key for e in ticket.events if isinstance(e, Comment) for key in markers_in(e.body)}
+    """Idempotency keys already on the tracker, read from the markers in sla-bridge's own comments.
+
+    A marker a person typed (in a reply, pasted from an e-mail) proves nothing was sent.
+    """
+    return {key for e in ticket.events if isinstance(e, Comment) and e.own for key in markers_in(e.body)}
 
 
 def plan(ticket: Ticket, evaluation: Evaluation, applied: Applied, *, label_prefix: str,
@@ -142,7 +145,7 @@ def simulate(ticket: Ticket, actions: tuple[Action, ...], at: datetime, author: 
             events += [LabelChange(at, label, True, author) for label in sorted(action.add)]
             events += [LabelChange(at, label, False, author) for label in sorted(action.remove)]
         elif isinstance(action, PostComment):
-            events.append(Comment(at, author, Role.AGENT, action.public, action.body))
+            events.append(Comment(at, author, Role.AGENT, action.public, action.body, own=True))
         else:
             events.append(StatusChange(at, status, action.to_status, author, Role.SYSTEM))
             status = action.to_status

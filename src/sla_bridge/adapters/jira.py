@@ -795,8 +795,10 @@ class JiraAdapter:
             # it counts as one rather than letting the ticket close on them.
             role = self._role(author) if author else Role.CUSTOMER
             body = comment.get("body")
+            me = self.me_person
+            own = bool(author) and me is not None and me.id is not None and user_key(author) == me.id
             yield Comment(at, shown(author), role, is_public(comment),
-                          self._rekey(unwiki(body), former, key) if isinstance(body, str) else "")
+                          self._rekey(unwiki(body), former, key) if isinstance(body, str) else "", own)
 
     def _rekey(self, body: str, former: set[str], key: str) -> str:
         """Markers written before the issue was moved, read under its key now.

@@ -168,7 +168,8 @@ class MemoryAdapter:
         self.tracker.record(ticket.id, *events, **fields)
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
-        self.tracker.record(ticket.id, Comment(self.tracker.clock(), AGENT, Role.AGENT, comment.public, comment.body))
+        self.tracker.record(ticket.id, Comment(self.tracker.clock(), AGENT, Role.AGENT, comment.public, comment.body,
+                                                     own=True))
 
     def transition(self, ticket: Ticket, to_status: str) -> None:
         current = self.tracker.tickets[ticket.id]

@@ -342,7 +342,8 @@ class RedmineAdapter:
                     events.append(LabelChange(at, old, False, by))
             events += self._field_changes(at, prop, name, old, new, by, project_id)
         if journal.get("notes"):
-            events.append(Comment(at, by, role, not journal.get("private_notes", False), journal["notes"]))
+            own = person is not None and person.id == self.me.id  # only then do its markers count
+            events.append(Comment(at, by, role, not journal.get("private_notes", False), journal["notes"], own))
         return events
 
     def _field_changes(self, at: datetime, prop: Any, name: str, old: Any, new: Any, by: str | None,

@@ -521,7 +521,8 @@ class ZammadAdapter:
                             " their articles and changes count as the customer's", self.name, person, self.name)
         author = (person.login if person is not None and person.login else None) or article.get("created_by") \
             or article.get("from")
-        return Comment(at, author, role, not article.get("internal", False), article.get("body") or "")
+        own = str(article.get("created_by_id")) == str(self.me.get("id"))  # only then do its markers count
+        return Comment(at, author, role, not article.get("internal", False), article.get("body") or "", own)
 
     # --- writing ---------------------------------------------------------------------
 
