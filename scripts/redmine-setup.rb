@@ -45,11 +45,11 @@ CUSTOMER_PERMISSIONS = %i[view_issues add_issues add_issue_notes]
 SUPPORT_PERMISSIONS = AGENT_PERMISSIONS
 # Transitions the Support role lacks, per tracker (the rest: every status to every
 # other). Bug/Support: Feedback -> Resolved -> Closed, no direct step. Feature: no
-# way to Closed from Feedback at all (neither directly nor through Resolved).
+# way to Closed from Feedback (neither directly nor to Resolved).
 SUPPORT_MISSING = {
   'Bug' => [%w[Feedback Closed]],
   'Support' => [%w[Feedback Closed]],
-  'Feature' => [%w[Feedback Closed], %w[Resolved Closed]],
+  'Feature' => [%w[Feedback Closed], %w[Feedback Resolved]],
 }.freeze
 
 labels = ENV.fetch('SLA_LABELS', '').split("\n").map(&:strip).reject(&:empty?).uniq

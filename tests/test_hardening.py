@@ -108,3 +108,45 @@ def test_markers_in_a_title_or_a_customer_reply_never_count_as_sent() -> None:
     assert h.tracker.tickets["1"].status == "closed"
     own = [e for e in h.tracker.tickets["1"].events if isinstance(e, Comment) and e.own]
     assert len(own) == 4, "three reminders and the closure notice, each once"
+
+
+# --- writes that fail transiently -------------------------------------------------------------------
+
+from sla_bridge.actions import PostComment  # noqa: E402
+from sla_bridge.adapters.base import TransientError  # noqa: E402
+from sla_bridge.model import Ticket  # noqa: E402
+
+
+class FlakyComments(MemoryAdapter):
+    """Comments on ticket 2 fail transiently (a 503 the retries did not outlast)."""
+
+    failing = {"2"}
+
+    def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
+        if ticket.id in self.failing:
+            raise TransientError(f"demo: add a comment to {ticket.id}: HTTP 503")
+        super().post_comment(ticket, comment)
+
+
+def test_a_failed_comment_defers_its_ticket_and_the_pass_goes_on() -> None:
+    h = Harness(waiting_ticket("1"), waiting_ticket("2"), waiting_ticket("3"), now="2025-06-03T11:00:00+02:00")
+    flaky = FlakyComments("demo", h.tracker)
+    h.syncer.adapter = flaky
+    summary = h.sync()
+    assert summary.complete
+    assert [len(bodies(h, i)) for i in ("1", "2", "3")] == [1, 0, 1]
+    (error,) = summary.errors
+    assert error.startswith("demo:2: deferred:") and "read again before anything is sent" in error
+    flaky.failing = set()
+    h.sync("2025-06-03T11:06:00+02:00")  # after its retry delay: re-read, then sent once
+    assert [len(bodies(h, i)) for i in ("1", "2", "3")] == [1, 1, 1]
+
+
+def test_writes_failing_on_every_ticket_stop_the_pass_instead_of_hammering() -> None:
+    h = Harness(*(waiting_ticket(str(i)) for i in range(1, 8)), now="2025-06-03T11:00:00+02:00")
+    flaky = FlakyComments("demo", h.tracker)
+    flaky.failing = {str(i) for i in range(1, 8)}
+    h.syncer.adapter = flaky
+    summary = h.sync()
+    assert not summary.complete
+    assert any("3 writes in a row failed" in e for e in summary.errors)

@@ -39,6 +39,12 @@ from .store import Busy, Store, store_failure
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
+MAX_FAILED_WRITES = 3  # transient write failures in a row before a pass stops: the tracker is down
+
+
+class WriteDeferred(SkippableError):
+    """A write to one ticket failed transiently: that ticket waits for its retry (and is
+    re-read before anything is sent again); the pass goes on with the others."""
 
 
 def as_of(ticket: Ticket, now: datetime) -> Ticket:
@@ -161,6 +167,7 @@ class Syncer:
         # The longest comment the tracker accepts (Jira: 32,767 characters), if it says.
         self.max_comment_length: int | None = getattr(adapter, "max_comment_length", None)
         self.sync = config.file.sync
+        self._failed_writes = 0  # transient write failures in a row, this pass
 
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
         started = self.clock()
@@ -189,6 +196,7 @@ class Syncer:
         since = cursor - timedelta(seconds=self.sync.overlap_seconds) if cursor else None
         newest: datetime | None = None
         done: set[str] = set()
+        self._failed_writes = 0
         try:
             # Read the whole change query before writing anything: our writes bump
             # `updated` and would reorder the pages under us. Only ids are kept.
@@ -262,7 +270,12 @@ class Syncer:
         except (TransientError, PermanentError, sqlite3.Error):
             raise  # the tracker or the store is unusable: the pass ends
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
-            if isinstance(exc, SkippableError):
+            if isinstance(exc, WriteDeferred):
+                self._failed_writes += 1
+                if self._failed_writes >= MAX_FAILED_WRITES:  # not one ticket's trouble: the tracker's
+                    raise TransientError(f"{MAX_FAILED_WRITES} writes in a row failed, the last: {exc}") from None
+                message = f"deferred: {unprefixed(exc, name)}"
+            elif isinstance(exc, SkippableError):
                 message = f"skipped: {unprefixed(exc, name)}"
             elif isinstance(exc, (TicketFormatError, ValueError)):
                 message = f"skipped, malformed ticket: {exc}"
@@ -338,7 +351,12 @@ class Syncer:
         for _ in range(MAX_ROUNDS):
             if not todo.actions:
                 break
-            applied = self._apply(ticket, todo.actions, applied, summary)
+            try:
+                applied = self._apply(ticket, todo.actions, applied, summary)
+            except TransientError as exc:
+                raise WriteDeferred(f"{name}: {ticket_id}: a write failed ({unprefixed(exc, name)});"
+                                    " the ticket is read again before anything is sent") from None
+            self._failed_writes = 0
             ticket = self._fetch(ticket_id, summary)
             previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
             summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts if c not in previous.conflicts]
