@@ -316,10 +316,10 @@ def test_a_comment_post_that_failed_is_sent_by_the_next_pass_exactly_once(rsps: 
     key = waiting_issue(h)
     h.sync("2025-06-02T11:05:00+02:00")
     # The gateway answers 502 and Jira stored nothing: not re-sent in this pass (it might still
-    # land), the pass ends; the next one reads the issue, finds no marker, and sends it once.
+    # land), the ticket is deferred; its retry reads the issue, finds no marker, and sends it once.
     h.jira.fail_next("POST", rf"/issue/{key}/comment", 502, body={"errorMessages": ["Bad Gateway"]})
     failed = h.sync("2025-06-03T11:01:00+02:00")
-    assert failed.errors and "HTTP 502" in failed.errors[0] and not failed.complete
+    assert failed.errors and "HTTP 502" in failed.errors[0] and "deferred" in failed.errors[0]
     assert h.markers(key) == [] and len(h.jira.calls("POST", r"/issue/.*/comment")) == 1
     summary = h.sync("2025-06-03T11:06:00+02:00")
     assert summary.errors == [] and summary.applied["comment"] == 1

@@ -756,11 +756,13 @@ def test_check_connection_as_a_non_admin_reads_only_and_says_what_it_could_not_v
     assert found[("authentication", URL)].detail == "as sla-bot (id 10) (not an administrator)"
     assert found[("project", "support")].ok
     assert all(c.ok for c in checks if c.subject in ("status", "priority")), checks
-    assert found[("custom field", "fields.workaround = 'Workaround'")].detail.startswith(
-        "id 3, found among the issue custom fields of support (the custom field list is admin-only")
+    assert found[("custom field", "fields.workaround = 'Workaround'")].detail == "id 3, enabled in support"
+    assert found[("custom field", "deadline_field = 2")].detail == (
+        "not verified: its format (expected string or text): the custom field list is admin-only; id 2, enabled"
+        " in support")
     assert found[("field", "fields.domaine")].detail == "Redmine's category; support: Production, Training"
     labels = found[("labels", "labels_field = 1")]
-    assert labels.ok and "not verified: its possible values are admin-only" in labels.detail
+    assert labels.ok and labels.detail.startswith("not verified: its possible values are admin-only")
     assert found[("transition", "Feedback -> Closed (Bug)")] == Check(
         "transition", "Feedback -> Closed (Bug)", True, "through Resolved (issues #21, #23)")
     feature_path = found[("transition", "Feedback -> Closed (Feature)")]

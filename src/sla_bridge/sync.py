@@ -354,7 +354,7 @@ class Syncer:
             try:
                 applied = self._apply(ticket, todo.actions, applied, summary)
             except TransientError as exc:
-                raise WriteDeferred(f"{name}: {ticket_id}: a write failed ({unprefixed(exc, name)});"
+                raise WriteDeferred(f"{name}: a write failed ({unprefixed(exc, name)});"
                                     " the ticket is read again before anything is sent") from None
             self._failed_writes = 0
             ticket = self._fetch(ticket_id, summary)

@@ -149,8 +149,11 @@ def _field_check(what: str, ref: str | int, field_id: int | None, formats: tuple
     if defs is not None:
         return Check("custom field", name, True, f"id {field_id}, {defs[int(field_id or 0)].get('field_format')},"
                                                  f" enabled in {where}")
-    return Check("custom field", name, True, f"id {field_id}, found among the issue custom fields of {where} (the"
-                                             " custom field list is admin-only: its format is not verified)")
+    found = f"id {field_id}, enabled in {where}"
+    if not formats:
+        return Check("custom field", name, True, found)
+    return Check("custom field", name, True, NOT_VERIFIED + f"its format (expected {' or '.join(formats)}): the"
+                                             f" custom field list is admin-only; {found}")
 
 
 def _labels(a: "RedmineAdapter") -> list[Check]:
@@ -170,12 +173,12 @@ def _labels(a: "RedmineAdapter") -> list[Check]:
     if entry is None:
         return [Check("labels", name, True, NOT_VERIFIED + "no issue of the configured projects shows the field,"
                                             " and its definition is admin-only")]
+    seen = f"issue #{sample['id']}" if sample else "an issue"
     if not entry.get("multiple"):
-        return [Check("labels", name, False, f"issue #{sample and sample['id']} shows it as a single-value field;"
+        return [Check("labels", name, False, f"{seen} shows it as a single-value field;"
                                              " check \"Multiple values\" on the field")]
-    return [Check("labels", name, True, f"multi-value (seen on issue #{sample and sample['id']}); "
-                  + NOT_VERIFIED + "its possible values are admin-only: they must hold "
-                  + ", ".join(sorted(a.sla_labels)))]
+    return [Check("labels", name, True, NOT_VERIFIED + "its possible values are admin-only; they must hold "
+                  + ", ".join(sorted(a.sla_labels)) + f" (multi-value, as {seen} shows)")]
 
 
 def _scope(a: "RedmineAdapter") -> dict[str, Any]:
@@ -249,8 +252,8 @@ def _path_check(a: "RedmineAdapter", name: str, issue: dict[str, Any], target: s
                                                    f" #{later['id']})")
         return Check("transition", name, False, f"no path for the API user: {a.statuses[step]} (issue #{later['id']})"
                      f" does not lead to {a.statuses[target]} (Administration > Workflow)")
-    return Check("transition", name, True, f"first step to {', '.join(a.statuses[s] for s in steps)} allowed (issue"
-                 f" #{issue['id']}); " + NOT_VERIFIED + "no issue of this tracker in that status to check the next")
+    return Check("transition", name, True, NOT_VERIFIED + f"the step to {', '.join(a.statuses[s] for s in steps)}"
+                 f" is allowed (issue #{issue['id']}), but no issue of this tracker is there to check the next one")
 
 
 def _permissions(a: "RedmineAdapter") -> list[Check]:
