@@ -150,3 +150,33 @@ def test_writes_failing_on_every_ticket_stop_the_pass_instead_of_hammering() -> 
     summary = h.sync()
     assert not summary.complete
     assert any("3 writes in a row failed" in e for e in summary.errors)
+
+
+# --- unreadable rows of the change query --------------------------------------------------------------
+
+from sla_bridge.adapters.base import ChangedTicket, keyset_pages  # noqa: E402
+
+
+def test_an_unreadable_updated_skips_that_ticket_only_and_pages_on() -> None:
+    from test_sync import T
+    rows = [ChangedTicket("1", T("2025-06-02T10:00:00+00:00")), ChangedTicket("2", None, "updated '2025-06-02 10:00'"
+                                                                              " has no time zone"),
+            ChangedTicket("3", T("2025-06-02T10:05:00+00:00"))]
+
+    def query(bound: object, offset: int) -> list[ChangedTicket]:
+        return [r for r in rows if bound is None or r.updated is None or r.updated >= bound][offset:offset + 2]
+
+    assert [r.id for r in keyset_pages(query, None, 2)] == ["1", "2", "3"]
+
+    class BadRow(MemoryAdapter):
+        def changed_since(self, cursor: object) -> object:
+            yield ChangedTicket("9", None, "demo: updated 'yesterday' is not a date")
+            yield from super().changed_since(cursor)  # type: ignore[arg-type]
+
+    h = Harness(waiting_ticket(), now="2025-06-03T11:00:00+02:00")
+    h.syncer.adapter = BadRow("demo", h.tracker)
+    summary = h.sync()
+    assert summary.complete and len(bodies(h)) == 1, "the other tickets are synced"
+    (error,) = summary.errors
+    assert error.startswith("demo:9: skipped, malformed row in the change query: updated 'yesterday' is not a date")
+    assert h.sync("2025-06-03T11:01:00+02:00").errors == [], "reported once, then waits for its retry"

@@ -56,7 +56,7 @@ class ScrubbedTexts(list[str]):
     def extend(self, texts: Any) -> None:
         super().extend(scrub(t) for t in texts)
 
-    def __iadd__(self, texts: Any) -> "ScrubbedTexts":
+    def __iadd__(self, texts: Any) -> "ScrubbedTexts":  # type: ignore[override,misc]
         self.extend(texts)
         return self
 

@@ -291,9 +291,9 @@ class Store:
                          (adapter, ticket_id, attempts, _utc(retry_at), error, _utc(updated)))
         return retry_at
 
-    def waiting_retry(self, adapter: str, ticket_id: str, updated: datetime, now: datetime) -> bool:
-        """The ticket failed at this very ``updated`` and its delay is not over: leave it."""
-        row = self._db.execute("SELECT 1 FROM retries WHERE adapter = ? AND ticket_id = ? AND updated = ?"
+    def waiting_retry(self, adapter: str, ticket_id: str, updated: datetime | None, now: datetime) -> bool:
+        """The ticket failed at this very ``updated`` (or unreadable: None) and its delay is not over."""
+        row = self._db.execute("SELECT 1 FROM retries WHERE adapter = ? AND ticket_id = ? AND updated IS ?"
                                " AND retry_at > ?", (adapter, ticket_id, _utc(updated), _utc(now))).fetchone()
         return row is not None
 

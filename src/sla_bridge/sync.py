@@ -103,7 +103,7 @@ def describe(action: Action) -> str:
     return f"move to status {action.to_status!r} [{action.key}]"
 
 
-def unprefixed(exc: BaseException, name: str) -> str:
+def unprefixed(exc: object, name: str) -> str:
     """An adapter's message without the tracker's name it already starts with (never "jira: jira: ...")."""
     return str(exc).removeprefix(f"{name}: ")
 
@@ -202,6 +202,9 @@ class Syncer:
             # `updated` and would reorder the pages under us. Only ids are kept.
             changed: dict[str, datetime | None] = {}
             for row in self.adapter.changed_since(since):
+                if row.updated is None:  # a row the tracker stamped unreadably: that ticket only
+                    self._malformed_row(row.id, row.problem or "unreadable `updated`", summary)
+                    continue
                 newest = max(newest, row.updated) if newest else row.updated
                 if self.store.known_updated(name, row.id) == row.updated:
                     continue  # nothing new since our snapshot
@@ -245,6 +248,16 @@ class Syncer:
         assert summary.finished is not None
         self.store.sync_finished(self.adapter.name, summary.finished, advanced, summary.to_json())
         notify(self.pm, "sla_bridge_sync_finished", adapter=self.adapter.name, summary=summary)
+
+    def _malformed_row(self, ticket_id: str, problem: str, summary: SyncSummary) -> None:
+        name = self.adapter.name
+        if self.store.waiting_retry(name, ticket_id, None, summary.now):
+            return  # reported when it failed; tried again after its delay
+        message = scrub(f"skipped, malformed row in the change query: {unprefixed(problem, name)}")
+        if not summary.dry_run:
+            retry_at = self.store.defer(name, ticket_id, summary.now, message)
+            message += f" (retried after {retry_at.astimezone(self.config.calendar.zone):%Y-%m-%d %H:%M})"
+        summary.errors.append(f"{name}:{ticket_id}: {message}")
 
     def _advance(self, newest: datetime | None) -> datetime | None:
         """The next cursor: the newest ``updated`` the change query showed.

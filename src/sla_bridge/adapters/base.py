@@ -77,10 +77,20 @@ class Check:
 
 @dataclass(frozen=True)
 class ChangedTicket:
-    """One row of the change query: enough to decide whether to read the ticket."""
+    """One row of the change query: enough to decide whether to read the ticket.
+
+    A row whose ``updated`` cannot be read (no time zone, not a date) carries
+    ``problem`` and no ``updated``: the sync treats that ticket as malformed
+    (reported, retried later) and pages on by the rows around it.
+    """
 
     id: str
-    updated: datetime
+    updated: datetime | None
+    problem: str | None = None
+
+
+def _last_stamp(page: Sequence[ChangedTicket]) -> datetime | None:
+    return next((row.updated for row in reversed(page) if row.updated is not None), None)
 
 
 MAX_SCANS = 6  # of one bulk edit; past that, the pass ends and the next reads it again
@@ -99,7 +109,7 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
     ``resolution`` (the tracker's timestamp precision: 1 s for Redmine) after it.
     Rows seen twice are dropped.
     """
-    seen: set[tuple[str, datetime]] = set()
+    seen: set[tuple[str, datetime | None]] = set()
 
     def fresh(page: Sequence[ChangedTicket]) -> list[ChangedTicket]:
         rows = [row for row in page if (row.id, row.updated) not in seen]
@@ -112,8 +122,12 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
         yield from fresh(page)
         if len(page) < page_size:
             return
-        if bound is None or page[-1].updated > bound:
-            bound = page[-1].updated
+        last = _last_stamp(page)
+        if last is None:
+            raise TransientError("a whole page of the change query had no readable `updated`; the next pass"
+                                 " reads it again")
+        if bound is None or last > bound:
+            bound = last
             continue
         yield from _stable_group(query, bound, page_size, fresh)
         bound += resolution  # past the group: an edit moves a ticket later, never before this
@@ -139,7 +153,8 @@ def _stable_group(query: Callable[[datetime | None, int], Sequence[ChangedTicket
                                      " the next pass reads them again")
             last_page = listed
             ids += [row.id for row in page if row.updated == bound and row.id not in ids]
-            if len(page) < page_size or page[-1].updated > bound:
+            last = _last_stamp(page)
+            if len(page) < page_size or last is None or last > bound:
                 break
             offset += len(page)
         if ids == previous:
