@@ -8,8 +8,9 @@ user shows it), an admin sees both; issues name people as ``{id, name}``.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -80,7 +81,8 @@ MEMBERSHIPS = {"memberships": [
     {"id": 1, "project": SUPPORT, "user": {"id": 5, "name": "Sam Agent"}, "roles": [{"id": 3, "name": "Manager"}]},
     {"id": 3, "project": SUPPORT, "user": {"id": 7, "name": "Alice Martin"}, "roles": [{"id": 5, "name": "Reporter"}]},
     {"id": 4, "project": SUPPORT, "user": {"id": 9, "name": "Marc Lefebvre"}, "roles": [{"id": 6, "name": "Support"}]},
-    {"id": 6, "project": SUPPORT, "group": {"id": 11, "name": "Support Team"}, "roles": [{"id": 4, "name": "Developer"}]},
+    {"id": 6, "project": SUPPORT, "group": {"id": 11, "name": "Support Team"},
+     "roles": [{"id": 4, "name": "Developer"}]},
     {"id": 7, "project": SUPPORT, "user": {"id": 8, "name": "Jo Dupont"},
      "roles": [{"id": 4, "name": "Developer", "inherited": True}]},
 ], "total_count": 5, "offset": 0, "limit": 100}
@@ -137,12 +139,13 @@ SLEEPS: list[float] = []
 def make_adapter(agents: list[str] | None = None, fields: dict[str, str | int] | None = None,
                  visibility: str = "public", **options: Any) -> RedmineAdapter:
     cfg = builtin_config()
-    section = TrackerSection(adapter="redmine", statuses={"new": ["New"], "waiting_for_customer": ["Feedback"],
-                                                          "resolved": ["Resolved"], "closed": ["Closed", "Rejected"]},
-                             agents=agents or ["login:agent", "group:Support Team", "role:Support"],
-                             closing_status="Closed", comment_visibility=visibility, fields=fields or {},
-                             options={"url": URL, "api_key": {"env": "SLA_TEST_REDMINE_KEY"}, "labels_field": 1,
-                                      "deadline_field": 2, **options})
+    section = TrackerSection.model_validate({
+        "adapter": "redmine", "statuses": {"new": ["New"], "waiting_for_customer": ["Feedback"],
+                                           "resolved": ["Resolved"], "closed": ["Closed", "Rejected"]},
+        "agents": agents or ["login:agent", "group:Support Team", "role:Support"],
+        "closing_status": "Closed", "comment_visibility": visibility, "fields": fields or {},
+        "options": {"url": URL, "api_key": {"env": "SLA_TEST_REDMINE_KEY"}, "labels_field": 1, "deadline_field": 2,
+                    **options}})
     return RedmineAdapter("rm", section, cfg, retry=RetryPolicy(attempts=3, sleep=SLEEPS.append))
 
 
@@ -174,7 +177,8 @@ def lookups(rsps: responses.RequestsMock, admin: bool = False, me: int = 10) -> 
 
 
 def calls(path: str, method: str = "GET") -> int:
-    return sum(1 for c in responses.calls if c.request.method == method and c.request.url.split("?")[0] == URL + path)
+    return sum(1 for c in responses.calls
+               if c.request.method == method and str(c.request.url).split("?")[0] == URL + path)
 
 
 # --- identities -------------------------------------------------------------------------------------------------
@@ -598,8 +602,8 @@ def read_allowed(body: dict[str, Any]) -> None:
 
 
 def status_puts() -> list[int]:
-    import json
-    return [json.loads(c.request.body)["issue"]["status_id"] for c in responses.calls if c.request.method == "PUT"]
+    return [json.loads(cast(bytes, c.request.body))["issue"]["status_id"] for c in responses.calls
+            if c.request.method == "PUT"]
 
 
 @responses.activate
@@ -810,11 +814,11 @@ def test_check_connection_reports_missing_statuses_priorities_and_membership() -
         10, "sla-bot", "SLA", "Bridge", [])["user"] | {"memberships": [], "admin": False}})
     responses.get(f"{URL}/issues.json", json={"issues": [], "total_count": 0, "offset": 0, "limit": 1})
     cfg = builtin_config()
-    section = TrackerSection(adapter="redmine", statuses={"waiting_for_customer": ["En attente"]},
-                             agents=["login:agent"], closing_status="Closed",
-                             severities={"Urgent": "bloquante", "Critique": "bloquante"},
-                             options={"url": URL, "api_key": {"env": "SLA_TEST_REDMINE_KEY"}, "labels_field": 1,
-                                      "projects": ["support", "sales"]})
+    section = TrackerSection.model_validate({
+        "adapter": "redmine", "statuses": {"waiting_for_customer": ["En attente"]}, "agents": ["login:agent"],
+        "closing_status": "Closed", "severities": {"Urgent": "bloquante", "Critique": "bloquante"},
+        "options": {"url": URL, "api_key": {"env": "SLA_TEST_REDMINE_KEY"}, "labels_field": 1,
+                    "projects": ["support", "sales"]}})
     checks = by_subject(RedmineAdapter("rm", section, cfg).check_connection())
     assert not checks[("status", "En attente")].ok
     assert checks[("status", "En attente")].detail.startswith("waiting_for_customer: no such status; Redmine has New,")

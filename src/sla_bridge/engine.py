@@ -398,17 +398,22 @@ def _stamp(t: datetime) -> str:
 
 
 def _cycles(ticket: Ticket, segments: list[_Segment], h: _History, policy: Policy, cal: BusinessCalendar,
-            severity_reminders: Sequence[Duration], now: datetime) -> list[WaitingCycle]:
+            severity_reminders: Sequence[Duration], now: datetime, explain: bool = True) -> list[WaitingCycle]:
+    """The waiting cycles; without `explain`, those that ended before the last one carry no
+    schedule (only ``explain`` shows them: what a sync acts on is the last cycle)."""
     waiting = _intervals(segments, frozenset({StatusRole.WAITING_FOR_CUSTOMER}))
     answers = [c.at for c in h.comments if c.role is Role.CUSTOMER]
     answers += [s.at for s in h.statuses if s.by_role is Role.CUSTOMER]
     answers.sort()
     cycles: list[WaitingCycle] = []
-    for w_start, w_end, _status in waiting:
+    for n, (w_start, w_end, _status) in enumerate(waiting):
         starts = [(w_start, "waiting status")]
         starts += [(a, "customer answer") for a in answers if w_start < a and (w_end is None or a < w_end)]
         for i, (c_start, started_by) in enumerate(starts):
             c_end = starts[i + 1][0] if i + 1 < len(starts) else w_end
+            if not explain and (i + 1 < len(starts) or n + 1 < len(waiting)):
+                cycles.append(WaitingCycle(c_start, c_end, started_by, (), None, ""))
+                continue
             stamp = _stamp(c_start)
             keys = [f"{ticket.key}/reminder/{stamp}/{k + 1}" for k in range(len(severity_reminders))]
             if c_end is None and policy.catch_up is CatchUp.COLLAPSE:
@@ -569,7 +574,7 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
                 and not ticket.fix_version:
             labels.add(policy.labels.missing_fix_version)
             warnings.append("no fix version: the contract promises the fix in a future minor release")
-        cycles = _cycles(ticket, segments, h, policy, cal, sev.reminders, now)
+        cycles = _cycles(ticket, segments, h, policy, cal, sev.reminders, now, explain)
     for c in clocks.values():
         if c.state is ClockState.BREACHED:
             labels.add(policy.labels.breached[c.clock])

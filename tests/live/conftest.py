@@ -42,7 +42,7 @@ def _answering(env: dict[str, str]) -> bool:
 
 @pytest.fixture(scope="session")
 def redmine_env() -> dict[str, str]:
-    env = json.loads(ENV_FILE.read_text(encoding="utf-8")) if ENV_FILE.exists() else None
+    env: dict[str, str] | None = json.loads(ENV_FILE.read_text(encoding="utf-8")) if ENV_FILE.exists() else None
     if env is None or not _answering(env):
         if os.environ.get("CI"):
             pytest.fail(f"no live Redmine answers (env file {ENV_FILE}); CI must start one: {HOW}")
@@ -69,14 +69,16 @@ class Redmine:
         body = {"issue": {"project_id": self.env["REDMINE_PROJECT_ID"], "subject": subject,
                           "tracker_id": self.env[f"REDMINE_TRACKER_{tracker}_ID"],
                           "priority_id": self.env[f"REDMINE_PRIORITY_{priority}_ID"], **fields}}
-        return self.call("POST", "/issues.json", key=key, json=body)["issue"]
+        issue: dict[str, Any] = self.call("POST", "/issues.json", key=key, json=body)["issue"]
+        return issue
 
     def user_key(self, login: str) -> str:
         """The env name of a set-up user's API key, e.g. ``REDMINE_USER_SLA_BOT_KEY``."""
         return f"REDMINE_USER_{re.sub(r'[^A-Z0-9]+', '_', login.upper())}_KEY"
 
     def issue(self, issue_id: int) -> dict[str, Any]:
-        return self.call("GET", f"/issues/{issue_id}.json", params={"include": "journals"})["issue"]
+        issue: dict[str, Any] = self.call("GET", f"/issues/{issue_id}.json", params={"include": "journals"})["issue"]
+        return issue
 
     def custom(self, issue: dict[str, Any], field: str) -> Any:
         wanted = int(self.env[field])
@@ -152,7 +154,8 @@ class Bridge:
             capture_output=True, text=True, timeout=120,
             env={**os.environ, "SLA_BRIDGE_REDMINE_KEY": self.env[BOT_KEY]})
         assert result.returncode == expect, result.stderr + result.stdout
-        return json.loads(result.stdout)[0]
+        summary: dict[str, Any] = json.loads(result.stdout)[0]
+        return summary
 
 
 @pytest.fixture()
@@ -173,17 +176,17 @@ def live_adapter(redmine: Redmine, monkeypatch: pytest.MonkeyPatch) -> AdapterFa
     def make(key: str = BOT_KEY, agents: list[str] | None = None, fields: dict[str, str | int] | None = None,
              visibility: str = "public", **options: Any) -> RedmineAdapter:
         monkeypatch.setenv("SLA_BRIDGE_LIVE_KEY", redmine.env[key])
-        section = TrackerSection(
-            adapter="redmine", closing_status="Closed", comment_visibility=visibility,
-            agents=agents if agents is not None else AGENTS, fields=fields or {},
-            severities={"Immediate": "bloquante", "Urgent": "bloquante", "High": "majeure", "Normal": "mineure",
-                        "Low": "mineure"},
-            statuses={"new": ["New"], "in_progress": ["In Progress"], "waiting_for_customer": ["Feedback"],
-                      "resolved": ["Resolved"], "closed": ["Closed", "Rejected"]},
-            options={"url": redmine.url, "api_key": {"env": "SLA_BRIDGE_LIVE_KEY"},
-                     "projects": [redmine.env["REDMINE_PROJECT"]],
-                     "labels_field": int(redmine.env["REDMINE_LABELS_FIELD_ID"]),
-                     "deadline_field": int(redmine.env["REDMINE_DEADLINE_FIELD_ID"]), **options})
+        section = TrackerSection.model_validate({
+            "adapter": "redmine", "closing_status": "Closed", "comment_visibility": visibility,
+            "agents": agents if agents is not None else AGENTS, "fields": fields or {},
+            "severities": {"Immediate": "bloquante", "Urgent": "bloquante", "High": "majeure", "Normal": "mineure",
+                           "Low": "mineure"},
+            "statuses": {"new": ["New"], "in_progress": ["In Progress"], "waiting_for_customer": ["Feedback"],
+                         "resolved": ["Resolved"], "closed": ["Closed", "Rejected"]},
+            "options": {"url": redmine.url, "api_key": {"env": "SLA_BRIDGE_LIVE_KEY"},
+                        "projects": [redmine.env["REDMINE_PROJECT"]],
+                        "labels_field": int(redmine.env["REDMINE_LABELS_FIELD_ID"]),
+                        "deadline_field": int(redmine.env["REDMINE_DEADLINE_FIELD_ID"]), **options}})
         return RedmineAdapter("redmine", section, builtin_config())
     return make
 

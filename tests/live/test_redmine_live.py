@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from .conftest import MINUTE, Bridge, Redmine, parse
 pytestmark = pytest.mark.live
 
 
-def marker_notes(issue: dict) -> list[str]:
+def marker_notes(issue: dict[str, Any]) -> list[str]:
     return [key for j in issue.get("journals", []) for key in markers_in(j.get("notes") or "")]
 
 
