@@ -19,7 +19,22 @@ What it reproduces of Redmine 5.0 (see /work/shared/notes/redmine-live.md):
   ``updated_on`` becomes the server's current time to the second. A PUT that changes
   nothing adds no journal and leaves ``updated_on`` alone (Rails skips the save);
 - ``GET /issue_statuses.json``, ``/enumerations/issue_priorities.json``,
-  ``/users/current.json`` (the API user, id 9).
+  ``/users/current.json`` (the API user, id 9, with its project memberships);
+- who is who, as the adapter looks people up: ``GET /projects.json`` (the one
+  project ``support``, its issue custom fields), ``/users/ID.json`` (login, mail,
+  memberships: the agent ``agent`` (5) and the API user have the role Support, the
+  customer ``alice`` (6) Reporter), ``/projects/ID/memberships.json`` (no group is a
+  member), ``/roles/ID.json``, ``/trackers.json``; ``/custom_fields.json`` is refused
+  (403) as it is to a non-admin.
+
+For tests and crash runs (``tests/test_faults.py``, ``tests/test_crash.py``,
+``benchmarks/crash_run.py``) the same server starts empty (``n=0``) in a thread of
+the caller (:class:`ServerThread`); issues and people's actions are scripted with
+:meth:`FakeRedmine.create_issue` and :meth:`FakeRedmine.act`, stamped with a clock
+the caller sets (``server_clock="manual"``, :meth:`FakeRedmine.set_now`); and
+:meth:`FakeRedmine.kill_after` makes the server SIGKILL a client process right
+after it applied the Nth note (or write, or request) and before it answers, so the
+client dies between the tracker's write and its own record of it.
 
 Bench-only endpoints under ``/__bench/`` need no key and are not counted:
 ``stats`` (request counters, per-issue PUT counts, notes posted by kind, statuses)
@@ -34,15 +49,17 @@ from __future__ import annotations
 import bisect
 import json
 import multiprocessing
+import os
 import random
 import re
+import signal
 import socket
 import threading
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -70,6 +87,18 @@ PROJECT = {"id": 1, "name": "Support", "identifier": "support"}
 AGENT = {"id": 5, "name": "Sam Agent"}
 CUSTOMER = {"id": 6, "name": "Alice Customer"}
 API_USER = {"id": 9, "name": "SLA Bridge"}
+ROLES = {3: {"id": 3, "name": "Support", "permissions": ["view_issues", "edit_issues", "add_issue_notes",
+                                                           "set_notes_private", "view_private_notes"]},
+         4: {"id": 4, "name": "Reporter", "permissions": ["view_issues", "add_issues", "add_issue_notes"]}}
+# What GET /users/ID.json shows of each person (a non-admin API user: no groups).
+USERS = {
+    AGENT["id"]: {"login": "agent", "firstname": "Sam", "lastname": "Agent", "mail": "agent@support.example",
+                  "role": 3},
+    CUSTOMER["id"]: {"login": "alice", "firstname": "Alice", "lastname": "Customer", "mail": "alice@client.example",
+                     "role": 4},
+    API_USER["id"]: {"login": "sla-bridge", "firstname": "SLA", "lastname": "Bridge", "mail": "sla@support.example",
+                     "role": 3},
+}
 VERSIONS = [{"id": 1, "name": "2.4.0"}, {"id": 2, "name": "2.4.1"}, {"id": 3, "name": "2.5.0"}]
 LABELS_FIELD, DEADLINE_FIELD = 1, 2
 # The "SLA labels" list field: its possible values hold every SLA label of the
@@ -267,22 +296,144 @@ class FakeRedmine:
     """The issues and the behaviour; the HTTP handler only parses and answers."""
 
     def __init__(self, n: int, seed: int, now: datetime, api_key: str, *, sqlite_slack: bool = True,
-                 server_clock: str = "real") -> None:
+                 server_clock: str | Callable[[], datetime] = "real") -> None:
         self.issues, self._next_journal = generate(n, seed, now)
         self.api_key = api_key
         self.sqlite_slack = sqlite_slack
-        self.server_clock = server_clock  # "real": datetime.now(UTC); "frozen": the evaluation instant
+        # "real": datetime.now(UTC); "frozen": the evaluation instant; "manual": the instant
+        # last given to set_now (scripted scenarios); a callable: its answer.
+        self.server_clock = server_clock
         self.frozen_now = now.astimezone(UTC).replace(microsecond=0)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.put_kinds: Counter[str] = Counter()
         self.put_ids: Counter[int] = Counter()
         self._order: list[tuple[str, int]] | None = None  # (updated_on, id), sorted
+        # Crash tests: SIGKILL a client right after a write was applied (see kill_after).
+        self._kill: dict[str, Any] | None = None
+        self.kills: list[dict[str, Any]] = []
 
     def clock(self) -> datetime:
-        if self.server_clock == "frozen":
+        if callable(self.server_clock):
+            return self.server_clock().astimezone(UTC).replace(microsecond=0)
+        if self.server_clock in ("frozen", "manual"):
             return self.frozen_now
         return datetime.now(UTC).replace(microsecond=0)
+
+    def set_now(self, now: datetime) -> None:
+        """The instant the server stamps changes with (``server_clock`` "manual" or "frozen")."""
+        with self.lock:
+            self.frozen_now = now.astimezone(UTC).replace(microsecond=0)
+
+    # --- scripted scenarios: issues and people's actions -------------------------------
+
+    def create_issue(self, subject: str, *, priority: int = 4, author: dict[str, Any] = CUSTOMER,
+                     status: int = NEW, labels: list[str] | None = None) -> int:
+        """A new issue, created now by `author` (the customer by default)."""
+        with self.lock:
+            now = self.clock()
+            issue_id = max(self.issues, default=0) + 1
+            self.issues[issue_id] = {
+                "id": issue_id, "project": {"id": PROJECT["id"], "name": PROJECT["name"]},
+                "tracker": dict(TRACKERS[0]), "status": dict(STATUS[status]),
+                "priority": {"id": priority, "name": PRIORITY[priority]["name"]}, "author": dict(author),
+                "assigned_to": None, "fixed_version": None, "subject": subject, "description": "",
+                "start_date": now.date().isoformat(), "due_date": None, "done_ratio": 0, "is_private": False,
+                "estimated_hours": None, "total_estimated_hours": None, "spent_hours": 0.0,
+                "total_spent_hours": 0.0,
+                "custom_fields": [{"id": LABELS_FIELD, "name": "SLA labels", "multiple": True,
+                                   "value": list(labels or [])},
+                                  {"id": DEADLINE_FIELD, "name": "SLA deadline", "value": ""}],
+                "created_on": _z(now), "updated_on": _z(now), "closed_on": None, "journals": [],
+            }
+            self._order = None
+            return issue_id
+
+    def act(self, issue_id: int, user: dict[str, Any], *, notes: str = "", status: int | None = None,
+            private: bool = False) -> None:
+        """A person's note and/or status change, as one journal stamped now."""
+        with self.lock:
+            issue = self.issues[issue_id]
+            now = self.clock()
+            details = []
+            if status is not None and status != issue["status"]["id"]:
+                details.append(_status_detail(issue["status"]["id"], status))
+                issue["status"] = dict(STATUS[status])
+                issue["closed_on"] = _z(now) if STATUS[status]["is_closed"] else issue["closed_on"]
+            if not details and not notes:
+                return
+            issue["journals"].append({"id": self._next_journal, "user": dict(user), "notes": notes,
+                                      "created_on": _z(now), "updated_on": _z(now), "private_notes": private,
+                                      "details": details})
+            self._next_journal += 1
+            issue["updated_on"] = _z(now)
+            self._order = None
+
+    def notes(self, issue_id: int) -> list[str]:
+        """Every note of an issue, oldest first."""
+        with self.lock:
+            return [j["notes"] for j in self.issues[issue_id]["journals"] if j["notes"]]
+
+    def status_changes(self, issue_id: int, user: dict[str, Any] = API_USER) -> list[tuple[int, int]]:
+        """(from, to) of every status change `user` made on an issue."""
+        with self.lock:
+            return [(int(d["old_value"]), int(d["new_value"])) for j in self.issues[issue_id]["journals"]
+                    if j["user"]["id"] == user["id"] for d in j["details"] if d["name"] == "status_id"]
+
+    # --- crash tests -------------------------------------------------------------------
+
+    def kill_after(self, pid: int, count: int, on: str = "note") -> None:
+        """SIGKILL process `pid` right after the server applied the `count`-th matching request
+        from now, before answering it: ``on`` is "note" (a PUT adding a note), "write" (any
+        PUT that changed the issue) or "request" (any request, reads included)."""
+        assert on in ("note", "write", "request") and count >= 1
+        with self.lock:
+            self._kill = {"pid": pid, "on": on, "count": count, "seen": 0}
+
+    def disarm(self) -> None:
+        with self.lock:
+            self._kill = None
+
+    def _should_kill(self, kind: str, detail: dict[str, Any]) -> int | None:
+        """Counts a request of `kind` ("note", "write", "request"); the pid to kill if it is the one."""
+        kill = self._kill
+        if kill is None or not (kill["on"] == kind or (kill["on"] == "write" and kind == "note")):
+            return None
+        kill["seen"] += 1
+        if kill["seen"] < kill["count"]:
+            return None
+        self._kill = None
+        self.kills.append({**detail, "pid": kill["pid"], "on": kill["on"], "count": kill["count"]})
+        return int(kill["pid"])
+
+    # --- who is who --------------------------------------------------------------------
+
+    @staticmethod
+    def user_json(user_id: int) -> dict[str, Any] | None:
+        known = USERS.get(user_id)
+        if known is None:
+            return None
+        role = ROLES[known["role"]]
+        return {"id": user_id, "login": known["login"], "admin": False, "firstname": known["firstname"],
+                "lastname": known["lastname"], "mail": known["mail"], "created_on": "2025-01-01T00:00:00Z",
+                "last_login_on": None,
+                "memberships": [{"id": 100 + user_id, "project": {"id": PROJECT["id"], "name": PROJECT["name"]},
+                                 "roles": [{"id": role["id"], "name": role["name"]}]}]}
+
+    @staticmethod
+    def projects_json() -> dict[str, Any]:
+        return {"projects": [{**PROJECT, "description": "", "status": 1, "is_public": False,
+                              "issue_categories": [],
+                              "issue_custom_fields": [{"id": LABELS_FIELD, "name": "SLA labels"},
+                                                      {"id": DEADLINE_FIELD, "name": "SLA deadline"}]}],
+                "total_count": 1, "offset": 0, "limit": 100}
+
+    @staticmethod
+    def memberships_json() -> dict[str, Any]:
+        rows = [{"id": 100 + uid, "project": {"id": PROJECT["id"], "name": PROJECT["name"]},
+                 "user": {"id": uid, "name": f"{u['firstname']} {u['lastname']}"},
+                 "roles": [{"id": u["role"], "name": ROLES[u["role"]]["name"]}]} for uid, u in USERS.items()]
+        return {"memberships": rows, "total_count": len(rows), "offset": 0, "limit": 100}
 
     # views
     @staticmethod
@@ -370,6 +521,16 @@ class FakeRedmine:
         return 200, {"issue": body}
 
     def put_issue(self, issue_id: int, payload: Any) -> tuple[int, Any]:
+        status, body, _ = self.put_issue_and_kill(issue_id, payload)
+        return status, body
+
+    def put_issue_and_kill(self, issue_id: int, payload: Any) -> tuple[int, Any, int | None]:
+        """The PUT, and the pid of a client to kill before answering (see kill_after)."""
+        kill: list[int | None] = [None]
+        status, body = self._put_issue(issue_id, payload, kill)
+        return status, body, kill[0]
+
+    def _put_issue(self, issue_id: int, payload: Any, kill: list[int | None]) -> tuple[int, Any]:
         if not isinstance(payload, dict) or not isinstance(payload.get("issue"), dict):
             return 422, {"errors": ["Invalid request"]}
         fields = payload["issue"]
@@ -453,6 +614,11 @@ class FakeRedmine:
                 self.put_kinds["status"] += 1
             if not (details or notes):
                 self.put_kinds["no change"] += 1
+            elif self._kill is not None:
+                m = _MARKER_KIND.search(notes) if notes else None
+                what = {"issue": issue_id, "notes": notes[-120:] if notes else "",
+                        "status": fields.get("status_id"), "kind": m.group(1) if m else None}
+                kill[0] = self._should_kill("note" if notes else "write", what)
         return 204, None
 
     def stats(self) -> dict[str, Any]:
@@ -477,6 +643,7 @@ class FakeRedmine:
 
 
 _ISSUE = re.compile(r"/issues/(\d+)\.json")
+_USER = re.compile(r"/users/(\d+)\.json")
 
 
 def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
@@ -515,9 +682,13 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             m = _ISSUE.fullmatch(path)
+            user = _USER.fullmatch(path)
             kind = ("issues_list" if path == "/issues.json" else "issue" if m else
                     {"/issue_statuses.json": "issue_statuses", "/enumerations/issue_priorities.json": "priorities",
-                     "/users/current.json": "users_current"}.get(path, "other"))
+                     "/users/current.json": "users_current"}.get(path)
+                    # who-is-who lookups: counted apart from the benchmark's lookups, as "other ..."
+                    or ("other users" if user else "other projects" if path.startswith("/projects") else
+                        "other roles" if path.startswith("/roles/") else "other"))
             with app.lock:
                 app.requests[f"{method} {kind}"] += 1
             key = self.headers.get("X-Redmine-API-Key") or (query.get("key") or [""])[-1]
@@ -525,26 +696,59 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
                 with app.lock:
                     app.requests["401"] += 1
                 return self._send(401)
-            if method == "GET" and kind == "issues_list":
-                return self._send(*app.list_issues(query))
-            if method == "GET" and m:
-                return self._send(*app.get_issue(int(m.group(1)), query))
             if method == "PUT" and m:
                 try:
                     payload = json.loads(raw or b"null")
                 except ValueError:
                     return self._send(400, {"errors": ["Invalid JSON"]})
-                return self._send(*app.put_issue(int(m.group(1)), payload))
+                status, body, victim = app.put_issue_and_kill(int(m.group(1)), payload)
+                if victim is not None:
+                    return self._kill(victim)
+                return self._send(status, body)
+            answer = self._answer(method, path, kind, query, m, user)
+            with app.lock:
+                victim = app._should_kill("request", {"request": f"{method} {self.path}"})
+            if victim is not None:
+                return self._kill(victim)
+            return self._send(*answer)
+
+        def _answer(self, method: str, path: str, kind: str, query: dict[str, list[str]], m: Any,
+                    user: Any) -> tuple[int, Any]:
+            if method == "GET" and kind == "issues_list":
+                return app.list_issues(query)
+            if method == "GET" and m:
+                return app.get_issue(int(m.group(1)), query)
             if method == "GET" and kind == "issue_statuses":
-                return self._send(200, {"issue_statuses": STATUSES})
+                return 200, {"issue_statuses": STATUSES}
             if method == "GET" and kind == "priorities":
-                return self._send(200, {"issue_priorities": PRIORITIES})
+                return 200, {"issue_priorities": PRIORITIES}
             if method == "GET" and kind == "users_current":
-                return self._send(200, {"user": {"id": API_USER["id"], "login": "sla-bridge", "admin": False,
-                                                 "firstname": "SLA", "lastname": "Bridge",
-                                                 "created_on": "2025-01-01T00:00:00Z",
-                                                 "last_login_on": None, "api_key": app.api_key}})
-            return self._send(404)
+                me = app.user_json(API_USER["id"])
+                assert me is not None
+                return 200, {"user": {**me, "api_key": app.api_key}}
+            if method == "GET" and user:
+                found = app.user_json(int(user.group(1)))
+                return (200, {"user": found}) if found else (404, None)
+            if method == "GET" and path == "/projects.json":
+                return 200, app.projects_json()
+            if method == "GET" and re.fullmatch(r"/projects/(1|support)/memberships\.json", path):
+                return 200, app.memberships_json()
+            if method == "GET" and (r := re.fullmatch(r"/roles/(\d+)\.json", path)):
+                role = ROLES.get(int(r.group(1)))
+                return (200, {"role": {**role, "assignable": True}}) if role else (404, None)
+            if method == "GET" and path == "/trackers.json":
+                return 200, {"trackers": TRACKERS}
+            if method == "GET" and path == "/custom_fields.json":
+                return 403, None  # administrators only
+            return 404, None
+
+        def _kill(self, pid: int) -> None:
+            """The write is applied; its client dies before it hears so (no answer is sent)."""
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.close_connection = True
 
         def do_GET(self) -> None:
             self._route("GET")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "sla_bridge"
-CORE = ["model.py", "identity.py", "calendar.py", "policy.py", "engine.py", "markers.py", "templates.py", "actions.py", "text.py",
+CORE = ["model.py", "identity.py", "calendar.py", "calendar_batch.py", "policy.py", "engine.py", "markers.py", "templates.py", "actions.py", "text.py",
         "reconcile.py"]
 FORBIDDEN_MODULES = {"requests", "jira", "sqlite3", "apscheduler", "pluggy", "socket", "http", "urllib",
                      "subprocess", "os", "time", "random", "pathlib", "rich", "click"}

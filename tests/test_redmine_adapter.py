@@ -530,9 +530,24 @@ def test_an_internal_note_needs_the_permission_to_set_notes_private() -> None:
     responses.replace(responses.GET, f"{URL}/roles/6.json", json={"role": SUPPORT_ROLE["role"] | {
         "permissions": ["view_issues", "edit_issues", "add_issue_notes"]}})
     adapter = make_adapter()
-    with pytest.raises(SkippableError, match="may not set notes private in project 'support'"):
+    with pytest.raises(SkippableError, match="lacks \"Set notes as private\" in project 'support': Redmine would"
+                                             " publish this internal note"):
         adapter.post_comment(adapter.fetch("7"), PostComment("k2", "internal", False, "reminder"))
     assert put.call_count == 1
+
+
+@responses.activate
+def test_a_note_needs_the_permission_to_add_notes() -> None:
+    # Without "Add notes" Redmine answers 204 and drops the note: it would be taken for sent.
+    lookups(responses.mock)
+    responses.replace(responses.GET, f"{URL}/roles/6.json", json={"role": SUPPORT_ROLE["role"] | {
+        "permissions": ["view_issues", "edit_issues"]}})
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue()})
+    put = responses.put(f"{URL}/issues/7.json", status=204)
+    adapter = make_adapter()
+    with pytest.raises(SkippableError, match="lacks \"Add notes\" in project 'support': Redmine would drop"):
+        adapter.post_comment(adapter.fetch("7"), PostComment("k", "public", True, "reminder"))
+    assert put.call_count == 0
 
 
 @responses.activate
@@ -824,5 +839,5 @@ def test_check_connection_reports_missing_statuses_priorities_and_membership() -
     assert checks[("status", "En attente")].detail.startswith("waiting_for_customer: no such status; Redmine has New,")
     assert checks[("priority", "Urgent")].ok and not checks[("priority", "Critique")].ok
     assert not checks[("project", "sales")].ok
-    assert checks[("permission", "support")] == Check("permission", "support", False,
-                                                      "the API user is not a member of this project")
+    assert checks[("permission", "support")].detail.startswith(
+        "not verified: the API user is not a member of this project: it sees it as public")

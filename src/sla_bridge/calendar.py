@@ -173,6 +173,7 @@ class _Index:
         "ends",
         "hi",
         "lo",
+        "numpy",
         "seg_day",
         "starts",
         "total",
@@ -198,6 +199,7 @@ class _Index:
         self.starts, self.ends, self.cum_end, self.seg_day = starts, ends, cum_end, seg_day
         self.day_ord, self.day_seg, self.day_off = day_ord, day_seg, day_off
         self.total = cum_end[-1] if cum_end else 0
+        self.numpy: object = None  # the boundaries as numpy arrays, made by calendar_batch when asked
 
 
 class BusinessCalendar:

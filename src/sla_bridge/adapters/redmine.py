@@ -413,23 +413,28 @@ class RedmineAdapter:
         return start_date if start_date is not None and date.fromisoformat(due_text) < start_date else None
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
-        if not comment.public:
-            self._check_private_notes(ticket)
+        self._check_note_permissions(ticket, comment.public)
         # Never retried: a second attempt after a lost answer would add the note twice.
         self._put(ticket.id, {"notes": comment.body, "private_notes": not comment.public},
                   f"add a note to issue {ticket.id}", retry=False)
 
-    def _check_private_notes(self, ticket: Ticket) -> None:
-        """Redmine drops ``private_notes`` without the "Set notes as private" permission and
-        posts the note publicly: an internal note must never reach the customer so."""
+    def _check_note_permissions(self, ticket: Ticket, public: bool) -> None:
+        """Redmine answers 204 yet drops ``notes`` without "Add notes", and drops ``private_notes``
+        without "Set notes as private", publishing the note: an internal note must never reach
+        the customer so, and a dropped reminder would be taken for sent."""
         if self.directory.me_admin() or ticket.project is None:
             return
         project = self.directory.by_identifier(ticket.project)
         permissions = self.directory.my_permissions(project.id) if project is not None else None
-        if permissions is not None and "set_notes_private" not in permissions:
-            raise SkippableError(f"{self.name}: issue {ticket.id}: the API user may not set notes private in"
-                                 f" project {ticket.project!r}: Redmine would publish this internal note; give its"
-                                 " role the permission \"Set notes as private\"")
+        if permissions is None:
+            return  # a role's permissions not readable: Redmine answers as it does
+        needed = [("add_issue_notes", "Add notes", "would drop the note")]
+        if not public:
+            needed.append(("set_notes_private", "Set notes as private", "would publish this internal note"))
+        for permission, label, why in needed:
+            if permission not in permissions:
+                raise SkippableError(f"{self.name}: issue {ticket.id}: the API user lacks \"{label}\" in project"
+                                     f" {ticket.project!r}: Redmine {why}; give its role that permission")
 
     def transition(self, ticket: Ticket, to_status: str) -> None:
         """Move the issue to `to_status` along the API user's workflow: directly when allowed, else

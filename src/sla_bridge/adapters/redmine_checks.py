@@ -269,7 +269,9 @@ def _permissions(a: "RedmineAdapter") -> list[Check]:
     for p in projects:
         roles = roles_in(me, p.id)
         if not roles:
-            out.append(Check("permission", p.identifier, False, "the API user is not a member of this project"))
+            out.append(Check("permission", p.identifier, True, NOT_VERIFIED + "the API user is not a member of this"
+                             " project: it sees it as public, with the built-in Non member role's permissions;"
+                             " make it a member with a role that may add notes and edit issues"))
             continue
         permissions = a.directory.my_permissions(p.id)
         for key, label in wanted:

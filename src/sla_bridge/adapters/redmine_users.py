@@ -135,9 +135,13 @@ class Directory:
         return self._permissions[key]
 
     def my_permissions(self, project_id: Any) -> frozenset[str] | None:
-        """The API user's permissions in a project (None: a role's permissions are not visible)."""
+        """The API user's permissions in a project; None when unknown: a role not readable, or no
+        membership (a public project then grants the built-in Non member role's, not listed here)."""
+        roles = roles_in(self.me(), project_id, ids=True)
+        if not roles:
+            return None
         found: set[str] = set()
-        for role in roles_in(self.me(), project_id, ids=True):
+        for role in roles:
             permissions = self.role_permissions(role)
             if permissions is None:
                 return None
