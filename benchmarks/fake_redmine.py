@@ -803,3 +803,34 @@ class ServerProcess:
             if self.process.is_alive():
                 self.process.kill()
                 self.process.join()
+
+
+class ServerThread:
+    """The fake Redmine served by a thread of the caller, on an ephemeral port of 127.0.0.1.
+
+    The caller keeps the :class:`FakeRedmine` (``.app``) to script issues, move its clock,
+    read its state and arm a kill. Empty unless ``n`` issues are generated.
+    """
+
+    def __init__(self, api_key: str, *, now: datetime | None = None, n: int = 0, seed: int = 0,
+                 sqlite_slack: bool = True, server_clock: str | Callable[[], datetime] = "manual") -> None:
+        start = now or datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
+        self.app = FakeRedmine(n, seed, start, api_key, sqlite_slack=sqlite_slack, server_clock=server_clock)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(self.app))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True, name="fake-redmine")
+        self.thread.start()
+        self.port: int = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+    def __enter__(self) -> "ServerThread":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

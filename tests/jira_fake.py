@@ -97,6 +97,11 @@ class Failure:
     headers: dict[str, str]
     body: Any
     apply: bool  # do the work, then answer with the error (the answer is lost)
+    raw: str | None = None  # the body as it is sent (an HTML page, a truncated JSON), instead of `body`
+    raises: BaseException | None = None  # no answer at all: the transport raises this
+
+
+COMMENT_LIMIT = 32767  # Jira's text field limit (Cloud; Data Center's default), as Java counts (UTF-16)
 
 
 class FakeJira:
@@ -359,10 +364,14 @@ class FakeJira:
         self._touch(issue)
         return new
 
-    def fail_next(self, method: str, path: str, status: int, *, headers: dict[str, str] | None = None,
-                  body: Any = None, apply: bool = False) -> None:
-        """The next matching request answers ``status`` (after doing its work when ``apply``)."""
-        self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, apply))
+    def fail_next(self, method: str, path: str, status: int = 200, *, headers: dict[str, str] | None = None,
+                  body: Any = None, apply: bool = False, raw: str | None = None,
+                  raises: BaseException | None = None, times: int = 1) -> None:
+        """The next ``times`` matching requests answer ``status`` (after doing their work when ``apply``):
+        with ``body`` as JSON, or ``raw`` as it is (HTML, a truncated body), or no answer at all
+        (``raises``: a connection error, a timeout)."""
+        for _ in range(times):
+            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, apply, raw, raises))
 
     # --- what tests look at ---------------------------------------------------------------
 
@@ -385,6 +394,10 @@ class FakeJira:
                 self.failures.remove(failure)
                 if failure.apply:
                     self._route(request.method, path, query, body)
+                if failure.raises is not None:
+                    raise failure.raises
+                if failure.raw is not None:
+                    return failure.status, failure.headers, failure.raw
                 return failure.status, failure.headers, json.dumps(failure.body) if failure.body is not None else ""
         return self._route(request.method, path, query, body)
 
@@ -698,6 +711,9 @@ class FakeJira:
             return self._missing()
         internal = any(p.get("key") == "sd.public.comment" and p.get("value", {}).get("internal")
                        for p in body.get("properties", []))
+        if len(body["body"].encode("utf-16-le")) // 2 > COMMENT_LIMIT:
+            return 400, self._errors(comment="The entered text is too long. It exceeds the allowed limit of 32,767"
+                                     " characters.")
         self.writes += 1
         comment = self.comment(issue.key, "sla", body["body"], public=not internal)
         return 201, self._public_comment(comment, False)

@@ -199,3 +199,12 @@ def test_check_config_json_of_the_example_is_ok() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ok"] and data["policy"]["catch_up"] == "collapse" and data["trackers"] == []
+
+
+def test_a_what_if_in_the_future_counts_its_own_reminder_at_its_instant() -> None:
+    # The tracker stamps the reminder with its real clock (2 June), the pass judges at 20 June:
+    # the closure waits a business day after 20 June, not after the stamp.
+    h = Harness(waiting_ticket(), now="2025-06-02T12:00:00+02:00")
+    first = h.syncer.run(T("2025-06-20T10:00:00+02:00"))
+    assert first.applied["comment"] == 1 and first.applied.get("transition", 0) == 0
+    assert h.tracker.tickets["1"].status == "waiting_for_customer"

@@ -244,7 +244,7 @@ def test_datacenter_fetch_reads_comment_properties_and_names_custom_fields() -> 
     responses.get(f"{DC}{API}/issue/SUP-1", json=issue_json(fields=fields, histories=dc_histories, base=DC), match=[
         matchers.query_param_matcher({"fields": FIELDS + ",customfield_10042,customfield_10050",
                                       "expand": "changelog"}),
-        matchers.header_matcher({"authorization": "Bearer t0k3n"})])  # jira.client.TokenAuth
+        matchers.header_matcher({"Authorization": "Bearer t0k3n"})])
     responses.get(f"{DC}{API}/field", json=[
         {"id": "customfield_10042", "name": "Criticité", "custom": True, "orderable": True, "navigable": True,
          "searchable": True, "clauseNames": ["cf[10042]", "Criticité"],
@@ -398,7 +398,7 @@ def test_an_unknown_priority_is_passed_through_and_labelled_unknown() -> None:
 def test_malformed_issue_is_skippable() -> None:
     myself()
     responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"id": "10001", "key": "SUP-1"})
-    with pytest.raises(SkippableError, match="issue SUP-1: unexpected JSON"):
+    with pytest.raises(SkippableError, match="^jr: issue SUP-1: Jira's answer has no `fields` object"):
         make_adapter().fetch("SUP-1")
 
 
@@ -637,9 +637,10 @@ def test_a_datacenter_login_refused_after_failed_logins_stops_the_tracker() -> N
 
 @responses.activate
 def test_a_login_page_instead_of_json_stops_the_tracker() -> None:
-    responses.get(f"{CLOUD}{API}/issue/SUP-1", body="<html><title>Log in</title></html>", content_type="text/html")
-    with pytest.raises(PermanentError, match="answered text/html instead of JSON; check options.url"):
-        make_adapter().fetch("SUP-1")
+    # The first request of a pass (here /myself) answered by a single sign-on page: the url is wrong.
+    responses.get(f"{CLOUD}{API}/myself", body="<html><title>Log in</title></html>", content_type="text/html")
+    with pytest.raises(PermanentError, match=r"answered text/html instead of JSON \('<html>.*check options.url"):
+        _ = make_adapter().me
 
 
 @responses.activate

@@ -646,6 +646,12 @@ def test_one_malformed_redmine_issue_does_not_stop_the_pass(monkeypatch: pytest.
     adapter = RedmineAdapter("rm", section, config, retry=RetryPolicy(attempts=1, sleep=lambda _: None))
     responses.get(f"{url}/issue_statuses.json", json={"issue_statuses": [{"id": 1, "name": "New"}]})
     responses.get(f"{url}/users/current.json", json={"user": {"id": 9}})
+    responses.get(f"{url}/projects.json", json={"projects": [{"id": 1, "name": "Support", "identifier": "support",
+                  "issue_categories": [], "issue_custom_fields": []}], "total_count": 1, "offset": 0, "limit": 100})
+    responses.get(f"{url}/users/6.json", json={"user": {"id": 6, "login": "alice", "firstname": "Alice",
+                  "lastname": "Martin", "memberships": []}})
+    responses.get(f"{url}/projects/1/memberships.json",
+                  json={"memberships": [], "total_count": 0, "offset": 0, "limit": 100})
     responses.get(f"{url}/issues.json", json={"issues": [{"id": 1, "updated_on": "2025-06-02T09:01:00Z"},
                                                          {"id": 2, "updated_on": "2025-06-02T09:02:00Z"}]})
     bad = [{"id": 1, "user": {"id": 6, "name": "Alice"}, "notes": "x", "created_on": None, "details": []}]

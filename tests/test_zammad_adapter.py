@@ -892,12 +892,49 @@ def test_fixtures_are_not_mutated_by_reading() -> None:
 
 @responses.activate
 def test_a_malformed_search_answer_stops_the_adapter_instead_of_crashing_the_sync() -> None:
-    responses.get(f"{API}/tickets/search", json=[{"id": 1}])
-    with pytest.raises(PermanentError, match="unexpected JSON in the ticket list"):
+    """What cannot be a row at all (no id, not a ticket, not a list) is the whole answer's problem;
+    a row without a readable ``updated_at`` is that ticket's (see the next tests)."""
+    responses.get(f"{API}/tickets/search", json=[{"title": "no id"}])
+    with pytest.raises(PermanentError, match="cannot list changed tickets: item 1 has no ticket id"):
         list(make_adapter().changed_since(None))
     responses.replace(responses.GET, f"{API}/tickets/search", json={"tickets": [1], "tickets_count": 1, "assets": {}})
     with pytest.raises(PermanentError, match="expected a list of tickets"):
         list(make_adapter().changed_since(None))
+
+
+UNREADABLE = {"2025-06-02T09:30:00": "has no time zone", "yesterday": "is not a date and time",
+              None: "has no time", 1748856600: "is a number"}
+
+
+@pytest.mark.parametrize("mode", ["condition", "elasticsearch", "list"])
+@pytest.mark.parametrize("updated", list(UNREADABLE))
+def test_a_row_with_an_unreadable_updated_at_is_yielded_with_its_problem(mode: str, updated: Any) -> None:
+    """The sync reports and retries that ticket only (ChangedTicket.problem); the rows around it
+    are paged on. Before, one such row ended the change query for every ticket."""
+    rows = [row(1, "2025-06-02T09:00:00.000Z"), row(2, "x") | {"updated_at": updated},
+            row(3, "2025-06-02T09:05:00.000Z")]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.get(f"{API}/tickets/search", json=rows)
+        rsps.get(f"{API}/tickets", json=rows)
+        found = list(make_adapter(search=mode, page_size=10).changed_since(datetime(2025, 6, 2, 8, tzinfo=UTC)))
+    by_id = {r.id: r for r in found}
+    assert sorted(by_id) == ["1", "2", "3"]
+    assert by_id["2"].updated is None and by_id["2"].problem is not None
+    assert by_id["2"].problem.startswith("updated_at") and UNREADABLE[updated] in by_id["2"].problem
+    assert by_id["1"].problem is None and by_id["1"].updated == datetime(2025, 6, 2, 9, tzinfo=UTC)
+
+
+@responses.activate
+def test_a_page_of_unreadable_rows_is_paged_on_by_the_rows_around_it() -> None:
+    good = row(3, "2025-06-02T09:05:00.000Z")
+    responses.get(f"{API}/tickets/search", json=[row(1, "bad"), row(2, "2025-06-02T09:00:00.000Z")],
+                  match=[matchers.query_param_matcher(search_params("1970-01-01T00:00:00.000Z", 1, 2))])
+    responses.get(f"{API}/tickets/search", json=[row(2, "2025-06-02T09:00:00.000Z"), good],
+                  match=[matchers.query_param_matcher(search_params("2025-06-02T09:00:00.000Z", 1, 2))])
+    responses.get(f"{API}/tickets/search", json=[good],
+                  match=[matchers.query_param_matcher(search_params("2025-06-02T09:05:00.000Z", 1, 2))])
+    rows = list(make_adapter(page_size=2).changed_since(None))
+    assert [(r.id, r.problem is None) for r in rows] == [("1", False), ("2", True), ("3", True)]
 
 
 def test_the_documented_config_section_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:

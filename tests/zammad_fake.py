@@ -30,10 +30,19 @@ The shapes follow Zammad's API documentation and source:
   /ticket_priorities``; ``GET /object_manager_attributes`` needs ``admin.object``
   (``admin_object=False``: 403, as for an agent's token);
 - a history entry stores ``value.to_s``: an array (multiselect) reads like Ruby's
-  ``["a", "b"]``.
+  ``["a", "b"]``;
+- ``Ticket::Article#check_body`` refuses a body longer than 1,500,000 characters
+  (422 ``body of article is too large, … chars - only 1500000 allowed``).
 
 ``fail`` injects failures: before the server acts (a proxy refusing), or after
-(``after=True``: the server acted and the answer was lost on the way back).
+(``after=True``: the server acted and the answer was lost on the way back); with
+``text`` the answer is that raw text (an HTML page, truncated JSON), with ``error``
+the client raises that exception instead of getting an answer (a timeout, a broken
+connection). Hostile servers: ``listed_as`` overrides fields of a ticket's row in the
+change query only (``GET /tickets/search`` and ``GET /tickets``), and ``ignores``
+names query parameters the server ignores (``condition``, ``query``, ``page``), as a
+misbehaving proxy or version might. ``max_listings`` fails a test whose paging runs
+away instead of hanging it.
 
 People act through helpers (``create_ticket``, ``update``, ``add_article``,
 ``add_tag``), as they would in Zammad's UI; sla-bridge acts through HTTP as the
@@ -63,6 +72,7 @@ ROLES = {1: "Admin", 2: "Agent", 3: "Customer"}
 ARTICLE_TYPES = {"email": 1, "sms": 2, "chat": 3, "fax": 4, "phone": 5, "twitter status": 6, "web": 11, "note": 10}
 SENDERS = {"Agent": 1, "Customer": 2, "System": 3}
 
+ARTICLE_BODY_LIMIT = 1_500_000  # Ticket::Article#check_body
 SYSTEM, API_USER, AGENT, OTHER_AGENT, CUSTOMER, CUSTOMER_NO_EMAIL, COLLEAGUE, OUTSIDER = 1, 3, 4, 5, 10, 11, 12, 13
 ALL_GROUPS = {str(g): ["full"] for g in GROUPS}
 
@@ -113,6 +123,8 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     after: bool = False  # the server acts, then the answer is lost
+    text: str | None = None  # a raw answer instead of JSON (an HTML page, truncated JSON)
+    error: BaseException | None = None  # raised instead of answering (a timeout, a broken connection)
 
 
 class FakeZammad:
@@ -139,6 +151,9 @@ class FakeZammad:
         self.tags: dict[int, list[str]] = {}
         self.history: dict[int, list[dict[str, Any]]] = {}
         self.failures: list[Failure] = []
+        self.listed_as: dict[int, dict[str, Any]] = {}  # ticket id -> fields its change-query row shows instead
+        self.ignores: set[str] = set()  # query parameters ignored: "condition", "query", "page"
+        self.max_listings = 500  # change-query calls before the fake calls it runaway paging
         self.calls: list[tuple[str, str]] = []
         self.reads = 0
         self.writes = 0
@@ -153,11 +168,13 @@ class FakeZammad:
         return self
 
     def fail(self, method: str, path: str, status: int, headers: dict[str, str] | None = None,
-             body: Any = None, times: int = 1, after: bool = False) -> None:
+             body: Any = None, times: int = 1, after: bool = False, text: str | None = None,
+             error: BaseException | None = None) -> None:
         """The next ``times`` calls matching ``method`` and the ``path`` regex fail with ``status``
-        (``after``: once the server has done what was asked)."""
+        (``after``: once the server has done what was asked; ``text``: that raw body; ``error``:
+        raised by the client instead of an answer)."""
         for _ in range(times):
-            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, after))
+            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, after, text, error))
 
     def _next_id(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -177,10 +194,18 @@ class FakeZammad:
         else:
             self.writes += 1
         failure = next((f for f in self.failures if f.method == method and f.path.search(path)), None)
+        if path in ("/tickets/search", "/tickets") and method == "GET":
+            listings = sum(1 for c in self.calls if c in (("GET", "/tickets/search"), ("GET", "/tickets")))
+            if listings > self.max_listings:
+                raise AssertionError(f"runaway paging: {listings} change-query calls")
         if failure is not None:
             self.failures.remove(failure)
             if failure.after:
                 self._serve(request, method, path, query)
+            if failure.error is not None:
+                raise failure.error
+            if failure.text is not None:
+                return failure.status, {"Content-Type": "text/html; charset=utf-8", **failure.headers}, failure.text
             return failure.status, failure.headers, json.dumps(failure.body if failure.body is not None
                                                                else {"error": "failure injected"})
         return self._serve(request, method, path, query)
@@ -322,13 +347,17 @@ class FakeZammad:
 
     def _page(self, items: list[Any], query: dict[str, str], default: int, maximum: int) -> list[Any]:
         limit = min(int(query.get("per_page") or query.get("limit") or default), maximum)
-        offset = (int(query.get("page") or 1) - 1) * limit
+        offset = 0 if "page" in self.ignores else (int(query.get("page") or 1) - 1) * limit
         return items[offset:offset + limit]
+
+    def _listed(self, ticket_id: int) -> dict[str, Any]:
+        """A ticket as the change query lists it (``expand=true``), with ``listed_as`` applied."""
+        return {**self.ticket_json(ticket_id, True), **self.listed_as.get(ticket_id, {})}
 
     def _search(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         found = list(self.tickets.values())
-        text = query.get("query", "").replace("*", "")  # CanSearch#search_build_params deletes every "*"
-        operator = query.get("condition[ticket.updated_at][operator]")
+        text = "" if "query" in self.ignores else query.get("query", "").replace("*", "")  # "*" deleted
+        operator = None if "condition" in self.ignores else query.get("condition[ticket.updated_at][operator]")
         if operator is not None:
             if operator != "after (absolute)":
                 return self._error(422, f"Invalid operator '{operator}'")
@@ -345,7 +374,7 @@ class FakeZammad:
                      or any(text.lower() in (a["body"] or "").lower() for a in self.articles[t["id"]])]
         page = self._page(self._sorted(found, query), query, 50, 200)
         if query.get("expand") == "true":
-            return self._ok([self.ticket_json(t["id"], True) for t in page])
+            return self._ok([self._listed(t["id"]) for t in page])
         assets: dict[str, Any] = {"Ticket": {}, "User": {}}
         for t in page:
             for kind, values in self.assets(t["id"], {t["customer_id"], t["owner_id"]}).items():
@@ -354,7 +383,9 @@ class FakeZammad:
 
     def _index(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         page = self._page(sorted(self.tickets), query, 100, 100)
-        return self._ok([self.ticket_json(i, query.get("expand") == "true") for i in page])
+        if query.get("expand") == "true":
+            return self._ok([self._listed(i) for i in page])
+        return self._ok([self.ticket_json(i, False) for i in page])
 
     def _show(self, ticket_id: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         if int(ticket_id) not in self.tickets:
@@ -420,6 +451,9 @@ class FakeZammad:
     def _article_create(self, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], str]:
         if "body" not in body:
             return self._error(422, 'Need at least article: { body: "some text" }')
+        if len(body["body"] or "") > ARTICLE_BODY_LIMIT:
+            return self._error(422, f"body of article is too large, {len(body['body'])} chars - only"
+                                    f" {ARTICLE_BODY_LIMIT} allowed")
         group = GROUPS[self.tickets[int(body["ticket_id"])]["group_id"]]
         if body.get("type") == "email" and group in self.groups_without_email:
             return 500, {}, json.dumps({"error": "Error ID Xy1z2w: Please contact your administrator."})

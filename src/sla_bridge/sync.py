@@ -31,7 +31,8 @@ from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transi
 from .adapters.base import Adapter, FieldRefused, PermanentError, SkippableError, TransientError
 from .config import Config
 from .engine import ClockState, Evaluation, evaluate
-from .model import Ticket, TicketFormatError
+from .markers import markers_in
+from .model import Comment, Event, Ticket, TicketFormatError
 from .plugins import notify
 from .reconcile import Plan, adopt, after_writes, plan, simulate
 from .secrets import ScrubbedTexts, scrub
@@ -47,18 +48,25 @@ class WriteDeferred(SkippableError):
     re-read before anything is sent again); the pass goes on with the others."""
 
 
-def as_of(ticket: Ticket, now: datetime) -> Ticket:
+def as_of(ticket: Ticket, now: datetime, posted: frozenset[str] | set[str] = frozenset()) -> Ticket:
     """The ticket with what the tracker stamped after `now` counted as happening at `now`.
 
     A pass judges at one instant, but the tracker stamps our own writes (a closure)
     and people's edits during the pass a little later, or much later for a
     ``--at`` in the past, or with its own clock ahead of ours. Counting them at
     `now` keeps every round of a pass, and its dry run, judged at the same instant.
+    Likewise the comments this pass posted (their keys in `posted`) count at `now`
+    when `now` is later (a ``--at`` in the future): a reminder sent by this pass
+    was sent at the pass's instant, so the auto-close waits its day from there.
     """
-    if ticket.created <= now and all(e.at <= now for e in ticket.events):
+    def moved(e: Event) -> bool:
+        return e.at > now or (bool(posted) and isinstance(e, Comment) and e.own and e.at < now
+                              and not markers_in(e.body).isdisjoint(posted))
+
+    if ticket.created <= now and not any(moved(e) for e in ticket.events):
         return ticket
     return replace(ticket, created=min(ticket.created, now),
-                   events=tuple(e if e.at <= now else replace(e, at=now) for e in ticket.events))
+                   events=tuple(replace(e, at=now) if moved(e) else e for e in ticket.events))
 
 
 @dataclass
@@ -168,6 +176,7 @@ class Syncer:
         self.max_comment_length: int | None = getattr(adapter, "max_comment_length", None)
         self.sync = config.file.sync
         self._failed_writes = 0  # transient write failures in a row, this pass
+        self._posted: set[str] = set()  # keys of the comments this pass posted
 
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
         started = self.clock()
@@ -197,6 +206,7 @@ class Syncer:
         newest: datetime | None = None
         done: set[str] = set()
         self._failed_writes = 0
+        self._posted = set()
         try:
             # Read the whole change query before writing anything: our writes bump
             # `updated` and would reorder the pages under us. Only ids are kept.
@@ -306,7 +316,7 @@ class Syncer:
             self.progress(summary.tickets_evaluated)
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
-        ticket = as_of(ticket, now)
+        ticket = as_of(ticket, now, self._posted)
         evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now, explain=False)
         shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
         planned = plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
@@ -378,7 +388,7 @@ class Syncer:
         if todo.actions:
             missing = "; ".join(describe(a) for a in todo.actions)
             summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {missing}")
-        applied = adopt(applied, as_of(ticket, now), evaluation, self.config.policy.labels.prefix, self.tracks_due_at)
+        applied = adopt(applied, as_of(ticket, now, self._posted), evaluation, self.config.policy.labels.prefix, self.tracks_due_at)
         self._notify_breaches(ticket, evaluation, record.evaluation if record else {})
         if ticket.id != ticket_id:  # the tracker renamed it (a moved issue): keep one record
             self.store.forget(name, ticket_id)
@@ -408,6 +418,7 @@ class Syncer:
                     notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)
         for action in actions:
             if isinstance(action, PostComment):
+                self._posted.add(action.key)
                 self.adapter.post_comment(ticket, action)
                 self.store.journal(action.key, name, ticket.id, "comment", now, action.comment_kind)
             elif isinstance(action, Transition):

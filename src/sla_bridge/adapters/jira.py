@@ -46,11 +46,12 @@ configuration names.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Iterator, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
@@ -65,10 +66,13 @@ from ..httpclient import RetryPolicy, retry_after_seconds
 from ..identity import IdentityKind, IdentityPattern, Person
 from ..markers import markers_in
 from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from ..secrets import register, scrub
 from .base import AdapterError, ChangedTicket, Check, PermanentError, SkippableError, TransientError, person_role
 from .jira_values import (
-    CHANGELOG_NAMES, CUSTOM_FIELD, deadline_value, field_id, field_values, former_keys, is_public, jira_time,
-    jql_string, messages, parse_time, person, required_time, shown, split_values, unwiki, user_key, wall_clock, wiki,
+    CHANGELOG_NAMES, CUSTOM_FIELD, Malformed, count, deadline_value, field_id, field_values, fit_comment,
+    former_keys, is_public, issue_key, jira_time, jql_string, messages, not_json, obj, objects, optional_date,
+    optional_time, parse_time, person, required_time, shorten, shown, split_values, text, unwiki, user_key,
+    wall_clock,
 )
 from .jira_workflow import MAX_STEPS, WorkflowMemory, first_takeable, next_steps, offered, target
 
@@ -89,6 +93,18 @@ REPORTED_AT = "reported_at"  # the [fields] name whose field says when the custo
 # Hourly quotas: waiting inside the pass would stall every other tracker.
 QUOTA_REASONS = ("jira-quota-global-based", "jira-quota-tenant-based", "jira-quota-based")
 ORDER = " ORDER BY updated ASC, key ASC"
+# Pages in a row that bring nothing new (a repeated page token, the same startAt window, the
+# same changelog or comments again) before a paged read is given up: a misbehaving server
+# must not keep a pass busy for ever.
+MAX_IDLE_PAGES = 3
+# The longest comment body Jira takes, as Java counts it (UTF-16 code units). Cloud: a
+# fixed 32,767 characters. Data Center: its `jira.text.field.character.limit` setting,
+# 32,767 by default (an administrator may change it). The sync cuts comments to it, and
+# post_comment cuts again if the wiki escaping of the marker pushed one back over it.
+MAX_COMMENT_LENGTH = 32767
+# What a parser may raise on JSON that is not what the REST API documents; reading one
+# ticket turns them into a SkippableError naming the issue.
+MALFORMED = (Malformed, KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError)
 
 
 class JiraOptions(BaseModel):
@@ -196,8 +212,46 @@ class _Rows:
     last: bool
 
 
+class _HeaderAuth(requests.auth.AuthBase):
+    """The ``Authorization`` header, set on each request; its repr never shows the credential
+    (the ``jira`` library keeps Basic credentials as a plain ``(user, token)`` tuple)."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "<Authorization: ***>"
+
+
+@dataclass
+class _Progress:
+    """Whether a paged read still moves: each page must bring something not seen before."""
+
+    idle: int = 0
+    pages: int = 0
+    seen: set[Hashable] = field(default_factory=set)
+    markers: set[Hashable] = field(default_factory=set)
+
+    def page(self, items: Iterable[Hashable], marker: Hashable = None) -> bool:
+        """Record one page (its items, and the token or offset it came from); True when
+        ``MAX_IDLE_PAGES`` pages in a row brought nothing new."""
+        self.pages += 1
+        new = {item for item in items if item not in self.seen}
+        repeated = marker is not None and marker in self.markers
+        if marker is not None:
+            self.markers.add(marker)
+        self.seen |= new
+        self.idle = 0 if new and not repeated else self.idle + 1
+        return self.idle >= MAX_IDLE_PAGES
+
+
 class JiraAdapter:
     adapter_type = "jira"
+    max_comment_length = MAX_COMMENT_LENGTH  # read by the sync, which cuts comments to it
 
     def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
                  retry: RetryPolicy | None = None, session: requests.Session | None = None,
@@ -229,36 +283,60 @@ class JiraAdapter:
         self._groups_cache: dict[str, tuple[float, frozenset[str]]] = {}
         self.workflow = WorkflowMemory()
         self._silence = not self.options.notify_users
+        self._answered = False  # whether this site ever answered JSON (else a non-JSON answer means a wrong url)
         # Without a deadline field the ticket shows a date only: the sync compares dates.
         self.tracks_due_at = self.options.deadline_field is not None
 
     def __repr__(self) -> str:  # the session holds the secret: never shown
         return f"JiraAdapter({self.name!r}, {self.base!r})"
 
+    def _text(self, message: str) -> str:
+        """A message for people: the tracker's name once in front, every secret masked.
+
+        Messages quote Jira's answers (an error page may echo the request's headers), and the
+        sync strips one leading ``name: ``: a message that already names the tracker is not
+        named again.
+        """
+        prefix = f"{self.name}: "
+        while message.startswith(prefix):
+            message = message[len(prefix):]
+        return scrub(prefix + message)
+
+    def _unnamed(self, error: BaseException) -> str:
+        """An error's message without the tracker's name in front (for log lines that name it)."""
+        return str(error).removeprefix(f"{self.name}: ")
+
     def _session(self, session: requests.Session | None) -> requests.Session:
         o = self.options
         if o.api_token is not None:
             assert o.email is not None
-            basic: tuple[str, str] | None = (o.email, o.api_token.reveal())
+            token = o.api_token.reveal()
+            # The token alone and the base64 of "email:token", the Basic credential itself: an
+            # error page that echoes the request's headers is masked wherever it is quoted.
+            register(token, user=o.email)
+            credential = "Basic " + base64.b64encode(f"{o.email}:{token}".encode()).decode("ascii")
+            basic: tuple[str, str] | None = (o.email, token)
             bearer = None
         else:
             assert o.token is not None
-            basic, bearer = None, o.token.reveal()
-        if session is not None:
-            from jira.client import TokenAuth
+            bearer = o.token.reveal()
+            register(bearer)
+            credential, basic = f"Bearer {bearer}", None
+        if session is None:
+            # Imported here, as in _send: the library takes a tenth of a second to import, and
+            # every sla-bridge command loads this plugin whether a Jira is configured or not.
+            from jira import JIRA
 
-            session.auth = requests.auth.HTTPBasicAuth(*basic) if basic else TokenAuth(bearer)  # type: ignore[arg-type]
+            # No network here (get_server_info=False), no retries of its own (max_retries=0).
+            client = JIRA(server=o.url, basic_auth=basic, token_auth=bearer, get_server_info=False,
+                          max_retries=0, timeout=o.timeout_seconds, options={"check_update": False})
+            session = client._session
+        else:
             session.headers.update({"Accept": "application/json", "Content-Type": "application/json",
                                     "X-Atlassian-Token": "no-check"})
-            return session
-        # Imported here, as in _send: the library takes a tenth of a second to import, and
-        # every sla-bridge command loads this plugin whether a Jira is configured or not.
-        from jira import JIRA
-
-        # No network here (get_server_info=False), no retries of its own (max_retries=0).
-        client = JIRA(server=o.url, basic_auth=basic, token_auth=bearer, get_server_info=False,
-                      max_retries=0, timeout=o.timeout_seconds, options={"check_update": False})
-        return client._session
+        # The library keeps Basic credentials as a (user, token) tuple, whose repr shows the token.
+        session.auth = _HeaderAuth(credential)
+        return session
 
     # --- transport: one request, Jira's errors, guarded retries ------------------------
 
@@ -286,17 +364,24 @@ class JiraAdapter:
             kwargs["json"] = body
         if not isinstance(self.session, ResilientSession):
             kwargs["timeout"] = self.options.timeout_seconds  # ResilientSession adds its own
+        # The text of a requests exception is never quoted: requests' InvalidHeader, say, quotes
+        # the header's value. Only its type is named.
         try:
             response = self.session.request(method, f"{self.base}{path}", **kwargs)
         except JIRAError as exc:  # ResilientSession raises on any status >= 400
             if exc.response is None:
-                raise TransientError(f"{self.name}: {what}: no answer from {self.base}") from None
+                raise TransientError(self._text(f"{what}: no answer from {self.base}")) from None
             response = exc.response
         except requests.Timeout:
-            raise TransientError(f"{self.name}: {what}: no answer within {self.options.timeout_seconds:g} s"
+            raise TransientError(self._text(f"{what}: no answer within {self.options.timeout_seconds:g} s")
                                  ) from None
         except requests.ConnectionError as exc:
-            raise TransientError(f"{self.name}: {what}: cannot connect to {self.base} ({type(exc).__name__})"
+            raise TransientError(self._text(f"{what}: cannot connect to {self.base} ({type(exc).__name__})")
+                                 ) from None
+        except (requests.RequestException, ValueError) as exc:
+            # The request could not even be sent (a header requests refuses, a malformed address).
+            raise PermanentError(self._text(f"{what}: the request to {self.base} could not be sent"
+                                            f" ({type(exc).__name__}); check options.url and the credentials")
                                  ) from None
         return self._check(response, what)
 
@@ -306,23 +391,24 @@ class JiraAdapter:
         if status < 400:
             return response
         detail = messages(response)
-        where = f"{self.name}: {what}: HTTP {status}"
+        where = f"{what}: HTTP {status}"
         if status == 401:
-            raise PermanentError(f"{where}: authentication failed; check the e-mail and API token (Jira Cloud)"
-                                 " or the personal access token (Data Center) in the config's secret")
+            raise PermanentError(self._text(f"{where}: authentication failed; check the e-mail and API token"
+                                            " (Jira Cloud) or the personal access token (Data Center) in the"
+                                            " config's secret"))
         denied = response.headers.get("X-Authentication-Denied-Reason")
         if status == 403 and denied:
             # Data Center after failed logins (CAPTCHA): every request fails, not just this issue's.
-            raise PermanentError(f"{where}: login refused ({denied[:200]}); an administrator must reset the"
-                                 " account's failed login count")
+            raise PermanentError(self._text(f"{where}: login refused ({scrub(denied)[:200]}); an administrator"
+                                            " must reset the account's failed login count"))
         if status == 429 or status >= 500:
-            reason = response.headers.get("RateLimit-Reason") or ""
-            error = TransientError(f"{where}{f' ({reason})' if reason else ''} {detail}".strip(),
+            reason = scrub(response.headers.get("RateLimit-Reason") or "")[:100]
+            error = TransientError(self._text(f"{where}{f' ({reason})' if reason else ''} {detail}".strip()),
                                    retry_after_seconds(response.headers.get("Retry-After")))
             error.status, error.reason = status, reason  # type: ignore[attr-defined]  # read with getattr
             raise error
         error_type = SkippableError if status in (400, 403, 404, 409, 410, 422) else PermanentError
-        failure: AdapterError = error_type(f"{where}: {detail}" if detail else where)
+        failure: AdapterError = error_type(self._text(f"{where}: {detail}" if detail else where))
         failure.status = status  # type: ignore[attr-defined]  # read with getattr
         raise failure
 
@@ -350,18 +436,44 @@ class JiraAdapter:
         return retrying(self._send, method, path, what, params, body)
 
     def _log(self, state: RetryCallState) -> None:
-        log.warning("%s: retrying after %s (attempt %d)", self.name,
-                    state.outcome.exception() if state.outcome else "?", state.attempt_number)
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("%s: retrying after %s (attempt %d)", self.name, self._unnamed(error) if error else "?",
+                    state.attempt_number)
 
     def _get(self, path: str, what: str, **params: Any) -> Any:
+        """A read whose answer must be JSON.
+
+        Not JSON on the first request this site answers (serverInfo, myself, or the change
+        query) means ``options.url`` is not the REST API (typically a single sign-on page):
+        the tracker stops. Later, it is a passing failure: the pass ends, the next retries.
+        """
         response = self._call("GET", f"{API}{path}", what=what, retry=True, params=params or None)
         try:
-            return response.json()
-        except ValueError:
-            # Typically a single sign-on or login page answered with 200 instead of the API.
-            raise PermanentError(f"{self.name}: {what}: Jira answered {response.headers.get('Content-Type', '?')}"
-                                 f" instead of JSON; check options.url ({self.base}) and that the API is reachable"
-                                 " without a browser login") from None
+            data = response.json()
+        except (ValueError, RecursionError):
+            found = not_json(response)
+            if not self._answered:
+                raise PermanentError(self._text(f"{what}: Jira answered {found}; check options.url ({self.base})"
+                                                " and that the API is reachable without a browser login")
+                                     ) from None
+            raise TransientError(self._text(f"{what}: Jira answered {found}; the next pass tries again")) from None
+        self._answered = True
+        return data
+
+    def _get_issue(self, key: str, path: str, what: str, **params: Any) -> dict[str, Any]:
+        """A read about issue ``key`` (the issue, a changelog or comments page, its transitions):
+        an answer that is not a JSON object skips that issue only, saying what it was (``what``
+        names the issue)."""
+        response = self._call("GET", f"{API}{path}", what=what, retry=True, params=params or None)
+        try:
+            data = response.json()
+        except (ValueError, RecursionError):
+            raise SkippableError(self._text(f"{what}: Jira answered {not_json(response)}")) from None
+        if not isinstance(data, dict):
+            raise SkippableError(self._text(f"{what}: Jira answered a JSON {type(data).__name__} where an object"
+                                            f" was expected ({shorten(data)})"))
+        self._answered = True
+        return data
 
     def _guarded_post(self, path: str, body: Any, what: str, done: Callable[[], bool]) -> None:
         """A POST that is never sent twice.
@@ -392,6 +504,9 @@ class JiraAdapter:
     def deployment(self) -> str:
         if self._deployment is None:
             info = self._get("/serverInfo", "read the server info")
+            if not isinstance(info, dict):
+                raise PermanentError(self._text(f"read the server info: Jira answered {shorten(info)}, not the"
+                                                f" server's description; check options.url ({self.base})"))
             self._deployment = "cloud" if info.get("deploymentType") == "Cloud" else "datacenter"
         return self._deployment
 
@@ -399,7 +514,11 @@ class JiraAdapter:
     def me(self) -> dict[str, Any]:
         """sla-bridge's own user: its comments and changes are an agent's whatever the config says."""
         if self._me is None:
-            self._me = self._get("/myself", "read the API user")
+            found = self._get("/myself", "read the API user")
+            if not isinstance(found, dict):
+                raise PermanentError(self._text(f"read the API user: Jira answered {shorten(found)}, not a user;"
+                                                f" check options.url ({self.base})"))
+            self._me = found
         return self._me
 
     @property
@@ -409,8 +528,8 @@ class JiraAdapter:
             self._zone_known = True
             name = self.me.get("timeZone")
             try:
-                self._zone = ZoneInfo(name) if name else None
-            except (ZoneInfoNotFoundError, ValueError):
+                self._zone = ZoneInfo(name) if isinstance(name, str) and name else None
+            except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
                 self._zone = None
             if self._zone is None:
                 log.warning("%s: the API user's time zone is unknown (set options.api_user_timezone);"
@@ -429,13 +548,16 @@ class JiraAdapter:
         """Every field Jira knows (``GET /field``, read once): names, and whether a value is an array."""
         if self._field_meta is None:
             fields = self._get("/field", "list fields")
-            self._field_meta = {str(f["id"]): f for f in fields if isinstance(f, dict) and "id" in f}
+            if not isinstance(fields, list):
+                raise TransientError(self._text(f"list fields: Jira answered {shorten(fields)}, not a list of"
+                                                " fields; the next pass tries again"))
+            self._field_meta = {str(f["id"]): f for f in fields if isinstance(f, dict) and text(f.get("id"))}
         return self._field_meta
 
     def field_name(self, fid: str) -> str | None:
         """A custom field's name: Data Center's changelog names fields, it has no fieldId."""
         found = self.field_meta().get(fid)
-        return str(found.get("name", "")) if found else None
+        return (text(found.get("name")) or "") if found else None
 
     def _groups(self, user: dict[str, Any]) -> frozenset[str]:
         """A user's group names, looked up once (an hour) per user; none when Jira will not tell.
@@ -456,15 +578,17 @@ class JiraAdapter:
         try:
             if self.cloud:
                 found = self._get("/user/groups", f"read the groups of user {key}", accountId=key)
-                names = [str(g["name"]) for g in found or [] if isinstance(g, dict) and g.get("name")]
+                items = found if isinstance(found, list) else []
             else:
-                by = {"username": user["name"]} if user.get("name") else {"key": key}
+                login = text(user.get("name"))
+                by = {"username": login} if login else {"key": key}
                 found = self._get("/user", f"read the groups of user {key}", expand="groups", **by)
-                items = ((found or {}).get("groups") or {}).get("items") or []
-                names = [str(g["name"]) for g in items if isinstance(g, dict) and g.get("name")]
+                listed = obj(obj(found).get("groups")).get("items")
+                items = listed if isinstance(listed, list) else []
+            names = [g["name"] for g in items if isinstance(g, dict) and isinstance(g.get("name"), str) and g["name"]]
         except SkippableError as exc:
             log.warning("%s: cannot read the groups of user %s (%s); matching them without groups", self.name,
-                        key, exc)
+                        key, self._unnamed(exc))
         groups = frozenset(names)
         self._groups_cache[key] = (now, groups)
         return groups
@@ -503,10 +627,11 @@ class JiraAdapter:
         by keyset: once a page ends in a later minute, the query restarts from there, so
         a ticket updated while we page (it moves to the end) never shifts another one
         out of reach. Within one minute, Cloud's page token or Data Center's startAt
-        steps on. Rows seen twice are dropped.
+        steps on. Rows seen twice are dropped. A row whose ``updated`` cannot be read is
+        yielded with ``updated=None`` and the problem, and paging goes on by the others.
         """
         bound = cursor - MINUTE if cursor is not None else None
-        seen: set[tuple[str, datetime]] = set()
+        seen: set[tuple[str, datetime | None]] = set()
         while True:
             restart = None
             for page in self._search(bound):
@@ -518,7 +643,7 @@ class JiraAdapter:
                         yield row
                 if page.last:
                     return
-                newest = page.rows[-1].updated if page.rows else None
+                newest = next((row.updated for row in reversed(page.rows) if row.updated is not None), None)
                 # Literals compare as times ("2025-06-02 10:01"): restart only from a later minute.
                 if fresh and newest is not None and (bound is None or self.jql_time(newest) > self.jql_time(bound)):
                     restart = newest
@@ -538,52 +663,106 @@ class JiraAdapter:
             # A refused change query stops this tracker's pass, with the reason.
             status = getattr(exc, "status", None)
             if status == 410:
-                raise PermanentError(f"{exc}. This is Jira Cloud, which removed /rest/api/2/search (410 Gone):"
-                                     f' set options.deployment = "cloud" (or "auto")') from None
+                raise PermanentError(self._text(f"{exc}. This is Jira Cloud, which removed /rest/api/2/search (410"
+                                                ' Gone): set options.deployment = "cloud" (or "auto")')) from None
             if status == 404 and self.deployment == "cloud":
-                raise PermanentError(f"{exc}. This Jira has no /rest/api/2/search/jql (Jira Cloud only): set"
-                                     f' options.deployment = "datacenter" (or "auto")') from None
-            if status == 400:
-                raise PermanentError(f"{exc} (query: {jql}); check options.projects and options.jql_extra"
+                raise PermanentError(self._text(f"{exc}. This Jira has no /rest/api/2/search/jql (Jira Cloud"
+                                                ' only): set options.deployment = "datacenter" (or "auto")')
                                      ) from None
-            raise PermanentError(str(exc)) from None
+            if status == 400:
+                raise PermanentError(self._text(f"{exc} (query: {jql}); check options.projects and"
+                                                " options.jql_extra")) from None
+            raise PermanentError(self._text(str(exc))) from None
 
-    def _rows(self, issues: list[dict[str, Any]]) -> list[ChangedTicket]:
-        rows = []
-        for issue in issues:
-            updated = parse_time((issue.get("fields") or {}).get("updated"))
-            if updated is None:
-                raise PermanentError(f"{self.name}: the change query returned {issue.get('key')} without"
-                                     " its 'updated' field")
-            rows.append(ChangedTicket(str(issue["key"]), updated))
-        return rows
+    def _page(self, data: Any, endpoint: str) -> tuple[dict[str, Any], list[Any]]:
+        """One page of the change query, checked: an object with a list of issues."""
+        issues = data.get("issues", []) if isinstance(data, dict) else None
+        if not isinstance(issues, list):
+            raise TransientError(self._text(f"list changed issues: {endpoint} answered {shorten(data)}, not a page"
+                                            " of issues; the next pass tries again"))
+        return data, issues
+
+    def _row(self, issue: Any) -> ChangedTicket | None:
+        """One row of the change query: its key and ``updated``, or the problem with them.
+
+        A row without a usable key (none, or one that is not an issue key) names no ticket to
+        read or to report: it is left out, with a warning.
+        """
+        found = obj(issue)
+        key = issue_key(found.get("key")) or issue_key(found.get("id"))
+        if key is None:
+            log.warning("%s: the change query listed an issue without a usable key (%s); it is left out",
+                        self.name, shorten(found.get("key") if found else issue))
+            return None
+        try:
+            updated = parse_time(obj(found.get("fields")).get("updated"))
+        except ValueError as exc:
+            return ChangedTicket(key, None, f"the change query gave an unreadable `updated`: {exc}")
+        if updated is None:
+            return ChangedTicket(key, None, "the change query gave no `updated` for it")
+        return ChangedTicket(key, updated)
+
+    def _rows(self, issues: list[Any]) -> list[ChangedTicket]:
+        return [row for row in map(self._row, issues) if row is not None]
+
+    def _stalled(self, endpoint: str, progress: _Progress, what: str) -> TransientError:
+        return TransientError(self._text(
+            f"the change query made no progress: {endpoint} answered {MAX_IDLE_PAGES} pages in a row with nothing"
+            f" new ({what}); stopped after {progress.pages} pages, the next pass tries again"))
 
     def _search_cloud(self, jql: str) -> Iterator[_Rows]:
-        """``GET /search/jql``: token paging, no total; a short page is not the last one."""
+        """``GET /search/jql``: token paging, no total; a short page is not the last one.
+
+        A server that keeps answering ``isLast: false`` with a token already used, or with
+        rows already seen, is not followed for ever (``MAX_IDLE_PAGES``).
+        """
         token: str | None = None
+        progress = _Progress()
         while True:
             params: dict[str, Any] = {"jql": jql, "maxResults": self.options.page_size, "fields": "updated"}
             if token:
                 params["nextPageToken"] = token
-            data = self._get("/search/jql", "list changed issues", **params)
-            token = data.get("nextPageToken")
+            data, issues = self._page(self._get("/search/jql", "list changed issues", **params), "/search/jql")
+            raw_token = data.get("nextPageToken")
+            token = raw_token if isinstance(raw_token, str) and raw_token else None
             # The last page may omit nextPageToken instead of sending null (JRACLOUD-92184).
-            last = bool(data.get("isLast")) or not token
-            yield _Rows(self._rows(data.get("issues", [])), last)
+            last = data.get("isLast") is True or token is None
+            rows = self._rows(issues)
+            yield _Rows(rows, last)
             if last:
                 return
+            repeated = "the page token was already used, " if ("token", token) in progress.markers else ""
+            if progress.page(((r.id, r.updated) for r in rows), ("token", token)):
+                raise self._stalled("/search/jql", progress, f"isLast false, {repeated}next page token"
+                                    f" {shorten(token, 40)}, rows already seen: {self._keys(rows)}")
 
     def _search_datacenter(self, jql: str) -> Iterator[_Rows]:
-        """``GET /search``: startAt paging with a total (the server may cap maxResults)."""
+        """``GET /search``: startAt paging with a total (the server may cap maxResults).
+
+        A server that keeps answering the same window (whatever ``startAt`` asked) is not
+        followed for ever (``MAX_IDLE_PAGES``).
+        """
         start = 0
+        progress = _Progress()
         while True:
-            data = self._get("/search", "list changed issues", jql=jql, startAt=start,
-                             maxResults=self.options.page_size, fields="updated")
-            issues = data.get("issues", [])
-            start += len(issues)
-            yield _Rows(self._rows(issues), not issues or start >= int(data.get("total", 0)))
-            if not issues or start >= int(data.get("total", 0)):
+            data, issues = self._page(self._get("/search", "list changed issues", jql=jql, startAt=start,
+                                                maxResults=self.options.page_size, fields="updated"), "/search")
+            total = count(data.get("total"), 0)
+            asked, start = start, start + len(issues)
+            rows = self._rows(issues)
+            last = not issues or start >= total
+            yield _Rows(rows, last)
+            if last:
                 return
+            if progress.page((r.id, r.updated) for r in rows):
+                raise self._stalled("/search", progress, f"startAt {asked} answered startAt"
+                                    f" {shorten(data.get('startAt'), 20)} of {total} with rows already seen:"
+                                    f" {self._keys(rows)}")
+
+    @staticmethod
+    def _keys(rows: list[ChangedTicket]) -> str:
+        shown_keys = ", ".join(r.id for r in rows[:5])
+        return (shown_keys + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")) or "none"
 
     # --- reading one issue ---------------------------------------------------------------
 
@@ -601,62 +780,98 @@ class JiraAdapter:
         return fields
 
     def fetch(self, ticket_id: str) -> Ticket:
-        issue = self._get(f"/issue/{ticket_id}", f"read issue {ticket_id}", fields=",".join(self._fields()),
-                          expand="changelog")
+        """One issue with its whole history; a malformed answer skips it, saying what was wrong."""
+        if issue_key(ticket_id) is None:
+            raise SkippableError(self._text(f"{shorten(ticket_id)} is not a Jira issue key: left alone"))
+        issue = self._get_issue(ticket_id, f"/issue/{ticket_id}", f"read issue {ticket_id}", fields=",".join(self._fields()),
+                                expand="changelog")
         try:
-            fields = issue["fields"]
+            fields = issue.get("fields")
+            if not isinstance(fields, dict):
+                raise Malformed(f"Jira's answer has no `fields` object ({shorten(fields)})")
             self._in_scope(ticket_id, fields.get("project"))
-            histories = self._histories(ticket_id, issue.get("changelog") or {})
+            histories = self._histories(ticket_id, obj(issue.get("changelog")))
             comments = self._comments(ticket_id, fields.get("comment"))
             return self.to_ticket(issue, histories, comments)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SkippableError(f"{self.name}: issue {ticket_id}: unexpected JSON ({type(exc).__name__}: {exc})"
-                                 ) from None
+        except MALFORMED as exc:
+            what = str(exc) if isinstance(exc, Malformed) else f"unexpected JSON ({type(exc).__name__}: {exc})"
+            raise SkippableError(self._text(f"issue {ticket_id}: {what}")) from None
 
-    def _in_scope(self, ticket_id: str, project: dict[str, Any] | None) -> None:
+    def _in_scope(self, ticket_id: str, project: Any) -> None:
         """An issue moved to a project outside ``projects`` is no longer under this contract."""
-        moved_to = (project or {}).get("key")
+        moved_to = text(obj(project).get("key"))
         if moved_to and moved_to.casefold() not in {p.casefold() for p in self.options.projects}:
-            raise SkippableError(f"{self.name}: issue {ticket_id} is now in project {moved_to}, which is not in"
-                                 " options.projects: left alone")
+            raise SkippableError(self._text(f"issue {ticket_id} is now in project {moved_to[:60]}, which is"
+                                            " not in options.projects: left alone"))
+
+    @staticmethod
+    def _identity(entry: dict[str, Any]) -> Hashable:
+        """What tells one changelog entry or comment from another, to drop one sent twice."""
+        return (text(entry.get("id")), text(entry.get("created")))
+
+    def _unique(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``entries`` without those a page sent again (same id and time); one without an id stays."""
+        seen: set[Hashable] = set()
+        kept = []
+        for entry in entries:
+            identity = self._identity(entry)
+            if text(entry.get("id")) is None or identity not in seen:
+                seen.add(identity)
+                kept.append(entry)
+        return kept
 
     def _histories(self, key: str, changelog: dict[str, Any]) -> list[dict[str, Any]]:
         """The whole changelog: the embedded one when complete, else every page of it."""
-        embedded = list(changelog.get("histories") or [])
-        if int(changelog.get("total", len(embedded))) <= len(embedded):
-            return embedded
+        embedded = objects(changelog.get("histories"), "the embedded changelog's `histories`")
+        if count(changelog.get("total"), len(embedded)) <= len(embedded):
+            return self._unique(embedded)
         histories: list[dict[str, Any]] = []
+        start, progress = 0, _Progress()
         while True:
             try:
-                page = self._get(f"/issue/{key}/changelog", f"read the changelog of {key}",
-                                 startAt=len(histories), maxResults=CHANGELOG_PAGE)
+                page = self._get_issue(key, f"/issue/{key}/changelog", f"read the changelog of {key}", startAt=start,
+                                       maxResults=CHANGELOG_PAGE)
             except SkippableError as exc:
                 if getattr(exc, "status", None) == 404 and self.deployment != "cloud":
-                    raise SkippableError(f"{self.name}: issue {key}: Jira returned {len(embedded)} of"
-                                         f" {changelog.get('total')} history entries and has no paged changelog"
-                                         " endpoint; the ticket's history would be incomplete") from None
+                    raise SkippableError(self._text(
+                        f"issue {key}: Jira returned {len(embedded)} of {shorten(changelog.get('total'), 20)} history"
+                        " entries and has no paged changelog endpoint; the ticket's history would be incomplete")
+                    ) from None
                 raise
-            values = page.get("values") or []
+            values = objects(page.get("values"), f"the changelog page at startAt {start}: `values`")
             histories += values
-            if page.get("isLast", True) or not values or len(histories) >= int(page.get("total", 0)):
-                return histories
+            start += len(values)
+            if page.get("isLast", True) is not False or not values or start >= count(page.get("total"), 0):
+                return self._unique(histories)
+            if progress.page(map(self._identity, values)):
+                raise Malformed(f"its changelog pages made no progress: {progress.pages} pages, the last"
+                                f" {MAX_IDLE_PAGES} with only entries already read (Jira says {shorten(page.get('total'), 20)}"
+                                " in all)")
 
-    def _comments(self, key: str, embedded: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _comments(self, key: str, embedded: Any) -> list[dict[str, Any]]:
         """Every comment, oldest first; on Data Center with their properties (public or internal)."""
         if embedded is not None:
-            comments = list(embedded.get("comments") or [])
-            if int(embedded.get("total", len(comments))) <= len(comments):
-                return comments
+            if not isinstance(embedded, dict):
+                raise Malformed(f"its `comment` field is not an object ({shorten(embedded)})")
+            comments = objects(embedded.get("comments"), "its embedded `comments`")
+            if count(embedded.get("total"), len(comments)) <= len(comments):
+                return self._unique(comments)
         comments = []
+        start, progress = 0, _Progress()
         while True:
-            params: dict[str, Any] = {"startAt": len(comments), "maxResults": COMMENT_PAGE, "orderBy": "created"}
+            params: dict[str, Any] = {"startAt": start, "maxResults": COMMENT_PAGE, "orderBy": "created"}
             if self.deployment != "cloud":
                 params["expand"] = "properties"
-            page = self._get(f"/issue/{key}/comment", f"read the comments of {key}", **params)
-            values = page.get("comments") or []
+            page = self._get_issue(key, f"/issue/{key}/comment", f"read the comments of {key}", **params)
+            values = objects(page.get("comments"), f"the comments page at startAt {start}: `comments`")
             comments += values
-            if not values or len(comments) >= int(page.get("total", 0)):
-                return comments
+            start += len(values)
+            if not values or start >= count(page.get("total"), 0):
+                return self._unique(comments)
+            if progress.page(map(self._identity, values)):
+                raise Malformed(f"its comments pages made no progress: {progress.pages} pages, the last"
+                                f" {MAX_IDLE_PAGES} with only comments already read (Jira says"
+                                f" {shorten(page.get('total'), 20)} in all)")
 
     def _role(self, user: dict[str, Any] | None) -> Role:
         """Who made a change or wrote a comment, for the contract, from the author's identities."""
@@ -664,13 +879,26 @@ class JiraAdapter:
             return Role.SYSTEM
         if user.get("accountType") == "customer":
             return Role.CUSTOMER  # a Jira Service Management portal customer
-        me = self.me_person
-        if me is not None and me.id is not None and user_key(user) == me.id:
+        if self._own(user):
             return Role.AGENT  # sla-bridge itself, whatever the patterns say (and no group lookup)
-        role = person_role(self.person(user, groups=self._agent_groups), self.agents, me)
+        role = person_role(self.person(user, groups=self._agent_groups), self.agents, self.me_person)
         if role is Role.CUSTOMER and user.get("accountType") == "app":
             return Role.SYSTEM  # automation rules, integrations
         return role
+
+    def _own(self, user: Any) -> bool:
+        """Whether ``user`` is sla-bridge's own API user (the account the credentials belong to)."""
+        me = self.me_person
+        return isinstance(user, dict) and me is not None and me.id is not None and user_key(user) == me.id
+
+    @staticmethod
+    def _user(value: Any, what: str) -> dict[str, Any] | None:
+        """A user object, or None for nobody; anything else is malformed."""
+        if value is None or value == {}:
+            return None
+        if not isinstance(value, dict):
+            raise Malformed(f"{what} is not a user ({shorten(value)})")
+        return value
 
     def _severity_item(self, item: dict[str, Any]) -> bool:
         field = self.options.severity_field
@@ -705,13 +933,13 @@ class JiraAdapter:
         if fid == "labels":
             return "labels"
         if CUSTOM_FIELD.match(fid):
-            schema = (self.field_meta().get(fid) or {}).get("schema") or {}
+            schema = obj(obj(self.field_meta().get(fid)).get("schema"))
             return "comma" if schema.get("type") == "array" else None
         return None  # components, versions: one item per value added or removed
 
     def _field_changes(self, at: datetime, item: dict[str, Any], by: str | None) -> Iterator[FieldChange]:
         for name, fid in self._item_fields(item):
-            old, new = item.get("fromString"), item.get("toString")
+            old, new = text(item.get("fromString")), text(item.get("toString"))
             kind = self._multi(fid)
             if kind is None:
                 if old != new:
@@ -723,29 +951,48 @@ class JiraAdapter:
 
     def to_ticket(self, issue: dict[str, Any], histories: list[dict[str, Any]],
                   comments: list[dict[str, Any]]) -> Ticket:
-        """One Jira issue, its changelog and comments in the common model."""
-        f = issue["fields"]
-        deadline = f.get(self.options.deadline_field) if self.options.deadline_field else None
-        versions = f.get("fixVersions") or []
+        """One Jira issue, its changelog and comments in the common model.
+
+        What the contract depends on (the key, creation, status, labels, dates, who wrote
+        what and when) must have the form the REST API documents, else ``Malformed`` says
+        which part is wrong; what is only shown (a title, a type) is read as text if it can be.
+        """
+        key = issue_key(issue.get("key"))
+        if key is None:
+            raise Malformed(f"its key {shorten(issue.get('key'))} is not an issue key")
+        f = issue.get("fields")
+        if not isinstance(f, dict):
+            raise Malformed(f"Jira's answer has no `fields` object ({shorten(f)})")
+        status = text(obj(f.get("status")).get("name"))
+        if not status:
+            raise Malformed(f"its `status` has no name ({shorten(f.get('status'))})")
+        labels = f.get("labels")
+        if labels is not None and (not isinstance(labels, list) or not all(isinstance(x, str) for x in labels)):
+            raise Malformed(f"its `labels` are not a list of labels ({shorten(labels)})")
+        deadline = optional_time(f.get(self.options.deadline_field), f"{self.options.deadline_field}"
+                                 " (deadline_field)") if self.options.deadline_field else None
+        versions = f.get("fixVersions")
+        first = versions[0] if isinstance(versions, list) and versions else None
         organisations = tuple(field_values(f.get(self.options.organizations_field))) \
             if self.options.organizations_field else ()
-        reporter = self.person(f.get("reporter"), groups=self._reporter_groups, organisations=organisations)
+        reporter = self.person(self._user(f.get("reporter"), "its `reporter`"), groups=self._reporter_groups,
+                               organisations=organisations)
         values = frozenset((name, value) for name, fid in self.fields.items() for value in field_values(f.get(fid)))
         return Ticket(
-            tracker=self.name, id=str(issue["key"]), title=f.get("summary") or "",
-            reporter=reporter, created=required_time(f["created"], "the issue"),
-            status=f["status"]["name"], severity=self._severity(f),
-            labels=frozenset(f.get("labels") or []),
-            due_date=date.fromisoformat(f["duedate"]) if f.get("duedate") else None,
-            due_at=parse_time(deadline) if isinstance(deadline, str) else None,
-            fix_version=versions[0].get("name") if versions else None,
-            type=(f.get("issuetype") or {}).get("name"),
-            updated=parse_time(f.get("updated")),
+            tracker=self.name, id=key, title=text(f.get("summary")) or "",
+            reporter=reporter, created=required_time(f.get("created"), "its `created`"),
+            status=status, severity=self._severity(f),
+            labels=frozenset(labels or []),
+            due_date=optional_date(f.get("duedate"), "its `duedate`"),
+            due_at=deadline,
+            fix_version=text(obj(first).get("name")),
+            type=text(obj(f.get("issuetype")).get("name")),
+            updated=optional_time(f.get("updated"), "its `updated`"),
             events=tuple(self._history_events(histories))
-            + tuple(self._comment_events(comments, former_keys(histories), str(issue["key"]))),
-            project=(f.get("project") or {}).get("key"),
+            + tuple(self._comment_events(comments, former_keys(histories), key)),
+            project=text(obj(f.get("project")).get("key")),
             fields=values,
-            reported_at=self._reported_at(str(issue["key"]), f),
+            reported_at=self._reported_at(key, f),
         )
 
     def _reported_at(self, key: str, fields: dict[str, Any]) -> datetime | None:
@@ -755,50 +1002,51 @@ class JiraAdapter:
         if raw in (None, ""):
             return None
         try:
-            return parse_time(str(raw))
+            return parse_time(raw)
         except ValueError:
-            raise SkippableError(f"{self.name}: issue {key}: {self.reported_at_field} (fields.reported_at) holds"
-                                 f" {raw!r}, not a date and time with its offset: it must be a Date Time Picker"
-                                 " field") from None
+            raise SkippableError(self._text(
+                f"issue {key}: {self.reported_at_field} (fields.reported_at) holds {shorten(raw)}, not a date and"
+                " time with its offset: it must be a Date Time Picker field")) from None
 
     def _severity(self, fields: dict[str, Any]) -> str | None:
         if self.options.severity_field == "priority":
             raw = fields.get("priority")
         else:
             raw = fields.get(self.options.severity_field)
-        value = (raw.get("value") or raw.get("name")) if isinstance(raw, dict) else raw
-        return str(value) if value is not None else None
+        if isinstance(raw, dict):
+            return text(raw.get("value")) or text(raw.get("name")) or None
+        return text(raw)
 
     def _history_events(self, histories: list[dict[str, Any]]) -> Iterator[Event]:
         for history in histories:
-            at = required_time(history.get("created"), f"history entry {history.get('id')}")
-            author = history.get("author")
+            what = f"history entry {shorten(history.get('id'), 30).strip(chr(39))}"
+            at = required_time(history.get("created"), what)
+            author = self._user(history.get("author"), f"the author of {what}")
             by, role = shown(author), self._role(author)
-            for item in history.get("items") or []:
+            for item in objects(history.get("items"), f"the items of {what}"):
                 field = item.get("field")
                 if field == "status" and item.get("fieldtype") == "jira":
-                    yield StatusChange(at, item.get("fromString"), item.get("toString") or "", by, role)
+                    yield StatusChange(at, text(item.get("fromString")), text(item.get("toString")) or "", by, role)
                 elif self._severity_item(item):
-                    yield SeverityChange(at, item.get("fromString"), item.get("toString"), by)
+                    yield SeverityChange(at, text(item.get("fromString")), text(item.get("toString")), by)
                 elif field == "labels" and item.get("fieldtype") == "jira":
-                    before = set((item.get("fromString") or "").split())
-                    after = set((item.get("toString") or "").split())
+                    before = set((text(item.get("fromString")) or "").split())
+                    after = set((text(item.get("toString")) or "").split())
                     yield from (LabelChange(at, label, True, by) for label in sorted(after - before))
                     yield from (LabelChange(at, label, False, by) for label in sorted(before - after))
                 yield from self._field_changes(at, item, by)
 
     def _comment_events(self, comments: list[dict[str, Any]], former: set[str], key: str) -> Iterator[Comment]:
         for comment in comments:
-            at = required_time(comment.get("created"), f"comment {comment.get('id')}")
-            author = comment.get("author")
+            what = f"comment {shorten(comment.get('id'), 30).strip(chr(39))}"
+            at = required_time(comment.get("created"), what)
+            author = self._user(comment.get("author"), f"the author of {what}")
             # A comment whose author is gone (deleted user) may be the customer's answer:
             # it counts as one rather than letting the ticket close on them.
             role = self._role(author) if author else Role.CUSTOMER
             body = comment.get("body")
-            me = self.me_person
-            own = bool(author) and me is not None and me.id is not None and user_key(author) == me.id
             yield Comment(at, shown(author), role, is_public(comment),
-                          self._rekey(unwiki(body), former, key) if isinstance(body, str) else "", own)
+                          self._rekey(unwiki(body), former, key) if isinstance(body, str) else "", self._own(author))
 
     def _rekey(self, body: str, former: set[str], key: str) -> str:
         """Markers written before the issue was moved, read under its key now.
@@ -836,31 +1084,49 @@ class JiraAdapter:
                     raise
                 # Only Jira and project administrators may silence notifications.
                 log.warning("%s: the API user may not disable notifications (%s); writing with them", self.name,
-                            exc)
+                            self._unnamed(exc))
                 self._silence = False
         self._call("PUT", f"{API}/issue/{ticket.id}", what=what, retry=True, body=body)
 
     def _has_marker(self, key: str, marker: str) -> bool:
-        comments = self._comments(key, None)
-        return any(marker in markers_in(unwiki(c.get("body") or "")) for c in comments
-                   if isinstance(c.get("body"), str))
+        """Whether sla-bridge's own account already wrote the comment carrying ``marker``.
+
+        Only its own comments count: a customer quoting a reminder, or anyone pasting a
+        marker, must not make sla-bridge believe it sent what it did not.
+        """
+        try:
+            comments = self._comments(key, None)
+        except MALFORMED as exc:
+            what = str(exc) if isinstance(exc, Malformed) else f"unexpected JSON ({type(exc).__name__}: {exc})"
+            raise SkippableError(self._text(f"issue {key}: cannot tell whether the comment was posted: {what}")
+                                 ) from None
+        return any(marker in markers_in(unwiki(c["body"])) for c in comments
+                   if isinstance(c.get("body"), str) and self._own(c.get("author")))
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
-        """A comment carrying its marker; re-sent only after checking the issue for that marker."""
-        body: dict[str, Any] = {"body": wiki(comment.body)}
+        """A comment carrying its marker; re-sent only after checking the issue for that marker.
+
+        The body is escaped for the wiki renderer and kept within ``max_comment_length``
+        as Jira counts it (the escaping adds characters the sync's cut did not count).
+        """
+        body: dict[str, Any] = {"body": fit_comment(comment.body, self.max_comment_length)}
         if not comment.public:
             body["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
         self._guarded_post(f"/issue/{ticket.id}/comment", body, f"add a comment to issue {ticket.id}",
                            lambda: self._has_marker(ticket.id, comment.key))
 
     def _status_now(self, key: str) -> str:
-        issue = self._get(f"/issue/{key}", f"read back issue {key}", fields="status")
-        return str(issue["fields"]["status"]["name"])
+        issue = self._get_issue(key, f"/issue/{key}", f"read back issue {key}", fields="status")
+        status = text(obj(obj(issue.get("fields")).get("status")).get("name"))
+        if not status:
+            raise SkippableError(self._text(f"read back issue {key}: Jira's answer has no status name"
+                                            f" ({shorten(issue.get('fields'))})"))
+        return status
 
     def transitions(self, key: str, current: str | None = None) -> list[dict[str, Any]]:
         """The transitions the API user may take on an issue now, with their screens' fields."""
-        data = self._get(f"/issue/{key}/transitions", f"list the transitions of issue {key}",
-                         expand="transitions.fields")
+        data = self._get_issue(key, f"/issue/{key}/transitions", f"list the transitions of issue {key}",
+                               expand="transitions.fields")
         return offered(data, current)
 
     def transition(self, ticket: Ticket, to_status: str) -> None:
@@ -883,20 +1149,20 @@ class JiraAdapter:
             if finals:
                 chosen, fields, problems = first_takeable(finals, self.options.resolution, self.name)
                 if chosen is None:
-                    raise SkippableError(f"{self.name}: issue {ticket.id}: cannot move to {to_status!r}"
-                                         f"{self._left_in(current, way)}: {'; '.join(problems)}")
+                    raise SkippableError(self._text(f"issue {ticket.id}: cannot move to {to_status!r}"
+                                                    f"{self._left_in(current, way)}: {'; '.join(problems)}"))
                 self._take(ticket.id, chosen, fields, to_status, to_status)
                 return
             steps = next_steps(available, to_status, self.section.statuses.resolved, visited, self.workflow, scope)
             chosen, fields, problems = first_takeable(steps, self.options.resolution, self.name)
             if chosen is None:
                 targets = sorted({target(t) for t in available})
-                raise SkippableError(
-                    f"{self.name}: issue {ticket.id}: no workflow transition from {current!r} to {to_status!r}"
+                raise SkippableError(self._text(
+                    f"issue {ticket.id}: no workflow transition from {current!r} to {to_status!r}"
                     f" (closing_status) is available to the API user{self._left_in(current, way)}; it may go to:"
                     f" {', '.join(targets) or 'nothing'}, and none of these is a status mapped resolved"
                     f" ({', '.join(self.section.statuses.resolved) or 'none'}) or known to lead to {to_status!r}"
-                    + (f" ({'; '.join(problems)})" if problems else ""))
+                    + (f" ({'; '.join(problems)})" if problems else "")))
             step = target(chosen)
             self._take(ticket.id, chosen, fields, step, to_status)
             now = self._status_now(ticket.id)
@@ -905,8 +1171,8 @@ class JiraAdapter:
             way.append(now)
             visited.add(now.casefold())
             current = now
-        raise SkippableError(f"{self.name}: issue {ticket.id}: no way to {to_status!r} within {MAX_STEPS}"
-                             f" transitions{self._left_in(current, way)}")
+        raise SkippableError(self._text(f"issue {ticket.id}: no way to {to_status!r} within {MAX_STEPS}"
+                                        f" transitions{self._left_in(current, way)}"))
 
     @staticmethod
     def _left_in(current: str, way: list[str]) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .base import AdapterError, Check
-from .jira_values import CUSTOM_FIELD, jql_string
+from .jira_values import CUSTOM_FIELD, jql_string, obj, shorten, text
 from .jira_workflow import MAX_STEPS, WorkflowMemory, next_steps, target
 
 if TYPE_CHECKING:
@@ -42,43 +42,63 @@ class _Failed(Exception):
         self.detail = detail
 
 
+# Jira's answer not in the form the REST API documents: one failed check, never a crash.
+UNEXPECTED = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+
+
 def _read(what: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
         return what(*args, **kwargs)
     except AdapterError as exc:
-        raise _Failed(str(exc)) from None
+        # Each check belongs to its tracker's report: its detail does not name the tracker again.
+        owner = getattr(what, "__self__", None) or next((a for a in args if hasattr(a, "_unnamed")), None)
+        raise _Failed(owner._unnamed(exc) if owner is not None else str(exc)) from None
+
+
+def _guarded(subject: str, name: str, check: Callable[[], list[Check]]) -> list[Check]:
+    """One group of checks; an answer it cannot read is one failed check saying so."""
+    try:
+        return check()
+    except UNEXPECTED as exc:
+        return [Check(subject, name, False, f"Jira's answer is not in the form its REST API documents"
+                      f" ({type(exc).__name__}: {shorten(str(exc), 120)})")]
 
 
 def check_connection(adapter: "JiraAdapter") -> list[Check]:
     checks: list[Check] = []
     try:
         me = _read(adapter._get, "/myself", "read the API user", expand="applicationRoles")
+        if not isinstance(me, dict):
+            return [Check("authentication", adapter.base, False, f"read the API user: Jira answered {shorten(me)},"
+                          f" not a user; check options.url ({adapter.base})")]
         deployment = _read(lambda: adapter.deployment)
     except _Failed as failed:
-        return [Check("authentication", adapter.base, False, failed.detail)]
+        return [Check("authentication", adapter.base, False, failed.detail.removeprefix(f"{adapter.name}: "))]
     adapter._me = me
-    who = me.get("displayName") or me.get("accountId") or me.get("name") or "?"
-    ident = me.get("accountId") or me.get("name") or me.get("key")
+    who = text(me.get("displayName")) or text(me.get("accountId")) or text(me.get("name")) or "?"
+    ident = text(me.get("accountId")) or text(me.get("name")) or text(me.get("key"))
     kind = "Jira Cloud" if deployment == "cloud" else "Jira Data Center"
     checks.append(Check("authentication", adapter.base, True, f"{kind}, signed in as {who} ({ident})"))
 
-    projects = _projects(adapter, checks)
-    checks += _statuses(adapter, [p for p, found in projects.items() if found])
-    checks += _priorities(adapter)
-    checks += _fields(adapter)
-    checks += _resolution(adapter)
+    projects: dict[str, dict[str, Any] | None] = {}
+    checks += _guarded("project", ", ".join(adapter.options.projects), lambda: _projects(adapter, projects))
+    checks += _guarded("status", "statuses", lambda: _statuses(adapter, [p for p, found in projects.items() if found]))
+    checks += _guarded("priority", "priorities", lambda: _priorities(adapter))
+    checks += _guarded("field", "fields", lambda: _fields(adapter))
+    checks += _guarded("resolution", str(adapter.options.resolution), lambda: _resolution(adapter))
     for key, project in projects.items():
         if project is None:
             continue
-        checks += _permissions(adapter, key)
+        checks += _guarded("permission", f"{key}: permissions", lambda: _permissions(adapter, key))
         if project.get("projectTypeKey") == "service_desk":
-            checks.append(_agent_licence(me, key))
-        checks += _ways(adapter, key)
+            checks += _guarded("licence", f"{key}: Jira Service Management agent",
+                               lambda: [_agent_licence(me, key)])
+        checks += _guarded("workflow", f"{key}: workflow", lambda: _ways(adapter, key))
     return checks
 
 
-def _projects(adapter: "JiraAdapter", checks: list[Check]) -> dict[str, dict[str, Any] | None]:
-    found: dict[str, dict[str, Any] | None] = {}
+def _projects(adapter: "JiraAdapter", found: dict[str, dict[str, Any] | None]) -> list[Check]:
+    checks = []
     for key in adapter.options.projects:
         try:
             project = _read(adapter._get, f"/project/{key}", f"read project {key}")
@@ -86,9 +106,11 @@ def _projects(adapter: "JiraAdapter", checks: list[Check]) -> dict[str, dict[str
             found[key] = None
             checks.append(Check("project", key, False, f"not visible to the API user (Browse projects): {failed.detail}"))
             continue
-        found[key] = project
-        checks.append(Check("project", key, True, f"{project.get('name', key)} ({project.get('projectTypeKey', '?')})"))
-    return found
+        found[key] = obj(project) or None
+        checks.append(Check("project", key, isinstance(project, dict),
+                            f"{project.get('name', key)} ({project.get('projectTypeKey', '?')})"
+                            if isinstance(project, dict) else f"Jira answered {shorten(project)}, not a project"))
+    return checks
 
 
 def _configured_statuses(adapter: "JiraAdapter") -> list[tuple[str, str]]:

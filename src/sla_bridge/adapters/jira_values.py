@@ -6,38 +6,123 @@ Pure helpers of the Jira adapter (``jira.py``): no HTTP here.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 import requests
 
 from ..identity import Person
+from ..secrets import scrub
 
 CUSTOM_FIELD = re.compile(r"^customfield_\d+$")
 # A system field id as the REST API names it: "components", "fixVersions", "labels", ...
 SYSTEM_FIELD = re.compile(r"^[a-z][A-Za-z]*$")
 # Data Center's changelog names system fields by a label, not by their id (Cloud gives both).
 CHANGELOG_NAMES = {"components": "Component", "fixVersions": "Fix Version", "versions": "Version"}
+# An issue key (``SUP-12``; project keys may hold digits and underscores) or an issue id (``10001``).
+# Nothing else is ever put into a request path: no ``/``, ``..``, ``?``, ``%`` or white space.
+ISSUE_KEY = re.compile(r"(?:[^\W\d]\w{0,254}-\d{1,18}|\d{1,18})")
+
+
+class Malformed(ValueError):
+    """Jira's JSON for one ticket is not what the REST API documents; the message says what."""
+
+
+def shorten(value: Any, limit: int = 60) -> str:
+    """A value from Jira, for a message: its repr, scrubbed of secrets, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<a deeply nested {type(value).__name__}>"
+    text = scrub(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def issue_key(value: Any) -> str | None:
+    """``value`` when it is an issue key or id sla-bridge may put into a request path, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        value = str(value)
+    return value if isinstance(value, str) and ISSUE_KEY.fullmatch(value) else None
+
+
+def text(value: Any) -> str | None:
+    """A JSON scalar as text (a string, a number); None for anything else (objects, lists, booleans)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (for optional parts)."""
+    return value if isinstance(value, dict) else {}
+
+
+def objects(value: Any, what: str) -> list[dict[str, Any]]:
+    """A JSON list of objects (None: empty); anything else is malformed."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise Malformed(f"{what} is not a list of objects: {shorten(value)}")
+    return value
+
+
+def count(value: Any, default: int) -> int:
+    """A JSON count (``total``): a non-negative integer, else ``default``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return default
 
 
 # --- times ----------------------------------------------------------------------------
 
-def parse_time(value: str | None) -> datetime | None:
-    """Jira's ``2025-06-02T16:40:01.123+0200`` (or ISO forms) as an aware datetime."""
-    if not value:
+def parse_time(value: Any) -> datetime | None:
+    """Jira's ``2025-06-02T16:40:01.123+0200`` (or ISO forms) as an aware datetime.
+
+    None for no value; ``ValueError`` for anything that is not a date and time with
+    its offset (a number, a date alone, a time without a zone).
+    """
+    if value is None or value == "":
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"time {value!r} has no offset")
+    if not isinstance(value, str):
+        raise ValueError(f"{shorten(value)} is not a date and time")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{shorten(value)} is not a date and time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(f"{shorten(value)} has no time zone offset")
     return parsed
 
 
-def required_time(value: str | None, what: str) -> datetime:
-    parsed = parse_time(value)
+def required_time(value: Any, what: str) -> datetime:
+    try:
+        parsed = parse_time(value)
+    except ValueError as exc:
+        raise Malformed(f"{what}: {exc}") from None
     if parsed is None:
-        raise ValueError(f"{what} has no time")
+        raise Malformed(f"{what} has no time")
     return parsed
+
+
+def optional_time(value: Any, what: str) -> datetime | None:
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise Malformed(f"{what}: {exc}") from None
+
+
+def optional_date(value: Any, what: str) -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, str):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise Malformed(f"{what}: {shorten(value)} is not a date (YYYY-MM-DD)")
 
 
 def jira_time(t: datetime) -> str:
@@ -74,6 +159,7 @@ def jql_string(value: str) -> str:
 
 _ESCAPED_MARKER = re.compile(r"\\\[(sla-bridge:[^\]\s\\]+)\\\]")
 _MARKER = re.compile(r"\[(sla-bridge:[^\]\s]+)\]")
+_FINAL_MARKER = re.compile(r"\n\n\[sla-bridge:[^\]\s]+\]\Z")
 
 
 def wiki(body: str) -> str:
@@ -85,18 +171,49 @@ def unwiki(body: str) -> str:
     return _ESCAPED_MARKER.sub(r"[\1]", body)
 
 
+def java_length(text: str) -> int:
+    """The length Jira measures (Java's ``String.length()``: UTF-16 code units; an emoji counts two)."""
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
+
+
+def fit_comment(body: str, limit: int) -> str:
+    """``wiki(body)`` within ``limit`` as Jira counts it, cutting the text before the final marker.
+
+    The sync cuts a comment to the limit before it is escaped; escaping adds a backslash
+    before each bracket of every marker, and an emoji counts two in Java: the text (never
+    the marker) is cut again, with an ellipsis, until the escaped whole fits.
+    """
+    escaped = wiki(body)
+    if java_length(escaped) <= limit:
+        return escaped
+    final = _FINAL_MARKER.search(body)
+    head, tail = (body[:final.start()], wiki(body[final.start():])) if final else (body, "")
+    head = head.removesuffix("…")  # the sync's own cut: one ellipsis is enough
+    room = limit - java_length(tail) - 1  # the ellipsis
+    low, high = 0, len(head)  # the longest cut of `head` whose escaped form fits `room`
+    while low < high:
+        middle = (low + high + 1) // 2
+        if java_length(wiki(head[:middle])) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return wiki(head[:low]) + "…" + tail if room >= 0 else tail
+
+
 def former_keys(histories: list[dict[str, Any]]) -> set[str]:
     """The keys an issue had before a move, from the changelog's ``Key`` items."""
-    return {str(item["fromString"]) for history in histories for item in history.get("items") or []
-            if item.get("field") == "Key" and item.get("fromString")}
+    return {key for history in histories for item in objects(history.get("items"), "a history entry's items")
+            if item.get("field") == "Key" and (key := text(item.get("fromString")))}
 
 
 def is_public(comment: dict[str, Any]) -> bool:
     """Internal when ``jsdPublic`` is false, the ``sd.public.comment`` property says so, or restricted."""
     if comment.get("jsdPublic") is False or comment.get("visibility"):
         return False
-    for prop in comment.get("properties") or []:
-        if prop.get("key") == "sd.public.comment" and (prop.get("value") or {}).get("internal") is True:
+    properties = comment.get("properties")
+    for prop in properties if isinstance(properties, list) else []:
+        if isinstance(prop, dict) and prop.get("key") == "sd.public.comment" \
+                and obj(prop.get("value")).get("internal") is True:
             return False
     return True
 
@@ -105,20 +222,36 @@ def is_public(comment: dict[str, Any]) -> bool:
 
 def messages(response: requests.Response) -> str:
     """Jira's error text: ``errorMessages``, ``errors`` by field (what a person needs to fix a
-    screen), or Jersey's ``message`` for an unknown resource."""
+    screen), or Jersey's ``message`` for an unknown resource.
+
+    Scrubbed of every secret *before* it is cut: a proxy's error page may echo the request's
+    headers, and a cut must never leave the first half of a token behind.
+    """
     try:
         body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
+    except (ValueError, RecursionError):
+        return scrub(" ".join(response.text.split()))[:200]
     if not isinstance(body, dict):
-        return str(body)[:200]
-    found = [str(m) for m in body.get("errorMessages") or []]
+        return scrub(shorten(body, 400))[:200]
+    listed = body.get("errorMessages")
+    found = [str(m) for m in listed] if isinstance(listed, list) else []
     errors = body.get("errors")
     if isinstance(errors, dict):
         found += [f"{k}: {v}" for k, v in errors.items()]
     if body.get("message"):
         found.append(str(body["message"]))
-    return "; ".join(found)[:500]
+    return scrub("; ".join(found))[:500]
+
+
+def not_json(response: requests.Response) -> str:
+    """What a 200 that is not JSON holds, for a message: empty, HTML (a login page), cut short."""
+    kind = response.headers.get("Content-Type") or "no Content-Type"
+    if not response.content:
+        return f"an empty body ({kind})"
+    snippet = scrub(" ".join(response.text[:2000].split()))[:120]
+    if "json" in kind.lower():
+        return f"a truncated or invalid JSON body ({snippet!r}…)"
+    return f"{kind} instead of JSON ({snippet!r}…)"
 
 
 # --- field values ---------------------------------------------------------------------
@@ -184,29 +317,29 @@ def person(user: dict[str, Any] | None, cloud: bool, groups: Iterable[str] = (),
     ``app``); there is no username. Data Center: ``key`` is the id (it survives a rename),
     ``name`` the login. ``emailAddress`` where Jira shows it; ``displayName`` is only shown.
     """
-    if not user:
+    if not user or not isinstance(user, dict):
         return None
-    email = user.get("emailAddress") or None
+    email = text(user.get("emailAddress")) or None
+    name = text(user.get("displayName")) or None
     if cloud or "accountId" in user:
-        return Person(id=user.get("accountId") or None, email=email, name=user.get("displayName") or None,
+        return Person(id=text(user.get("accountId")) or None, email=email, name=name,
                       groups=frozenset(groups), organisations=frozenset(organisations),
-                      account_type=user.get("accountType") or None)
-    return Person(id=user.get("key") or user.get("name") or None, login=user.get("name") or None, email=email,
-                  name=user.get("displayName") or None, groups=frozenset(groups),
+                      account_type=text(user.get("accountType")) or None)
+    login = text(user.get("name")) or None
+    return Person(id=text(user.get("key")) or login, login=login, email=email, name=name, groups=frozenset(groups),
                   organisations=frozenset(organisations))
 
 
 def user_key(user: dict[str, Any] | None) -> str | None:
     """What identifies a user in one deployment: accountId (Cloud), else key, else name."""
-    if not user:
+    if not user or not isinstance(user, dict):
         return None
-    found = user.get("accountId") or user.get("key") or user.get("name")
-    return str(found) if found else None
+    return text(user.get("accountId")) or text(user.get("key")) or text(user.get("name")) or None
 
 
 def shown(user: dict[str, Any] | None) -> str | None:
     """A user as events show them (never matched on): the display name, else an id."""
-    if not user:
+    if not user or not isinstance(user, dict):
         return None
-    found = user.get("displayName") or user.get("name") or user.get("accountId") or user.get("key")
-    return str(found) if found else None
+    return (text(user.get("displayName")) or text(user.get("name")) or text(user.get("accountId"))
+            or text(user.get("key")) or None)

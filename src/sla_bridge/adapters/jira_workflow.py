@@ -28,14 +28,23 @@ MAX_STEPS = 4  # Waiting -> Resolved -> Closed is two; beyond four, something lo
 
 
 def target(transition: dict[str, Any]) -> str:
-    """The name of the status a transition leads to."""
-    return str((transition.get("to") or {}).get("name") or "")
+    """The name of the status a transition leads to ("" when Jira does not say)."""
+    to = transition.get("to")
+    name = to.get("name") if isinstance(to, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def offered(data: dict[str, Any], current: str | None = None) -> list[dict[str, Any]]:
-    """The transitions the API user may take now (``isAvailable`` is Cloud's; a looped one goes nowhere)."""
+    """The transitions the API user may take now (``isAvailable`` is Cloud's; a looped one goes nowhere).
+
+    A transition without an id or a target status cannot be taken and is left out.
+    """
     found = []
-    for transition in data.get("transitions") or []:
+    listed = data.get("transitions")
+    for transition in listed if isinstance(listed, list) else []:
+        if not isinstance(transition, dict) or not isinstance(transition.get("id"), (str, int)) \
+                or isinstance(transition.get("id"), bool):
+            continue
         if transition.get("isAvailable", True) is False or not target(transition):
             continue
         if current is not None and target(transition).casefold() == current.casefold():
@@ -92,10 +101,15 @@ def screen_fields(transition: dict[str, Any], resolution: str | None, tracker: s
     """What to send with a transition (``expand=transitions.fields``), or why sla-bridge cannot take it."""
     fields: dict[str, Any] = {}
     name = transition.get("name", transition.get("id"))
-    for field_id, meta in (transition.get("fields") or {}).items():
+    screen = transition.get("fields")
+    for field_id, meta in (screen.items() if isinstance(screen, dict) else ()):
+        if not isinstance(meta, dict):
+            return {}, f"transition {name!r}: Jira describes its screen's field {field_id!r} in an unexpected form"
         required = bool(meta.get("required")) and not meta.get("hasDefaultValue")
         if field_id == "resolution":
-            allowed = [v.get("name") for v in meta.get("allowedValues") or [] if v.get("name")]
+            values = meta.get("allowedValues")
+            allowed = [v["name"] for v in (values if isinstance(values, list) else [])
+                       if isinstance(v, dict) and isinstance(v.get("name"), str) and v["name"]]
             if resolution and (not allowed or resolution.casefold() in (a.casefold() for a in allowed)):
                 match = next((a for a in allowed if a.casefold() == resolution.casefold()), resolution)
                 fields["resolution"] = {"name": match}

@@ -168,7 +168,7 @@ def _labels(a: "RedmineAdapter") -> list[Check]:
         return [Check("labels", name, not missing,
                       f"missing possible values: {', '.join(missing)}" if missing
                       else f"multi-value list holding all {len(a.sla_labels)} SLA labels")]
-    sample = _first_issue(a, {})
+    sample = _first_issue(a)
     entry = next((f for f in (sample or {}).get("custom_fields", []) if f.get("id") == field_id), None)
     if entry is None:
         return [Check("labels", name, True, NOT_VERIFIED + "no issue of the configured projects shows the field,"
@@ -187,8 +187,8 @@ def _scope(a: "RedmineAdapter") -> dict[str, Any]:
             "op[status_id]": "=", **({"op[project_id]": "=", "v[project_id][]": ids} if ids else {})}
 
 
-def _first_issue(a: "RedmineAdapter", extra: dict[str, Any]) -> dict[str, Any] | None:
-    params = {**_scope(a), "op[status_id]": "*", **extra, "limit": 1}
+def _first_issue(a: "RedmineAdapter") -> dict[str, Any] | None:
+    params = {**_scope(a), "op[status_id]": "*", "limit": 1}
     issues = a._get("/issues.json", "look for an issue", **params).get("issues", [])
     return issues[0] if issues else None
 

@@ -22,7 +22,9 @@ article named it — and never fails the ticket; a refusal is remembered like a
 success, a 500 is asked again for the next ticket. Zammad being unreachable (no answer,
 502/503/504, 429 after the retries) is not a lookup failure: it ends the pass like
 any other call, because a person read with no roles could be counted as the
-customer, and that evaluation would be stored.
+customer, and that evaluation would be stored. For the same reason an answer that
+is not a user (not JSON, no id, another user's id) skips the ticket being read
+(``MalformedAnswer``), and an id that is not a number is never sent (``Malformed``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 from ..identity import Person
 from .base import SkippableError, TransientError
+from .zammad_parse import Malformed, MalformedAnswer, parse_id, short, text, type_name
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +52,24 @@ def _names(value: Any) -> frozenset[str]:
     return frozenset()
 
 
-def person_from_user(data: Mapping[str, Any]) -> Person:
-    """A user as ``GET /users/{id}?expand=true`` (or ``/users/me?expand=true``) returns it."""
-    name = " ".join(str(data.get(k) or "").strip() for k in ("firstname", "lastname")).strip()
+def person_from_user(data: Any) -> Person:
+    """A user as ``GET /users/{id}?expand=true`` (or ``/users/me?expand=true``) returns it;
+    ``Malformed`` if it is not one (not an object, no id, a login that is not a text)."""
+    if not isinstance(data, Mapping):
+        raise Malformed(f"the user is {type_name(data)} ({short(data)}), not an object")
+    uid = parse_id(data.get("id"))
+    if uid is None:
+        raise Malformed(f"the user has no id (id: {short(data.get('id'))})")
+    parts = (data.get("firstname"), data.get("lastname"))
+    name = " ".join(p.strip() for p in parts if isinstance(p, str)).strip()
     organisations = set(_names(data.get("organizations")))
-    if data.get("organization"):
-        organisations.add(str(data["organization"]))
+    organization = data.get("organization")
+    if isinstance(organization, str) and organization:
+        organisations.add(organization)
     return Person(
-        id=str(data["id"]),
-        login=str(data["login"]) if data.get("login") else None,
-        email=str(data["email"]) if data.get("email") else None,
+        id=uid,
+        login=text(data.get("login"), "the user's login"),
+        email=text(data.get("email"), "the user's email"),
         name=name or None,
         groups=_names(data.get("groups")),
         roles=_names(data.get("roles")),
@@ -71,7 +82,8 @@ def group_access(data: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     groups = data.get("groups")
     if not isinstance(groups, Mapping):
         return {}
-    return {str(name): frozenset(access if isinstance(access, list) else [access]) for name, access in groups.items()}
+    return {str(name): frozenset(str(a) for a in (access if isinstance(access, list) else [access])
+                                 if isinstance(a, str)) for name, access in groups.items()}
 
 
 class Directory:
@@ -95,10 +107,15 @@ class Directory:
             self._people[person.id] = (person, self.clock() + self.ttl)
 
     def person(self, user_id: Any, login: str | None = None) -> Person | None:
-        """The user ``user_id`` (``None`` for no user); ``login`` is what the caller already knows."""
-        if user_id is None or str(user_id) == "":
+        """The user ``user_id`` (``None`` for no user); ``login`` is what the caller already knows.
+
+        ``Malformed`` if ``user_id`` is not an id (it is never sent); ``MalformedAnswer`` if
+        Zammad's answer is not that user."""
+        if user_id is None or user_id == "":
             return None
-        uid = str(user_id)
+        uid = parse_id(user_id)
+        if uid is None:
+            raise Malformed(f"user id {short(user_id)} is not a Zammad id")
         if uid == SYSTEM_USER_ID:
             return Person(id=uid, login="-")  # never looked up: it is Zammad itself
         cached = self._people.get(uid)
@@ -106,22 +123,30 @@ class Directory:
             return cached[0]
         if uid in self._failed:
             return self._failed[uid]
+        what = f"read user {uid}"
         try:
-            data = self._get(f"/users/{uid}", f"read user {uid}", expand="true")
+            data = self._get(f"/users/{uid}", what, expand="true")
             person = person_from_user(data)
+            if person.id != uid:
+                raise Malformed(f"Zammad answered user {person.id} instead")
+        except MalformedAnswer:
+            raise  # not JSON: the ticket being read is skipped
+        except Malformed as exc:
+            raise MalformedAnswer(f"{self.tracker}: {what}: {exc}") from None
         except SkippableError as exc:  # 403, 404, 422: asking again will not help
-            log.warning("%s: user %s: %s; matched on id%s only", self.tracker, uid, exc,
+            log.warning("%s: user %s: %s; matched on id%s only", self.tracker, uid, self._bare(exc),
                         " and login" if login else "")
             person = Person(id=uid, login=login)
         except TransientError as exc:
             if ": HTTP 500" not in str(exc):
                 raise  # Zammad unreachable: the pass ends, nothing is judged on a half-known person
-            log.warning("%s: user %s: %s; matched on id%s only for this ticket", self.tracker, uid, exc,
+            log.warning("%s: user %s: %s; matched on id%s only for this ticket", self.tracker, uid, self._bare(exc),
                         " and login" if login else "")
             self._failed[uid] = Person(id=uid, login=login)
             return self._failed[uid]
-        except (KeyError, TypeError, AttributeError) as exc:
-            log.warning("%s: user %s: unexpected JSON (%s); matched on id only", self.tracker, uid, exc)
-            person = Person(id=uid, login=login)
         self._people[uid] = (person, self.clock() + self.ttl)
         return person
+
+    def _bare(self, exc: Exception) -> str:
+        """An error's text without the tracker's name it starts with: a message names it once."""
+        return str(exc).removeprefix(f"{self.tracker}: ")
