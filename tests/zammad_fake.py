@@ -125,6 +125,7 @@ class Failure:
     after: bool = False  # the server acts, then the answer is lost
     text: str | None = None  # a raw answer instead of JSON (an HTML page, truncated JSON)
     error: BaseException | None = None  # raised instead of answering (a timeout, a broken connection)
+    query: dict[str, str] = field(default_factory=dict)  # only calls with these query parameters
 
 
 class FakeZammad:
@@ -169,12 +170,13 @@ class FakeZammad:
 
     def fail(self, method: str, path: str, status: int, headers: dict[str, str] | None = None,
              body: Any = None, times: int = 1, after: bool = False, text: str | None = None,
-             error: BaseException | None = None) -> None:
-        """The next ``times`` calls matching ``method`` and the ``path`` regex fail with ``status``
-        (``after``: once the server has done what was asked; ``text``: that raw body; ``error``:
-        raised by the client instead of an answer)."""
+             error: BaseException | None = None, query: dict[str, str] | None = None) -> None:
+        """The next ``times`` calls matching ``method``, the ``path`` regex (and ``query``) fail with
+        ``status`` (``after``: once the server has done what was asked; ``text``: that raw body;
+        ``error``: raised by the client instead of an answer)."""
         for _ in range(times):
-            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, after, text, error))
+            self.failures.append(Failure(method, re.compile(path), status, headers or {}, body, after, text, error,
+                                         query or {}))
 
     def _next_id(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -193,7 +195,8 @@ class FakeZammad:
             self.reads += 1
         else:
             self.writes += 1
-        failure = next((f for f in self.failures if f.method == method and f.path.search(path)), None)
+        failure = next((f for f in self.failures if f.method == method and f.path.search(path)
+                        and all(query.get(k) == v for k, v in f.query.items())), None)
         if path in ("/tickets/search", "/tickets") and method == "GET":
             listings = sum(1 for c in self.calls if c in (("GET", "/tickets/search"), ("GET", "/tickets")))
             if listings > self.max_listings:

@@ -256,6 +256,13 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _member(value: Any, key: str, what: str) -> Any:
+    """``value[key]`` of an answer that must be an object holding `key` (``{"tags": [...]}``)."""
+    if key not in _object(value, what):
+        raise Malformed(f"{what} has no {key!r} ({short(value)})")
+    return value[key]
+
+
 def _list(value: Any, what: str) -> list[Any]:
     if value is None:
         return []
@@ -534,10 +541,10 @@ class ZammadAdapter:
         status = text(raw.get("state"), "the ticket's state")
         if status is None:
             raise Malformed("the ticket has no state")
-        tag_list = _list(_object(tags, "the tags").get("tags"), "the tags")
+        tag_list = _list(_member(tags, "tags", "the tags"), "the tags")
         if not all(isinstance(t, str) for t in tag_list):
             raise Malformed(f"the tags are not texts ({short(tag_list)})")
-        entries = _list(_object(history, "the history").get("history"), "the history")
+        entries = _list(_member(history, "history", "the history"), "the history")
         article_list = _list(articles, "the articles")
         due_at = self._due_at(raw)
         logins = self._known_logins(raw, history, article_list)

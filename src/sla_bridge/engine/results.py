@@ -1,0 +1,117 @@
+"""What an evaluation says: each clock's state, the waiting cycles, the desired tracker state.
+
+Frozen values only, so an evaluation can be compared, stored and explained.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Mapping
+
+from ..policy import Clock, Duration, StatusRole
+
+
+class ClockState(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"
+    AT_RISK = "at_risk"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class Pause:
+    start: datetime
+    end: datetime | None  # None: still paused
+    status: str
+    business_minutes: float
+
+
+@dataclass(frozen=True)
+class ClockEvaluation:
+    clock: Clock
+    state: ClockState
+    target: Duration | None = None
+    target_minutes: float | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    deadline: datetime | None = None
+    elapsed_minutes: float = 0.0
+    remaining_minutes: float | None = None
+    at_risk_at: datetime | None = None
+    pauses: tuple[Pause, ...] = ()
+    why: tuple[str, ...] = ()
+    breached_under: str | None = None  # the severity in force when it was breached, if not the current one
+    breached_at: datetime | None = None  # the instant it became breached (stopped late: the deadline's breach)
+
+    @property
+    def unmet(self) -> bool:
+        """Still owed to the customer: counting, paused or overdue, not stopped."""
+        return self.stopped_at is None and self.state not in (ClockState.MET, ClockState.NOT_APPLICABLE)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    number: int
+    at: datetime  # sent at (found on the tracker), or due at
+    key: str
+    skipped: bool = False  # collapsed into a later step by the catch-up policy: never sent
+    sent: bool = False     # found on the tracker (catch-up "collapse" only looks)
+    contract_at: datetime | None = None  # the contract's date, when the catch-up moved it
+
+
+@dataclass(frozen=True)
+class WaitingCycle:
+    started_at: datetime
+    ended_at: datetime | None
+    started_by: str  # "waiting status" or "customer answer"
+    reminders: tuple[Reminder, ...]
+    auto_close_at: datetime | None
+    closure_key: str
+
+
+class CommentKind(enum.StrEnum):
+    REMINDER = "reminder"
+    CLOSURE = "closure"
+
+
+@dataclass(frozen=True)
+class DesiredComment:
+    key: str
+    kind: CommentKind
+    due_at: datetime
+    body: str
+    public: bool = True
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    due_at: datetime | None
+    due_date: date | None
+    labels: frozenset[str]
+    comments: tuple[DesiredComment, ...]
+    close_key: str | None  # set when the ticket must be closed now: the closure's idempotency key
+
+    @property
+    def close(self) -> bool:
+        return self.close_key is not None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    ticket_key: str
+    now: datetime
+    severity: str | None
+    status: str
+    status_role: StatusRole | None
+    entitled: bool
+    in_scope: bool
+    clocks: Mapping[Clock, ClockEvaluation]
+    cycles: tuple[WaitingCycle, ...]
+    desired: DesiredState
+    next_change_at: datetime | None
+    warnings: tuple[str, ...] = ()
+    timeline: tuple[tuple[datetime, str], ...] = field(default=())

@@ -1,0 +1,195 @@
+"""The waiting-for-customer cycle (§1.4.2): reminders, the auto-close, and catching up.
+
+A cycle starts when a ticket enters a waiting status and restarts at each customer
+answer. Reminders nobody sent on time (a first sync, an outage) are collapsed into
+one under ``catch_up = "collapse"``, and the auto-close waits its day after the
+reminder actually sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Sequence
+
+from ..calendar import BusinessCalendar
+from ..markers import markers_in
+from ..model import Comment, Role, Ticket
+from ..policy import CatchUp, Duration, Policy, StatusRole, Unit
+from ..text import customer_date
+from .history import History, Segment, comments_of, intervals
+from .results import CommentKind, DesiredComment, Reminder, WaitingCycle
+
+
+def cycle_stamp(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def after(cal: BusinessCalendar, start: datetime, delay: Duration) -> datetime:
+    if delay.unit is Unit.DAYS:
+        return cal.add_days(start, delay.amount)
+    return cal.add(start, delay.amount)
+
+
+def cycles_of(ticket: Ticket, segments: list[Segment], h: History, policy: Policy, cal: BusinessCalendar,
+            severity_reminders: Sequence[Duration], now: datetime, explain: bool = True) -> list[WaitingCycle]:
+    """The waiting cycles; without `explain`, those that ended before the last one carry no
+    schedule (only ``explain`` shows them: what a sync acts on is the last cycle)."""
+    waiting = intervals(segments, frozenset({StatusRole.WAITING_FOR_CUSTOMER}))
+    answers = [c.at for c in h.comments if c.role is Role.CUSTOMER]
+    answers += [s.at for s in h.statuses if s.by_role is Role.CUSTOMER]
+    answers.sort()
+    cycles: list[WaitingCycle] = []
+    for n, (w_start, w_end, _status) in enumerate(waiting):
+        starts = [(w_start, "waiting status")]
+        starts += [(a, "customer answer") for a in answers if w_start < a and (w_end is None or a < w_end)]
+        for i, (c_start, started_by) in enumerate(starts):
+            c_end = starts[i + 1][0] if i + 1 < len(starts) else w_end
+            if not explain and (i + 1 < len(starts) or n + 1 < len(waiting)):
+                cycles.append(WaitingCycle(c_start, c_end, started_by, (), None, ""))
+                continue
+            stamp = cycle_stamp(c_start)
+            keys = [f"{ticket.key}/reminder/{stamp}/{k + 1}" for k in range(len(severity_reminders))]
+            if c_end is None and policy.catch_up is CatchUp.COLLAPSE:
+                reminders, auto_close = _caught_up(h, cal, policy, c_start, severity_reminders, keys, now)
+            else:
+                reminders, auto_close = _on_contract_dates(cal, policy, c_start, c_end, severity_reminders, keys)
+            cycles.append(WaitingCycle(c_start, c_end, started_by, reminders, auto_close,
+                                       f"{ticket.key}/closure/{stamp}"))
+    return cycles
+
+
+def _on_contract_dates(cal: BusinessCalendar, policy: Policy, c_start: datetime, c_end: datetime | None,
+                       delays: Sequence[Duration], keys: Sequence[str]
+                       ) -> tuple[tuple[Reminder, ...], datetime | None]:
+    """Each reminder at the contract's business days from the cycle's start, then the auto-close."""
+    instants: list[datetime] = []
+    for delay in delays:
+        instants.append(after(cal, c_start, delay))
+        if c_end is not None and instants[-1] >= c_end:
+            break  # a cycle that ended needs its reminders only up to its end
+    complete = len(instants) == len(delays) and (c_end is None or instants[-1] < c_end)
+    auto_close = after(cal, instants[-1], policy.auto_close_after) if instants and complete else None
+    return tuple(Reminder(k + 1, at, keys[k]) for k, at in enumerate(instants)), auto_close
+
+
+def _caught_up(h: History, cal: BusinessCalendar, policy: Policy, c_start: datetime, delays: Sequence[Duration],
+               keys: Sequence[str], now: datetime) -> tuple[tuple[Reminder, ...], datetime | None]:
+    """The ongoing cycle's reminders when some came due while nobody sent them (catch_up = "collapse").
+
+    Reminders due together and never sent become one, the latest step due; each
+    later step waits its contractual gap after the reminder actually sent before
+    it (found by its marker on the tracker, or planned now), and the auto-close
+    waits ``auto_close_after`` after the last one actually sent: the customer
+    always has the contract's time after a warning.
+    """
+    sent = _sent_at(h, keys, c_start)
+    contract = [after(cal, c_start, d) for d in delays]
+    last_sent = max((k for k, key in enumerate(keys) if key in sent), default=-1)
+    reminders: list[Reminder] = []
+    base: datetime | None = None  # when the previous reminder went (or will go) out
+    k = 0
+    while k < len(keys):
+        if keys[k] in sent:
+            base = sent[keys[k]]
+            reminders.append(Reminder(k + 1, base, keys[k], sent=True))
+        elif k < last_sent:
+            reminders.append(Reminder(k + 1, contract[k], keys[k], skipped=True))
+        else:
+            due = contract[k] if base is None else max(contract[k], after(cal, base, _gap(delays, k)))
+            if due <= now:
+                latest = max(j for j in range(k, len(keys)) if j == k or contract[j] <= now)
+                reminders += [Reminder(j + 1, contract[j], keys[j], skipped=True) for j in range(k, latest)]
+                k = latest
+                due = max(due, contract[k])
+            reminders.append(Reminder(k + 1, due, keys[k], contract_at=contract[k]))
+            base = now if due <= now else due  # sent by this pass, or planned for later
+        k += 1
+    auto_close = after(cal, base, policy.auto_close_after) if base is not None else None
+    return tuple(reminders), auto_close
+
+
+def _gap(delays: Sequence[Duration], k: int) -> Duration:
+    """The contract's spacing between step k and the one before it."""
+    if k == 0:
+        return delays[0]
+    before, here = delays[k - 1], delays[k]
+    if before.unit is here.unit and here.amount > before.amount:
+        return Duration(here.amount - before.amount, here.unit)
+    return here
+
+
+def _sent_at(h: History, keys: Sequence[str], since: datetime) -> dict[str, datetime]:
+    """When each reminder of `keys` was posted, from the markers in sla-bridge's own comments."""
+    wanted = set(keys)
+    found: dict[str, datetime] = {}
+    for comment in h.comments:
+        if comment.at < since or not comment.own or "[sla-bridge:" not in comment.body:
+            continue
+        for key in markers_in(comment.body) & wanted:
+            found.setdefault(key, comment.at)
+    return found
+
+
+def _closing_half_done(cycle: WaitingCycle, comments: list[Comment]) -> bool:
+    """The cycle's closure notice is on the tracker, posted before the cycle ended, unanswered."""
+    notice = next((c.at for c in comments if c.own and cycle.closure_key in markers_in(c.body)
+                   and (cycle.ended_at is None or c.at <= cycle.ended_at)), None)
+    return notice is not None and not any(c.role is Role.CUSTOMER and c.at >= notice for c in comments)
+
+
+TITLE_LIMIT = 200  # characters of a title quoted in a reminder; the ticket id is always whole
+
+
+def _short(title: str) -> str:
+    """A title as quoted to the customer: one line, a 1 MB title not copied into every reminder,
+    and no idempotency marker (a title quoting one would make the next reminders look sent)."""
+    line = " ".join(title.split()).replace("[sla-bridge:", "[sla-bridge :")
+    return line if len(line) <= TITLE_LIMIT else line[:TITLE_LIMIT - 1] + "…"
+
+
+def waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, cal: BusinessCalendar,
+                     now: datetime, severity: str | None, role: StatusRole | None
+                     ) -> tuple[list[DesiredComment], str | None, list[datetime]]:
+    """Comments that should exist by now, whether to close now, and the next timed change."""
+    comments: list[DesiredComment] = []
+    upcoming: list[datetime] = []
+    close: str | None = None
+    # Only the ongoing cycle asks for comments: a reminder of a cycle that ended
+    # (the customer answered, the ticket moved on) is moot, whatever happened then.
+    cycle = cycles[-1] if cycles and cycles[-1].ended_at is None else None
+    if cycle is None and cycles and role is StatusRole.RESOLVED and _closing_half_done(cycles[-1], comments_of(ticket)):
+        # The closure notice went out and the walk to the closing status stopped on the
+        # way (Waiting -> Resolved -> Closed): finishing it is still owed.
+        return comments, cycles[-1].closure_key.replace("/closure/", "/close/"), upcoming
+    if cycle is None or role is StatusRole.CLOSED:
+        return comments, close, upcoming
+    values = {"ticket": ticket.id, "title": _short(ticket.title), "reminders": str(len(cycle.reminders)),
+              "severity": severity or "", "waiting_since": customer_date(cycle.started_at, cal),
+              "close_on": customer_date(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
+    pending: Reminder | None = None  # due, not yet on the tracker: this pass sends it
+    for reminder in cycle.reminders:
+        if reminder.skipped:
+            continue
+        if pending is not None:
+            # Until it is sent, what follows is timed from the sending, an event; only a
+            # later step coming due changes the answer (it replaces the pending one).
+            upcoming += [r.contract_at for r in cycle.reminders[reminder.number - 1:]
+                         if r.contract_at is not None and r.contract_at > now]
+            return comments, close, upcoming
+        if reminder.at > now:
+            upcoming.append(reminder.at)
+            return comments, close, upcoming
+        body = policy.reminder_template.render(**values, reminder=str(reminder.number))
+        comments.append(DesiredComment(reminder.key, CommentKind.REMINDER, reminder.at, body))
+        if policy.catch_up is CatchUp.COLLAPSE and not reminder.sent:
+            pending = reminder
+    if pending is not None:
+        return comments, close, upcoming  # the auto-close counts from the last reminder's sending
+    at = cycle.auto_close_at
+    if at is not None and at > now:
+        upcoming.append(at)
+    elif at is not None:
+        comments.append(DesiredComment(cycle.closure_key, CommentKind.CLOSURE, at,
+                                       policy.closure_template.render(**values)))
+        close = cycle.closure_key.replace("/closure/", "/close/")
+    return comments, close, upcoming

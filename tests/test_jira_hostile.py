@@ -1,0 +1,370 @@
+"""The Jira adapter against a hostile or broken Jira: every answer may be wrong.
+
+- secrets: a distinctive token through every failure path (401, 403, network errors,
+  timeouts, error pages that echo the request's headers, a header requests refuses,
+  DEBUG logging) never reaches an exception's text, a log line, the sync summary or
+  the store, in any of its forms (the token, base64 of ``email:token``);
+- a change query that never ends (a page token that repeats, rows already seen, the
+  same ``startAt`` window) stops after a handful of requests with a clear error;
+- one malformed ticket (a truncated body, an HTML page, the wrong JSON shape, a broken
+  changelog or comments page) is skipped, named, and the pass goes on;
+- change-query rows whose ``updated`` cannot be read are reported, paging goes on;
+- a marker in somebody else's comment never counts as sent;
+- comments fit Jira's 32,767-character limit once escaped;
+- property tests: arbitrary and malformed payloads give a Ticket or a SkippableError,
+  rows or problems, never another exception;
+- every message names the tracker once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterator
+
+import pytest
+import requests
+import responses
+from hypothesis import HealthCheck, given, settings, strategies as st
+from jira_fake import COMMENT_LIMIT
+from test_jira_sync import Harness, waiting_issue
+
+from sla_bridge.actions import PostComment
+from sla_bridge.adapters.base import AdapterError, ChangedTicket, PermanentError, SkippableError, TransientError
+from sla_bridge.adapters.jira import MAX_IDLE_PAGES, JiraAdapter
+from sla_bridge.adapters.jira_values import ISSUE_KEY, fit_comment, java_length, unwiki
+from sla_bridge.config import TrackerSection
+from sla_bridge.demo import builtin_config
+from sla_bridge.engine import evaluate
+from sla_bridge.httpclient import RetryPolicy
+from sla_bridge.identity import Person
+from sla_bridge.markers import markers_in, with_marker
+from sla_bridge.model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
+
+T = datetime.fromisoformat
+CLOUD = "https://acme.atlassian.net"
+DC = "https://jira.acme.test"
+API = "/rest/api/2"
+EMAIL = "sla-bridge@acme.test"
+TOKEN = "hX7-qQ2w_SECRET-t0ken-9Zk4"  # distinctive: any trace of it is a leak
+FORMS = {
+    "the token": TOKEN,
+    "base64 of email:token (the Basic credential)": base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode(),
+    "base64 of the token": base64.b64encode(TOKEN.encode()).decode(),
+}
+SETTINGS = settings(derandomize=True, deadline=None, max_examples=100, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+def no_real_sleep(seconds: float) -> None:
+    raise AssertionError(f"a real sleep of {seconds} s")
+
+
+@pytest.fixture()
+def plain_logging() -> Iterator[None]:
+    """Log records as Python makes them: the adapter's lines must be clean by themselves, whether
+    or not another test installed sla-bridge's scrubbing record factory in this process."""
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logging.LogRecord)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
+@pytest.fixture()
+def rsps(monkeypatch: pytest.MonkeyPatch, plain_logging: None) -> Iterator[responses.RequestsMock]:
+    monkeypatch.setenv("SLA_TEST_JIRA_TOKEN", TOKEN)
+    monkeypatch.setattr(time, "sleep", no_real_sleep)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture(params=["cloud", "datacenter"])
+def flavour(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_adapter(url: str = CLOUD, *, sleeps: list[float] | None = None, **options: Any) -> JiraAdapter:
+    cfg = builtin_config()
+    credentials = {"email": EMAIL, "api_token": {"env": "SLA_TEST_JIRA_TOKEN"}} \
+        if url == CLOUD else {"token": {"env": "SLA_TEST_JIRA_TOKEN"}}
+    tracker = options.pop("tracker", {})
+    section = TrackerSection.model_validate({
+        "adapter": "jira", "statuses": {"new": ["To Do"], "waiting_for_customer": ["Waiting for customer"],
+                                        "resolved": ["Resolved"], "closed": ["Closed"]},
+        "closing_status": "Closed", "agents": ["id:5b10ac8d82e05b22cc7d4ef5", "login:sam"], **tracker,
+        "options": {"url": url, "projects": ["SUP"], "deadline_field": "customfield_10050",
+                    "deployment": "cloud" if url == CLOUD else "datacenter", **credentials, **options}})
+    return JiraAdapter("jr", section, cfg, retry=RetryPolicy(attempts=3, sleep=(sleeps if sleeps is not None
+                                                                                 else []).append))
+
+
+ME_CLOUD = {"accountId": "5b10a2844c20165700ede21g", "accountType": "atlassian", "displayName": "SLA Bridge",
+            "emailAddress": EMAIL, "timeZone": "Europe/Paris", "active": True}
+ME_DC = {"key": "JIRAUSER10000", "name": "sla-bridge", "displayName": "SLA Bridge", "emailAddress": EMAIL,
+         "timeZone": "Europe/Paris", "active": True}
+ALICE = {"accountId": "qm:a713c8ea-1075-4e30-9d96-891a7d181739:5ad6d3581db05e2a66fa80b", "accountType": "customer",
+         "displayName": "Alice Customer", "active": True}
+
+
+def leaks(text: str) -> list[str]:
+    return [name for name, form in FORMS.items() if form in text]
+
+
+def store_dump(h: Harness) -> str:
+    db = h.store._db
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return "\n".join(repr(row) for table in tables for row in db.execute(f"SELECT * FROM {table}"))  # noqa: S608
+
+
+def echo_page(flavour: str) -> str:
+    """A proxy's error page that shows the request's headers (as some debugging gateways do)."""
+    credential = f"Basic&nbsp;{FORMS['base64 of email:token (the Basic credential)']}" if flavour == "cloud" \
+        else f"Bearer&nbsp;{TOKEN}"
+    return ("<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><table>"
+            f"<tr><td>Authorization</td><td>{credential}</td></tr>"
+            f"<tr><td>X-Upstream-Auth</td><td>auth={FORMS['base64 of email:token (the Basic credential)']}</td></tr>"
+            f"<tr><td>X-Token</td><td>{TOKEN}</td></tr></table></body></html>")
+
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+# --- 1. secrets -------------------------------------------------------------------------------
+
+def test_the_token_never_leaves_the_process_whatever_fails(rsps: responses.RequestsMock, flavour: str,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00")
+    key = waiting_issue(h)
+    other = h.jira.create("Second ticket", "alice")
+    search = "/search/jql" if flavour == "cloud" else "/search"
+    summaries: list[dict[str, Any]] = []
+    errors: list[str] = []
+
+    def sync(when: str) -> None:
+        summaries.append(h.sync(when).to_json())
+
+    # Error pages echoing the credentials, on the change query (every retry), then on one issue.
+    h.jira.fail_next("GET", search, 502, raw=echo_page(flavour), headers=HTML, times=3)
+    sync("2025-06-02T11:05:00+02:00")
+    h.jira.fail_next("GET", rf"/issue/{key}", 500, raw=echo_page(flavour), headers=HTML, times=3)
+    sync("2025-06-02T11:10:00+02:00")
+    # A 200 that is a broken page quoting the token; a 400 whose Jira message quotes it.
+    h.jira.fail_next("GET", rf"/issue/{other}", 200, raw=echo_page(flavour)[:150], headers=HTML)
+    h.jira.fail_next("GET", rf"/issue/{key}", 400, body={"errorMessages": [f"Invalid token {TOKEN}"], "errors": {}})
+    sync("2025-06-03T09:00:00+02:00")
+    # Bad credentials: 401 quoting them, a Data Center CAPTCHA 403 with a header echoing them.
+    h.jira.fail_next("GET", search, 401, body={"errorMessages": [f"Bad credentials: {TOKEN}"]})
+    sync("2025-06-03T09:30:00+02:00")
+    h.jira.fail_next("GET", search, 403, body="", headers={"X-Authentication-Denied-Reason":
+                                                             f"CAPTCHA_CHALLENGE; token={TOKEN}"})
+    sync("2025-06-03T09:40:00+02:00")
+    # No answer at all: a network error and a timeout whose texts quote the credentials.
+    basic = FORMS["base64 of email:token (the Basic credential)"]
+    h.jira.fail_next("GET", search, raises=requests.ConnectionError(f"proxy said: Proxy-Authorization: {basic}"),
+                     times=3)
+    sync("2025-06-03T09:50:00+02:00")
+    h.jira.fail_next("GET", search, raises=requests.ReadTimeout(f"timed out reading {TOKEN}"), times=3)
+    sync("2025-06-03T09:55:00+02:00")
+    # The reminder's POST answered by the echoing gateway, and Jira cannot be asked afterwards.
+    h.jira.fail_next("POST", rf"/issue/{key}/comment", 502, raw=echo_page(flavour), headers=HTML)
+    h.jira.fail_next("GET", rf"/issue/{key}/comment", 503, raw=echo_page(flavour), headers=HTML, times=3)
+    sync("2025-06-03T11:05:00+02:00")
+
+    # The same failures raised straight from the adapter: their texts and reprs.
+    for failure in (dict(status=500, raw=echo_page(flavour), headers=HTML, times=3),
+                    dict(status=200, raw=echo_page(flavour), headers=HTML),
+                    dict(status=401, body={"errorMessages": [f"Bad credentials: {TOKEN}"]}),
+                    dict(raises=requests.ConnectionError(f"refused: {TOKEN}"), times=3)):
+        h.jira.fail_next("GET", rf"/issue/{key}", **failure)  # type: ignore[arg-type]
+        with pytest.raises(AdapterError) as info:
+            h.adapter.fetch(key)
+        errors += [str(info.value), repr(info.value)]
+    # A header requests refuses: its InvalidHeader quotes the value.
+    h.adapter.session.headers["X-Trace"] = f"{TOKEN}\n"
+    with pytest.raises(PermanentError, match="could not be sent \\(InvalidHeader\\)") as info:
+        h.adapter.fetch(key)
+    errors += [str(info.value), repr(info.value)]
+    del h.adapter.session.headers["X-Trace"]
+
+    assert any("tracker unavailable" in e for s in summaries for e in s["errors"]), "the failures did happen"
+    assert any("authentication failed" in e for s in summaries for e in s["errors"])
+    for where, text in [("exceptions", "\n".join(errors)), ("the sync summaries", json.dumps(summaries)),
+                        ("the store", store_dump(h)), ("the log", caplog.text),
+                        ("the adapter's repr", f"{h.adapter!r} {h.adapter.session.auth!r} {h.adapter.options!r}")]:
+        assert leaks(text) == [], f"{where} show {leaks(text)}"
+    assert "***" in json.dumps(summaries), "what was echoed is masked, not dropped"
+
+
+def test_the_basic_credential_and_the_bearer_token_are_registered_when_revealed() -> None:
+    from sla_bridge.secrets import scrub
+
+    token = "another-Distinctive-T0ken-55"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLA_TEST_JIRA_TOKEN", token)
+        make_adapter()
+        basic = base64.b64encode(f"{EMAIL}:{token}".encode()).decode()
+        assert scrub(f"auth={basic} raw={token}") == "auth=*** raw=***"
+        mp.setenv("SLA_TEST_JIRA_TOKEN", token + "-dc")
+        make_adapter(DC)
+        assert scrub(f"x {token}-dc y") == "x *** y"
+
+
+# --- 2. a change query that never ends ----------------------------------------------------------
+
+def row(key: str, updated: Any = "2025-06-02T10:00:10.000+0200", **extra: Any) -> dict[str, Any]:
+    return {"id": key.split("-")[-1], "self": f"{CLOUD}{API}/issue/{key}", "key": key,
+            "fields": {"updated": updated}, **extra}
+
+
+def serve(rsps: responses.RequestsMock, base: str, path: str, answer: Callable[[dict[str, list[str]]], Any],
+          limit: int = 40) -> list[dict[str, list[str]]]:
+    """Answer ``path`` with ``answer(query)``, failing the test (not hanging it) past ``limit`` requests."""
+    from urllib.parse import parse_qs, urlsplit
+
+    asked: list[dict[str, list[str]]] = []
+
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        query = parse_qs(urlsplit(request.url).query)
+        asked.append(query)
+        if len(asked) > limit:
+            raise RuntimeError(f"the adapter kept asking {path}: {len(asked)} requests")
+        return 200, {}, json.dumps(answer(query))
+
+    rsps.add_callback("GET", re.compile(re.escape(f"{base}{API}{path}") + r"(\?.*)?$"), callback,
+                      content_type="application/json")
+    return asked
+
+
+@pytest.mark.parametrize("tokens", ["repeated", "fresh each time"])
+def test_a_cloud_search_that_never_ends_stops_after_a_handful_of_requests(rsps: responses.RequestsMock,
+                                                                          tokens: str) -> None:
+    rsps.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
+    turn = iter(range(10_000))
+
+    def page(query: dict[str, list[str]]) -> Any:
+        token = "CAEaAggD" if tokens == "repeated" else f"tok-{next(turn)}"
+        return {"issues": [row("SUP-1"), row("SUP-2")], "nextPageToken": token, "isLast": False}
+
+    asked = serve(rsps, CLOUD, "/search/jql", page)
+    with pytest.raises(TransientError) as info:
+        list(make_adapter(page_size=2).changed_since(None))
+    message = str(info.value)
+    assert message.startswith("jr: the change query made no progress: /search/jql answered")
+    assert "SUP-1, SUP-2" in message and "next pass" in message
+    assert ("already used" in message) is (tokens == "repeated")
+    # The first query, the restart from its last minute, then MAX_IDLE_PAGES pages that bring nothing.
+    assert len(asked) <= 2 + MAX_IDLE_PAGES
+
+
+def test_a_datacenter_search_that_keeps_answering_the_same_window_stops(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{DC}{API}/myself", json=ME_DC)
+    asked = serve(rsps, DC, "/search", lambda query: {"startAt": 0, "maxResults": 2, "total": 10**9,
+                                                      "issues": [row("SUP-1"), row("SUP-2")]})
+    with pytest.raises(TransientError, match=r"^jr: the change query made no progress: /search answered 3 pages"
+                                             r" in a row .*startAt \d+ answered startAt 0 of 1000000000 .*SUP-1,"
+                                             r" SUP-2"):
+        list(make_adapter(DC, page_size=2).changed_since(None))
+    assert len(asked) <= 2 + MAX_IDLE_PAGES
+
+
+def test_a_search_that_never_ends_ends_the_pass_and_the_next_one_retries(rsps: responses.RequestsMock) -> None:
+    h = Harness(rsps, "cloud", "2025-06-02T10:00:00+02:00")
+    key = h.jira.create("Login page returns 500", "alice")
+    stuck = {"issues": [h.jira._row(h.jira.issue(key), ["updated"])], "nextPageToken": "again", "isLast": False}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(h.jira, "_search_cloud", lambda query, body: stuck)
+        summary = h.sync("2025-06-02T10:05:00+02:00")
+    assert not summary.complete and h.store.cursor("jira").cursor is None
+    assert [e for e in summary.errors] == [
+        f"jira: tracker unavailable, will retry next pass: the change query made no progress: /search/jql answered"
+        f" {MAX_IDLE_PAGES} pages in a row with nothing new (isLast false, the page token was already used, next"
+        f" page token 'again', rows already seen: {key}); stopped after {1 + MAX_IDLE_PAGES} pages, the next pass"
+        " tries again"]
+    assert len(h.jira.calls("GET", "/search/jql")) <= 2 + MAX_IDLE_PAGES
+    summary = h.sync("2025-06-02T10:10:00+02:00")
+    assert summary.errors == [] and summary.complete and h.jira.issue(key).fields["duedate"] is not None
+
+
+# --- 3. one malformed ticket --------------------------------------------------------------------
+
+BROKEN = {
+    "truncated JSON": ('{"expand": "renderedFields", "id": "10001", "key": "SUP-1", "fields": {"summ',
+                       {"Content-Type": "application/json;charset=UTF-8"}, "a truncated or invalid JSON body"),
+    "an HTML page": ("<html><body>Service temporarily in maintenance</body></html>", HTML,
+                     "text/html; charset=utf-8 instead of JSON"),
+    "a JSON list": ("[1, 2, 3]", {"Content-Type": "application/json"}, "a JSON list where an object was expected"),
+    "an empty body": ("", {"Content-Type": "application/json"}, "an empty body"),
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN))
+@pytest.mark.parametrize("part", ["issue", "changelog", "comments"])
+def test_one_malformed_issue_is_skipped_with_what_was_wrong_and_the_pass_goes_on(
+        rsps: responses.RequestsMock, flavour: str, part: str, broken: str) -> None:
+    if part == "changelog" and flavour == "datacenter":
+        pytest.skip("Data Center embeds the whole changelog: it has no changelog endpoint")
+    # Cloud embeds one changelog entry and no comment here: the rest is read from the paged endpoints.
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", changelog_embed_limit=1, comment_embed_limit=0)
+    bad = waiting_issue(h)
+    h.jira.set_labels(bad, ["vip", "escalated"], "sam")  # a second changelog entry: Cloud pages the changelog
+    good = h.jira.create("Second ticket", "alice")
+    raw, headers, said = BROKEN[broken]
+    path = {"issue": rf"/issue/{bad}", "changelog": rf"/issue/{bad}/changelog", "comments": rf"/issue/{bad}/comment"}
+    h.jira.fail_next("GET", path[part], 200, raw=raw, headers=headers)
+    summary = h.sync("2025-06-02T11:05:00+02:00")
+    assert summary.complete and len(summary.errors) == 1
+    error = summary.errors[0]
+    what = {"issue": f"read issue {bad}", "changelog": f"read the changelog of {bad}",
+            "comments": f"read the comments of {bad}"}[part]
+    assert error.startswith(f"jira:{bad}: skipped: {what}: Jira answered {said}"), error
+    assert "options.url" not in error
+    assert h.store.ticket("jira", good) is not None and h.store.ticket("jira", bad) is None, \
+        "the other ticket was synced"
+    summary = h.sync("2025-06-02T12:00:00+02:00")  # retried after its delay, read fine this time
+    assert summary.errors == [] and h.store.ticket("jira", bad) is not None
+
+
+@responses.activate
+def test_a_changelog_or_comments_page_that_never_ends_skips_that_ticket() -> None:
+    responses.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
+    entry = {"id": "10100", "created": "2025-06-02T10:30:00.000+0200", "items": []}
+    note = {"id": "1", "created": "2025-06-02T10:30:00.000+0200", "body": "hello", "author": ALICE}
+    fields = {"summary": "x", "status": {"name": "To Do"}, "created": "2025-06-02T10:00:00.000+0200",
+              "updated": "2025-06-02T11:00:00.000+0200", "project": {"key": "SUP"},
+              "comment": {"comments": [], "total": 10**6}}
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"key": "SUP-1", "fields": fields,
+                                                     "changelog": {"histories": [entry], "total": 10**6}})
+    changelog = responses.get(f"{CLOUD}{API}/issue/SUP-1/changelog", json={
+        "startAt": 0, "maxResults": 100, "total": 10**6, "isLast": False, "values": [entry]})
+    with pytest.raises(SkippableError, match=r"^jr: issue SUP-1: its changelog pages made no progress"):
+        make_adapter().fetch("SUP-1")
+    assert changelog.call_count == 1 + MAX_IDLE_PAGES
+    responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"key": "SUP-1", "fields": fields, "changelog": {}})
+    comments = responses.get(f"{CLOUD}{API}/issue/SUP-1/comment", json={"startAt": 0, "total": 10**6,
+                                                                        "comments": [note]})
+    responses.replace(responses.GET, f"{CLOUD}{API}/issue/SUP-1", json={"key": "SUP-1", "fields": fields,
+                                                                        "changelog": {}})
+    with pytest.raises(SkippableError, match=r"^jr: issue SUP-1: its comments pages made no progress"):
+        make_adapter().fetch("SUP-1")
+    assert comments.call_count == 1 + MAX_IDLE_PAGES
+
+
+@pytest.mark.parametrize(("ticket_id", "message"), [
+    ("../myself", r"'\.\./myself' is not a Jira issue key"),
+    ("SUP-1?expand=x", r"is not a Jira issue key"),
+    ("SUP 1", r"is not a Jira issue key"),
+])
+def test_an_id_that_is_not_an_issue_key_is_never_put_into_a_path(ticket_id: str, message: str) -> None:
+    with responses.RequestsMock() as mock, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLA_TEST_JIRA_TOKEN", TOKEN)
+        with pytest.raises(SkippableError, match=message):
+            make_adapter().fetch(ticket_id)
+        assert len(mock.calls) == 0
