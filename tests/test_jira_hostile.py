@@ -333,7 +333,8 @@ def test_one_malformed_issue_is_skipped_with_what_was_wrong_and_the_pass_goes_on
 
 
 @responses.activate
-def test_a_changelog_or_comments_page_that_never_ends_skips_that_ticket() -> None:
+def test_a_changelog_or_comments_page_that_never_ends_skips_that_ticket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLA_TEST_JIRA_TOKEN", TOKEN)
     responses.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
     entry = {"id": "10100", "created": "2025-06-02T10:30:00.000+0200", "items": []}
     note = {"id": "1", "created": "2025-06-02T10:30:00.000+0200", "body": "hello", "author": ALICE}
@@ -347,7 +348,6 @@ def test_a_changelog_or_comments_page_that_never_ends_skips_that_ticket() -> Non
     with pytest.raises(SkippableError, match=r"^jr: issue SUP-1: its changelog pages made no progress"):
         make_adapter().fetch("SUP-1")
     assert changelog.call_count == 1 + MAX_IDLE_PAGES
-    responses.get(f"{CLOUD}{API}/issue/SUP-1", json={"key": "SUP-1", "fields": fields, "changelog": {}})
     comments = responses.get(f"{CLOUD}{API}/issue/SUP-1/comment", json={"startAt": 0, "total": 10**6,
                                                                         "comments": [note]})
     responses.replace(responses.GET, f"{CLOUD}{API}/issue/SUP-1", json={"key": "SUP-1", "fields": fields,
@@ -368,3 +368,136 @@ def test_an_id_that_is_not_an_issue_key_is_never_put_into_a_path(ticket_id: str,
         with pytest.raises(SkippableError, match=message):
             make_adapter().fetch(ticket_id)
         assert len(mock.calls) == 0
+
+
+# --- 4. change-query rows whose `updated` cannot be read ----------------------------------------
+
+def test_rows_with_an_unreadable_updated_are_reported_and_paging_goes_on(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
+    pages = {None: {"issues": [row("SUP-1", "2025-06-02T10:00:10.000+0200"),
+                               row("SUP-2", "2025-06-02T10:00:20.000"),  # no time zone
+                               row("SUP-3", "yesterday"), row("SUP-4", None), row("SUP-5", 1748851220)],
+                    "nextPageToken": "p2", "isLast": False},
+             "p2": {"issues": [row("SUP-6", "2025-06-02"),  # a date alone
+                               {"key": "SUP-7", "fields": "oops"}, row("SUP-8", "2025-06-02T10:00:40.000+0200")],
+                    "isLast": True}}
+    serve(rsps, CLOUD, "/search/jql", lambda query: pages[query.get("nextPageToken", [None])[0]])
+    rows = list(make_adapter(page_size=5).changed_since(T("2025-06-02T10:05:00+02:00")))
+    assert [(r.id, r.updated) for r in rows] == [
+        ("SUP-1", T("2025-06-02T10:00:10+02:00")), ("SUP-2", None), ("SUP-3", None), ("SUP-4", None),
+        ("SUP-5", None), ("SUP-6", None), ("SUP-7", None), ("SUP-8", T("2025-06-02T10:00:40+02:00"))]
+    problems = {r.id: r.problem for r in rows}
+    assert problems["SUP-1"] is None and problems["SUP-8"] is None
+    assert problems["SUP-2"] == ("the change query gave an unreadable `updated`: '2025-06-02T10:00:20.000' has no"
+                                 " time zone offset")
+    assert problems["SUP-3"] == "the change query gave an unreadable `updated`: 'yesterday' is not a date and time"
+    assert problems["SUP-4"] == problems["SUP-7"] == "the change query gave no `updated` for it"
+    assert "1748851220 is not a date and time" in str(problems["SUP-5"])
+    assert "'2025-06-02' has no time zone offset" in str(problems["SUP-6"])
+
+
+def test_a_full_page_ending_in_an_unreadable_row_pages_on_by_the_others(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{DC}{API}/myself", json=ME_DC)
+    listed = [row("SUP-1", "2025-06-02T09:00:10.000+0200"), row("SUP-2", "2025-06-02T09:00:20"),
+              row("SUP-3", "2025-06-02T09:01:30.000+0200")]
+
+    def page(query: dict[str, list[str]]) -> Any:
+        start, size = int(query["startAt"][0]), int(query["maxResults"][0])
+        return {"startAt": start, "maxResults": size, "total": len(listed), "issues": listed[start:start + size]}
+
+    serve(rsps, DC, "/search", page)
+    rows = list(make_adapter(DC, page_size=2).changed_since(T("2025-06-02T09:00:00+02:00")))
+    assert [(r.id, r.problem is None) for r in rows] == [("SUP-1", True), ("SUP-2", False), ("SUP-3", True)]
+
+
+def test_a_malformed_row_is_reported_by_the_sync_and_the_others_are_synced(rsps: responses.RequestsMock) -> None:
+    h = Harness(rsps, "cloud", "2025-06-02T10:00:00+02:00")
+    bad = h.jira.create("Login page returns 500", "alice")
+    good = h.jira.create("Second ticket", "alice")
+    shown = h.jira._row
+
+    def row_with_a_zoneless_updated(issue: Any, fields: list[str]) -> dict[str, Any]:
+        found = shown(issue, fields)
+        if issue.key == bad:
+            found["fields"]["updated"] = "2025-06-02T10:00:00.000"
+        return found
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(h.jira, "_row", row_with_a_zoneless_updated)
+        summary = h.sync("2025-06-02T10:05:00+02:00")
+    assert summary.complete and h.store.ticket("jira", good) is not None
+    assert [e.split(" (retried after")[0] for e in summary.errors] == [
+        f"jira:{bad}: skipped, malformed row in the change query: the change query gave an unreadable `updated`:"
+        " '2025-06-02T10:00:00.000' has no time zone offset"]
+
+
+# --- 5. only sla-bridge's own comments carry markers -------------------------------------------
+
+def a_ticket() -> Ticket:
+    return Ticket(tracker="jr", id="SUP-1", title="x", reporter=None, created=T("2025-06-02T10:00:00+02:00"),
+                  status="Waiting for customer", severity="Highest")
+
+
+def test_a_marker_quoted_by_the_customer_does_not_count_as_sent(rsps: responses.RequestsMock) -> None:
+    rsps.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
+    adapter = make_adapter()
+    ticket = a_ticket()
+    reminder = PostComment("jr:SUP-1/reminder/c/1", "Bonjour\n\n[sla-bridge:jr:SUP-1/reminder/c/1]", True,
+                           "reminder")
+    post = rsps.post(f"{CLOUD}{API}/issue/SUP-1/comment", body=requests.ReadTimeout("read timed out"))
+    # The customer answered by quoting the reminder they received by e-mail, marker included.
+    rsps.get(f"{CLOUD}{API}/issue/SUP-1/comment", json={"startAt": 0, "maxResults": 100, "total": 1, "comments": [
+        {"id": "9", "author": ALICE, "created": "2025-06-02T12:00:00.000+0200", "jsdPublic": True,
+         "body": "> Bonjour\n> \\[sla-bridge:jr:SUP-1/reminder/c/1\\]\nStill broken."}]})
+    with pytest.raises(TransientError, match="no answer within"):
+        adapter.post_comment(ticket, reminder)
+    assert post.call_count == 1, "not sent again, and not taken for sent either: the next pass reads the issue"
+
+
+# --- 6. comments within Jira's limit once escaped ------------------------------------------------
+
+KEY = "jira:SUP-1/reminder/c/1"
+
+
+@pytest.mark.parametrize("text", [
+    "x" * 40_000,                                  # the sync cuts it to 32,767; the escaped marker adds 2
+    "😀" * 20_000,                                  # an emoji is one character here, two for Java
+    "[sla-bridge:not/a/real/one] " * 2_000,        # every marker-like text grows by 2 when escaped
+])
+def test_a_comment_cut_by_the_sync_stays_within_jiras_limit_once_escaped(rsps: responses.RequestsMock,
+                                                                         text: str) -> None:
+    adapter = make_adapter()
+    assert adapter.max_comment_length == 32767
+    body = with_marker(text, KEY, adapter.max_comment_length)  # what the sync hands over
+    post = rsps.post(f"{CLOUD}{API}/issue/SUP-1/comment", status=201, json={"id": "1"})
+    ticket = a_ticket()
+    adapter.post_comment(ticket, PostComment(KEY, body, True, "reminder"))
+    sent = json.loads(post.calls[0].request.body)["body"]
+    assert java_length(sent) <= 32767 and len(sent.encode("utf-16-le")) // 2 <= 32767
+    assert sent.endswith(f"\n\n\\[sla-bridge:{KEY}\\]") and KEY in markers_in(unwiki(sent))
+
+
+def test_a_long_reminder_is_posted_whole_within_the_limit(rsps: responses.RequestsMock, flavour: str) -> None:
+    def long_template(raw: dict[str, Any]) -> None:
+        raw.setdefault("templates", {})["reminder"] = "Relance $reminder sur $reminders, ticket $ticket. " \
+            + "Merci de nous répondre 🙏 " * 2_000
+
+    h = Harness(rsps, flavour, "2025-06-02T10:00:00+02:00", change=long_template)
+    key = waiting_issue(h)
+    summary = h.sync("2025-06-03T11:01:00+02:00")
+    assert summary.errors == [] and summary.applied.get("comment") == 1
+    (note,) = h.marker_comments(key)
+    assert java_length(note["body"]) <= COMMENT_LIMIT and note["body"].rstrip().endswith("\\]")
+    assert len(h.markers(key)) == 1
+
+
+@SETTINGS
+@given(st.text(max_size=300), st.integers(min_value=60, max_value=400))
+def test_fit_comment_keeps_the_marker_within_any_limit(text: str, limit: int) -> None:
+    body = with_marker(text, KEY, limit)
+    sent = fit_comment(body, limit)
+    assert java_length(sent) <= limit
+    assert sent.endswith(f"\n\n\\[sla-bridge:{KEY}\\]")
+    assert KEY in markers_in(unwiki(sent))
+    if java_length(body) + 2 <= limit:
+        assert unwiki(sent) == body or sent.count("\\[") > 1, "nothing is cut when it fits"

@@ -67,6 +67,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE retries ADD COLUMN updated TEXT;
     """,
+    # 4: when the snapshot was read, to tell it from an edit in the same second (Redmine's precision)
+    """
+    ALTER TABLE tickets ADD COLUMN read_at TEXT;
+    """,
 )
 RETRY_FIRST = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
@@ -221,15 +225,34 @@ class Store:
                                (adapter, ticket_id)).fetchone()
         return _parse(row[0]) if row else None
 
+    def up_to_date(self, adapter: str, ticket_id: str, updated: datetime,
+                   precision: timedelta = timedelta(0)) -> bool:
+        """The snapshot is the ticket as stamped `updated`, read after that stamp's `precision`.
+
+        A tracker keeping whole seconds (Redmine) gives an edit made in the same second
+        as our read the same stamp; only a read at least a second later proves the
+        snapshot holds it.
+        """
+        row = self._db.execute("SELECT updated, read_at FROM tickets WHERE adapter = ? AND ticket_id = ?",
+                               (adapter, ticket_id)).fetchone()
+        if row is None or _parse(row[0]) != updated:
+            return False
+        read_at = _parse(row[1])
+        if read_at is None:
+            return False
+        return read_at >= updated + precision
+
     def save_ticket(self, adapter: str, ticket: Ticket, applied: Applied, evaluation: dict[str, Any],
-                    next_change_at: datetime | None) -> None:
+                    next_change_at: datetime | None, read_at: datetime | None = None) -> None:
+        """Record a ticket; `read_at` when this snapshot was just read from the tracker."""
         self._db.execute(
-            "INSERT INTO tickets (adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, ticket_id) DO UPDATE SET"
+            "INSERT INTO tickets (adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at, read_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (adapter, ticket_id) DO UPDATE SET"
             " updated = excluded.updated, snapshot = excluded.snapshot, applied = excluded.applied,"
-            " evaluation = excluded.evaluation, next_change_at = excluded.next_change_at",
+            " evaluation = excluded.evaluation, next_change_at = excluded.next_change_at,"
+            " read_at = COALESCE(excluded.read_at, tickets.read_at)",
             (adapter, ticket.id, _utc(ticket.updated), json.dumps(ticket_to_json(ticket)),
-             json.dumps(applied.to_json()), json.dumps(evaluation), _utc(next_change_at)))
+             json.dumps(applied.to_json()), json.dumps(evaluation), _utc(next_change_at), _utc(read_at)))
 
     def save_applied(self, adapter: str, ticket: Ticket, applied: Applied) -> None:
         """What was just written, recorded at once: a failure later in the pass must not

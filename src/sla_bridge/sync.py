@@ -172,11 +172,22 @@ class Syncer:
         self.comment_public = section.comment_visibility == "public" if section else True
         # A tracker with only a date field (no exact deadline) is compared on the date.
         self.tracks_due_at = bool(getattr(adapter, "tracks_due_at", True))
-        # The longest comment the tracker accepts (Jira: 32,767 characters), if it says.
-        self.max_comment_length: int | None = getattr(adapter, "max_comment_length", None)
+
         self.sync = config.file.sync
         self._failed_writes = 0  # transient write failures in a row, this pass
         self._posted: set[str] = set()  # keys of the comments this pass posted
+        self._read_at: datetime | None = None  # when the ticket in hand was read
+
+    @property
+    def max_comment_length(self) -> int | None:
+        """The longest comment the tracker accepts (Jira: 32,767 characters), if it says."""
+        return getattr(self.adapter, "max_comment_length", None)
+
+    @property
+    def stamp_precision(self) -> timedelta:
+        """How finely the tracker stamps `updated` (Redmine: whole seconds): a snapshot read
+        within that much of its stamp may miss an edit bearing the same stamp."""
+        return getattr(self.adapter, "stamp_precision", timedelta(0))
 
     def run(self, now: datetime | None = None, dry_run: bool = False) -> SyncSummary:
         started = self.clock()
@@ -216,7 +227,7 @@ class Syncer:
                     self._malformed_row(row.id, row.problem or "unreadable `updated`", summary)
                     continue
                 newest = max(newest, row.updated) if newest else row.updated
-                if self.store.known_updated(name, row.id) == row.updated:
+                if self.store.up_to_date(name, row.id, row.updated, self.stamp_precision):
                     continue  # nothing new since our snapshot
                 if self.store.waiting_retry(name, row.id, row.updated, now):
                     continue  # failed as it is now; tried again after its delay
@@ -337,12 +348,14 @@ class Syncer:
 
     def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
         summary.tickets_read += 1
+        self._read_at = self.clock()  # before the request: an edit after this instant is not in it
         return self.adapter.fetch(ticket_id)
 
     def _reconcile(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
         name = self.adapter.name
         record = self.store.ticket(name, ticket_id)
         applied = record.applied if record else Applied()
+        self._read_at = None
         ticket = snapshot or self._fetch(ticket_id, summary)
         if ticket.created > now and now < summary.started:
             summary.not_yet_created.append(f"{name}:{ticket_id}")  # what-if: it did not exist yet
@@ -388,11 +401,13 @@ class Syncer:
         if todo.actions:
             missing = "; ".join(describe(a) for a in todo.actions)
             summary.errors.append(f"{name}:{ticket_id}: the tracker did not take: {missing}")
-        applied = adopt(applied, as_of(ticket, now, self._posted), evaluation, self.config.policy.labels.prefix, self.tracks_due_at)
+        applied = adopt(applied, as_of(ticket, now, self._posted), evaluation, self.config.policy.labels.prefix,
+                        self.tracks_due_at)
         self._notify_breaches(ticket, evaluation, record.evaluation if record else {})
         if ticket.id != ticket_id:  # the tracker renamed it (a moved issue): keep one record
             self.store.forget(name, ticket_id)
-        self.store.save_ticket(name, ticket, applied, summarize(evaluation), evaluation.next_change_at)
+        self.store.save_ticket(name, ticket, applied, summarize(evaluation), evaluation.next_change_at,
+                               read_at=self._read_at)
 
     def _apply(self, ticket: Ticket, actions: tuple[Action, ...], applied: Applied, summary: SyncSummary) -> Applied:
         name = self.adapter.name

@@ -460,6 +460,13 @@ class JiraAdapter:
         self._answered = True
         return data
 
+    def _lookup(self, response: requests.Response, what: str) -> Any:
+        """The JSON of a per-user lookup; not JSON is that lookup's failure only (SkippableError)."""
+        try:
+            return response.json()
+        except (ValueError, RecursionError):
+            raise SkippableError(self._text(f"{what}: Jira answered {not_json(response)}")) from None
+
     def _get_issue(self, key: str, path: str, what: str, **params: Any) -> dict[str, Any]:
         """A read about issue ``key`` (the issue, a changelog or comments page, its transitions):
         an answer that is not a JSON object skips that issue only, saying what it was (``what``
@@ -575,16 +582,21 @@ class JiraAdapter:
         if cached is not None and now - cached[0] < GROUPS_TTL_SECONDS:
             return cached[1]
         names: list[str] = []
+        what = f"read the groups of user {key}"
         try:
             if self.cloud:
-                found = self._get("/user/groups", f"read the groups of user {key}", accountId=key)
-                items = found if isinstance(found, list) else []
+                response = self._call("GET", f"{API}/user/groups", what=what, retry=True, params={"accountId": key})
+                found = self._lookup(response, what)
+                items = found if isinstance(found, list) else None
             else:
                 login = text(user.get("name"))
                 by = {"username": login} if login else {"key": key}
-                found = self._get("/user", f"read the groups of user {key}", expand="groups", **by)
+                response = self._call("GET", f"{API}/user", what=what, retry=True, params={"expand": "groups", **by})
+                found = self._lookup(response, what)
                 listed = obj(obj(found).get("groups")).get("items")
-                items = listed if isinstance(listed, list) else []
+                items = listed if isinstance(listed, list) else None
+            if items is None:
+                raise SkippableError(self._text(f"{what}: Jira's answer lists no groups ({shorten(found)})"))
             names = [g["name"] for g in items if isinstance(g, dict) and isinstance(g.get("name"), str) and g["name"]]
         except SkippableError as exc:
             log.warning("%s: cannot read the groups of user %s (%s); matching them without groups", self.name,

@@ -102,6 +102,7 @@ def parse_reported(value: str, zone: ZoneInfo) -> datetime:
 
 class RedmineAdapter:
     adapter_type = "redmine"
+    stamp_precision = timedelta(seconds=1)  # `updated_on` keeps whole seconds
 
     def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
                  retry: RetryPolicy | None = None) -> None:
