@@ -458,6 +458,22 @@ class FakeRedmine:
             return 422, {"errors": ["Invalid offset or limit"]}
         bound: str | None = None
         updated = one("updated_on")
+        status = one("status_id", "open") or "open"
+        projects = one("project_id")
+        if one("set_filter") in ("1", "true"):
+            # The generic filter syntax (f[], op[field], v[field][]), which takes several projects by id.
+            # Without a status_id filter it lists every status.
+            status, projects, updated = "*", None, None
+            for name in query.get("f[]", []):
+                op, values = one(f"op[{name}]", "") or "", query.get(f"v[{name}][]", [])
+                if name == "status_id":
+                    status = {"*": "*", "o": "open", "c": "closed"}.get(op, "|".join(values) if op == "=" else "")
+                elif name == "project_id" and op == "=":
+                    projects = ",".join(values)
+                elif name == "updated_on" and op == ">=" and values:
+                    updated = f">={values[-1]}"
+                elif name:
+                    return 422, {"errors": [f"{name} is invalid"]}
         if updated is not None:
             m = _BOUND.fullmatch(updated)
             if m is None:
@@ -468,8 +484,6 @@ class FakeRedmine:
                 start -= timedelta(seconds=1)  # seen on SQLite: the bound is effectively 1 s earlier
             bound = _z(start)
         sort = one("sort", "id:desc") or "id:desc"
-        status = one("status_id", "open") or "open"
-        projects = one("project_id")
         with self.lock:
             if sort == "updated_on,id" and bound is not None:
                 order = self.order()

@@ -43,6 +43,7 @@ def test_with_marker_keeps_short_bodies_whole() -> None:
 # --- the store ------------------------------------------------------------------------------------
 
 import sqlite3  # noqa: E402
+from datetime import timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -180,3 +181,20 @@ def test_an_unreadable_updated_skips_that_ticket_only_and_pages_on() -> None:
     (error,) = summary.errors
     assert error.startswith("demo:9: skipped, malformed row in the change query: updated 'yesterday' is not a date")
     assert h.sync("2025-06-03T11:01:00+02:00").errors == [], "reported once, then waits for its retry"
+
+
+def test_a_change_query_ignoring_its_bound_stops_after_a_few_pages() -> None:
+    import itertools
+
+    from sla_bridge.adapters.base import TransientError as Stuck
+    from test_sync import T
+    rows = [ChangedTicket(str(i), T("2025-06-02T10:00:00+00:00") + timedelta(seconds=i)) for i in range(10)]
+    calls = itertools.count()
+
+    def ignores_bound(bound: object, offset: int) -> list[ChangedTicket]:
+        next(calls)
+        return rows[offset:offset + 4]  # honours the offset, ignores the bound
+
+    with pytest.raises(Stuck, match="makes no progress"):
+        list(keyset_pages(ignores_bound, None, 4, timedelta(seconds=1)))
+    assert next(calls) < 40, "bounded: no hot loop"

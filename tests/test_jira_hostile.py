@@ -29,14 +29,14 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 import responses
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 from jira_fake import COMMENT_LIMIT
 from test_jira_sync import Harness, waiting_issue
 
 from sla_bridge.actions import PostComment
 from sla_bridge.adapters.base import AdapterError, ChangedTicket, PermanentError, SkippableError, TransientError
 from sla_bridge.adapters.jira import MAX_IDLE_PAGES, JiraAdapter
-from sla_bridge.adapters.jira_values import ISSUE_KEY, fit_comment, java_length, unwiki
+from sla_bridge.adapters.jira_values import ISSUE_KEY, fit_comment, java_length, unwiki, wiki
 from sla_bridge.config import TrackerSection
 from sla_bridge.demo import builtin_config
 from sla_bridge.engine import evaluate
@@ -499,5 +499,341 @@ def test_fit_comment_keeps_the_marker_within_any_limit(text: str, limit: int) ->
     assert java_length(sent) <= limit
     assert sent.endswith(f"\n\n\\[sla-bridge:{KEY}\\]")
     assert KEY in markers_in(unwiki(sent))
-    if java_length(body) + 2 <= limit:
-        assert unwiki(sent) == body or sent.count("\\[") > 1, "nothing is cut when it fits"
+    if java_length(wiki(body)) <= limit:
+        assert sent == wiki(body), "nothing is cut when it fits"
+
+
+# --- 7. property tests: whatever Jira answers ----------------------------------------------------
+
+ODD = st.sampled_from([
+    "2025-06-02T10:00:00.000+0200", "2025-06-02T10:00:00.000", "2025-06-02", "2025-13-45T99:99:99+0200",
+    "0001-01-01T00:00:00+0000", "9999-12-31T23:59:59.999+1400", "2025-06-02T10:00:00Z", "2025-06-02T10:00:00ZZ",
+    "yesterday", "", " ", "2025-06-02T10:00:00+25:00", "١٢٣", "\x00", "[sla-bridge:jr:SUP-1/reminder/c/1]",
+    "\\[sla-bridge:jr:SUP-1/closure/c\\]", "[sla-bridge:jr:SUP-1/reminder/c/1] [sla-bridge:jr:SUP-9/closure/x]",
+    "Waiting for customer", "Closed", "Highest", "SUP-1", "../myself", "customfield_10050", "sla-bloquante",
+    TOKEN]) | st.sampled_from([("x", 100_000), ("é😀", 20_000), ("[sla-bridge:jr:SUP-1/reminder/c/1]", 3_000)]).map(
+        lambda repeated: repeated[0] * repeated[1])  # huge strings (mapped: a readable strategy repr)
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=20), ODD)
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.sampled_from(["name", "key", "id", "value", "accountId", "items", "x"])
+                                      | st.text(max_size=8), inner, max_size=4), max_leaves=12)
+DELETE = object()
+
+
+class Raw:
+    """A body sent as it is (not JSON-encoded)."""
+
+    def __init__(self, body: str, kind: str) -> None:
+        self.body, self.kind = body, kind
+
+
+RAW = st.builds(Raw, st.sampled_from([raw for raw, _, _ in BROKEN.values()]) | st.text(max_size=50),
+                st.sampled_from(["application/json", "text/html", "text/plain"]))
+
+
+def user(cloud: bool, handle: str, kind: str = "atlassian") -> dict[str, Any]:
+    if cloud:
+        return {"accountId": f"{handle}-0123456789abcdef", "accountType": kind, "displayName": handle.title(),
+                "active": True}
+    return {"key": f"JIRAUSER{len(handle)}", "name": handle, "displayName": handle.title(), "active": True}
+
+
+def valid_issue(cloud: bool) -> dict[str, Any]:
+    me = ME_CLOUD if cloud else ME_DC
+    sam, alice = user(cloud, "sam"), user(cloud, "alice", "customer")
+    item = {"field": "status", "fieldtype": "jira", "fromString": "To Do", "toString": "Waiting for customer"}
+    if cloud:
+        item["fieldId"] = "status"
+    histories = [
+        {"id": "100", "author": sam, "created": "2025-06-02T10:30:00.000+0200", "items": [item]},
+        {"id": "101", "author": sam, "created": "2025-06-02T10:40:00.000+0200", "items": [
+            {"field": "labels", "fieldtype": "jira", "fieldId": "labels", "fromString": "vip",
+             "toString": "sla-bloquante vip"},
+            {"field": "Environnement", "fieldtype": "custom", "fieldId": "customfield_10060", "fromString": None,
+             "toString": "Production"},
+            {"field": "Modules", "fieldtype": "custom", "fieldId": "customfield_10061", "fromString": "A",
+             "toString": "A,B"}]}]
+    comments = [
+        {"id": "1", "author": sam, "body": "Looking into it", "created": "2025-06-02T10:31:00.000+0200",
+         "jsdPublic": True, "properties": []},
+        {"id": "2", "author": me, "body": "Relance \\[sla-bridge:jr:SUP-1/reminder/c/1\\]",
+         "created": "2025-06-03T10:31:00.000+0200", "jsdPublic": True},
+        {"id": "3", "author": alice, "body": "> \\[sla-bridge:jr:SUP-1/closure/c\\]",
+         "created": "2025-06-03T11:31:00.000+0200", "jsdPublic": True,
+         "properties": [{"key": "sd.public.comment", "value": {"internal": False}}]}]
+    fields: dict[str, Any] = {
+        "summary": "Server down", "status": {"name": "Waiting for customer", "id": "10002"},
+        "priority": {"name": "Highest", "id": "1"}, "labels": ["sla-bloquante", "vip"], "duedate": "2025-06-02",
+        "customfield_10050": "2025-06-02T13:00:00.000+0200", "fixVersions": [{"name": "2.4.1"}],
+        "issuetype": {"name": "Bug"}, "reporter": alice, "created": "2025-06-02T10:00:00.000+0200",
+        "updated": "2025-06-03T11:31:00.000+0200", "project": {"key": "SUP"},
+        "customfield_10060": {"value": "Production", "id": "10200"},
+        "customfield_10061": [{"value": "A"}, {"value": "B", "child": {"value": "B1"}}],
+        "customfield_10070": "2025-06-02T09:00:00.000+0200", "customfield_10002": [{"name": "Client SA"}],
+    }
+    if cloud:
+        fields["comment"] = {"comments": comments, "total": len(comments), "startAt": 0, "maxResults": 3}
+    return {"id": "10001", "key": "SUP-1", "fields": fields,
+            "changelog": {"histories": histories, "total": len(histories), "startAt": 0, "maxResults": 2},
+            "_comments": comments}
+
+
+PATHS: list[tuple[Any, ...]] = [
+    (), ("key",), ("fields",), ("changelog",), ("fields", "summary"), ("fields", "status"), ("fields", "status", "name"),
+    ("fields", "priority"), ("fields", "priority", "name"), ("fields", "labels"), ("fields", "labels", 0),
+    ("fields", "duedate"), ("fields", "customfield_10050"), ("fields", "fixVersions"), ("fields", "fixVersions", 0),
+    ("fields", "issuetype"), ("fields", "reporter"), ("fields", "reporter", "accountId"),
+    ("fields", "reporter", "accountType"), ("fields", "reporter", "name"), ("fields", "created"),
+    ("fields", "updated"), ("fields", "project"), ("fields", "project", "key"), ("fields", "customfield_10060"),
+    ("fields", "customfield_10061"), ("fields", "customfield_10070"), ("fields", "customfield_10002"),
+    ("fields", "comment"), ("fields", "comment", "comments"), ("fields", "comment", "total"),
+    ("changelog", "histories"), ("changelog", "total"), ("changelog", "histories", 0),
+    ("changelog", "histories", 0, "created"), ("changelog", "histories", 0, "author"),
+    ("changelog", "histories", 0, "items"), ("changelog", "histories", 0, "items", 0),
+    ("changelog", "histories", 0, "items", 0, "field"), ("changelog", "histories", 0, "items", 0, "fromString"),
+    ("changelog", "histories", 0, "items", 0, "toString"), ("changelog", "histories", 1, "items", 1, "toString"),
+    ("changelog", "histories", 1, "items", 2, "fromString"), ("changelog", "histories", 1, "items", 0, "fieldtype"),
+    *[("_comments", *rest) for rest in [(), (0,), (1,), (0, "author"), (1, "author"), (1, "author", "accountId"),
+                                         (1, "author", "key"), (0, "created"), (1, "body"), (2, "body"),
+                                         (0, "jsdPublic"), (2, "properties"), (2, "properties", 0),
+                                         (2, "properties", 0, "value"), (0, "visibility")]],
+]
+
+
+def mutate(document: dict[str, Any], path: tuple[Any, ...], value: Any) -> Any:
+    """``document`` with the value at ``path`` replaced (or deleted); a path that does not exist is left alone."""
+    if not path:
+        return document if value is DELETE else value
+    parent: Any = document
+    for step in path[:-1]:
+        try:
+            parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return document
+    last = path[-1]
+    if isinstance(parent, dict) or (isinstance(parent, list) and isinstance(last, int) and last < len(parent)):
+        if value is DELETE:
+            parent.pop(last, None) if isinstance(parent, dict) else parent.pop(last)
+        else:
+            parent[last] = value
+    return document
+
+
+def answer(payload: Any) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    if isinstance(payload, Raw):
+        response._content = payload.body.encode("utf-8", "surrogatepass")
+        response.headers["Content-Type"] = payload.kind
+    else:
+        response._content = json.dumps(payload).encode()
+        response.headers["Content-Type"] = "application/json"
+    response.encoding = "utf-8"
+    return response
+
+
+FIELD_LIST = [{"id": "customfield_10050", "name": "SLA deadline", "schema": {"type": "datetime"}},
+              {"id": "customfield_10060", "name": "Environnement", "schema": {"type": "option"}},
+              {"id": "customfield_10061", "name": "Modules", "schema": {"type": "array", "items": "option"}},
+              {"id": "customfield_10070", "name": "Reported at", "schema": {"type": "datetime"}}]
+
+
+def hostile_adapter(cloud: bool, routes: dict[str, Any]) -> tuple[JiraAdapter, list[str]]:
+    """An adapter whose every request is answered from ``routes`` (path -> payload), counted."""
+    adapter = make_adapter(CLOUD if cloud else DC, organizations_field="customfield_10002",
+                           tracker={"agents": ["group:support", "login:sam", "id:sam-0123456789abcdef"],
+                                    "fields": {"environment": "customfield_10060", "modules": "customfield_10061",
+                                               "reported_at": "customfield_10070"}})
+    asked: list[str] = []
+
+    def call(method: str, path: str, *, what: str, retry: bool, params: dict[str, Any] | None = None,
+             body: Any = None) -> requests.Response:
+        asked.append(path)
+        if len(asked) > 60:
+            raise RuntimeError(f"unbounded: {len(asked)} requests, the last {path}")
+        route = next((k for k in routes if re.fullmatch(k, path.removeprefix(API))), None)
+        if route is None:
+            raise RuntimeError(f"unexpected request {method} {path}")
+        return answer(routes[route])
+
+    adapter._call = call  # type: ignore[method-assign]
+    return adapter, asked
+
+
+def check_ticket(ticket: Ticket) -> None:
+    """A ticket the engine can use: every value of the type the model says."""
+    def aware(t: Any) -> bool:
+        return isinstance(t, datetime) and t.utcoffset() is not None
+
+    def optional_text(v: Any) -> bool:
+        return v is None or isinstance(v, str)
+
+    assert isinstance(ticket.id, str) and ISSUE_KEY.fullmatch(ticket.id)
+    assert isinstance(ticket.status, str) and ticket.status and isinstance(ticket.title, str)
+    assert aware(ticket.created) and (ticket.updated is None or aware(ticket.updated))
+    assert ticket.due_at is None or aware(ticket.due_at)
+    assert ticket.reported_at is None or aware(ticket.reported_at)
+    assert all(optional_text(v) for v in (ticket.severity, ticket.fix_version, ticket.type, ticket.project))
+    assert all(isinstance(label, str) for label in ticket.labels)
+    assert all(isinstance(n, str) and isinstance(v, str) for n, v in ticket.fields)
+    if ticket.reporter is not None:
+        r = ticket.reporter
+        assert isinstance(r, Person) and all(optional_text(v) for v in (r.id, r.login, r.email, r.name,
+                                                                          r.account_type))
+    for event in ticket.events:
+        assert aware(event.at), event
+        if isinstance(event, StatusChange):
+            assert optional_text(event.from_status) and isinstance(event.to_status, str)
+        elif isinstance(event, SeverityChange):
+            assert optional_text(event.from_severity) and optional_text(event.to_severity)
+        elif isinstance(event, LabelChange):
+            assert isinstance(event.label, str) and isinstance(event.added, bool)
+        elif isinstance(event, FieldChange):
+            assert optional_text(event.old) and optional_text(event.new)
+        else:
+            assert isinstance(event, Comment)
+            assert isinstance(event.body, str) and isinstance(event.public, bool) and isinstance(event.own, bool)
+            assert optional_text(event.author)
+    cfg = builtin_config()
+    evaluate(ticket, cfg.policy, cfg.calendar, T("2025-06-10T12:00:00+02:00"))
+
+
+def named_once(message: str) -> bool:
+    return message.startswith("jr: ") and not message.startswith("jr: jr:")
+
+
+MUTATIONS = st.lists(st.tuples(st.sampled_from(PATHS), st.one_of(JSON, st.just(DELETE))), max_size=4)
+
+
+@SETTINGS
+@given(cloud=st.booleans(), mutations=MUTATIONS, raw=st.none() | RAW,
+       changelog=st.none() | JSON | RAW, comments=st.none() | JSON | RAW, groups=JSON | RAW)
+def test_any_issue_gives_a_ticket_or_a_skippable_error_naming_it(cloud: bool, mutations: list[tuple[Any, Any]],
+                                                                 raw: Raw | None, changelog: Any, comments: Any,
+                                                                 groups: Any) -> None:
+    document = valid_issue(cloud)
+    for path, value in mutations:
+        document = mutate(document, path, value)
+    embedded = document.pop("_comments", []) if isinstance(document, dict) else []
+    listed = obj_or(changelog, {"startAt": 0, "maxResults": 100, "total": 2, "isLast": True,
+                                "values": valid_issue(cloud)["changelog"]["histories"]})
+    page = obj_or(comments, {"startAt": 0, "maxResults": 100, "total": 3, "comments": embedded})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLA_TEST_JIRA_TOKEN", TOKEN)
+        adapter, asked = hostile_adapter(cloud, {
+            "/myself": ME_CLOUD if cloud else ME_DC, "/field": FIELD_LIST, "/user/groups": groups, "/user": groups,
+            "/issue/SUP-1": raw if raw is not None else document, "/issue/SUP-1/changelog": listed,
+            "/issue/SUP-1/comment": page})
+        try:
+            ticket = adapter.fetch("SUP-1")
+        except SkippableError as exc:
+            assert named_once(str(exc)) and "SUP-1" in str(exc), str(exc)
+            assert TOKEN not in str(exc)
+            event("skipped")
+            return
+    event("a ticket")
+    check_ticket(ticket)
+
+
+def obj_or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+UPDATED = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
+    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.000+0200"))
+ROW = st.builds(lambda key, updated, extra: {"key": key, "fields": {"updated": updated}, **extra},
+                st.sampled_from(["SUP-1", "SUP-2", "OPS_2-10", "10042"]) | st.sampled_from(["../x", "SUP 1", ""])
+                | JSON, UPDATED | ODD | JSON,
+                st.dictionaries(st.sampled_from(["id", "self", "fields"]), JSON, max_size=2) | st.just({}))
+FINE_ROW = st.builds(lambda key, updated: {"key": key, "fields": {"updated": updated}},
+                     st.sampled_from(["SUP-1", "SUP-2", "OPS_2-10", "10042"]), UPDATED | ODD)
+
+
+@SETTINGS
+@given(cloud=st.booleans(), rows=st.lists(st.one_of(FINE_ROW, ROW, JSON), max_size=8))
+def test_any_search_rows_give_rows_or_problems_never_an_error(cloud: bool, rows: list[Any]) -> None:
+    page = {"issues": rows, "isLast": True} if cloud else {"startAt": 0, "maxResults": 50, "total": len(rows),
+                                                             "issues": rows}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLA_TEST_JIRA_TOKEN", TOKEN)
+        adapter, _ = hostile_adapter(cloud, {"/myself": ME_CLOUD if cloud else ME_DC, "/search(/jql)?": page})
+        found = list(adapter.changed_since(T("2025-06-02T10:00:00+02:00")))
+    event(f"{sum(c.problem is None for c in found)} rows, {sum(c.problem is not None for c in found)} problems")
+    for changed in found:
+        assert isinstance(changed, ChangedTicket) and ISSUE_KEY.fullmatch(changed.id)
+        if changed.updated is None:
+            assert isinstance(changed.problem, str) and changed.problem and TOKEN not in changed.problem
+        else:
+            assert changed.updated.utcoffset() is not None and changed.problem is None
+
+
+PAGE = st.one_of(JSON, RAW, st.fixed_dictionaries(
+    {"issues": st.lists(ROW, max_size=4) | JSON},
+    optional={"isLast": st.booleans() | JSON, "nextPageToken": st.sampled_from(["t", "u"]) | JSON,
+              "total": st.integers(min_value=-1, max_value=10**12) | JSON, "startAt": st.integers() | JSON}))
+
+
+@SETTINGS
+@given(cloud=st.booleans(), page=PAGE)
+def test_any_search_page_gives_rows_or_an_adapter_error_after_a_bounded_work(cloud: bool, page: Any) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLA_TEST_JIRA_TOKEN", TOKEN)
+        adapter, asked = hostile_adapter(cloud, {"/myself": ME_CLOUD if cloud else ME_DC, "/search(/jql)?": page})
+        try:
+            for changed in adapter.changed_since(None):
+                assert isinstance(changed, ChangedTicket)
+            event("the rows")
+        except (TransientError, PermanentError) as exc:
+            assert named_once(str(exc)), str(exc)
+            event(type(exc).__name__)
+    assert len(asked) <= 2 + 2 + MAX_IDLE_PAGES
+
+
+# --- 8. every message names the tracker once ---------------------------------------------------
+
+def test_errors_and_log_lines_name_the_tracker_once(rsps: responses.RequestsMock,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="sla_bridge")
+    rsps.get(f"{CLOUD}{API}/myself", json=ME_CLOUD)
+    adapter = make_adapter(tracker={"agents": ["group:support"]})
+    messages: list[str] = []
+
+    def failing(call: Callable[[], Any]) -> None:
+        with pytest.raises(AdapterError) as info:
+            call()
+        messages.append(str(info.value))
+
+    issue = {"key": "SUP-1", "fields": {"summary": "x", "status": {"name": "To Do"}, "project": {"key": "SUP"},
+                                        "created": "2025-06-02T10:00:00.000+0200", "reporter": ALICE,
+                                        "comment": {"comments": [{"id": "1", "author": user(True, "sam"),
+                                                                  "created": "2025-06-02T10:01:00.000+0200",
+                                                                  "body": "hi"}], "total": 1}}}
+    rsps.get(f"{CLOUD}{API}/issue/SUP-1", status=503, body="Service Unavailable")  # retried, logged
+    rsps.get(f"{CLOUD}{API}/issue/SUP-1", json=issue)
+    rsps.get(f"{CLOUD}{API}/user/groups", status=403, json={"errorMessages": ["Browse users and groups"]})
+    adapter.fetch("SUP-1")  # a retry and a refused group lookup, both logged
+    rsps.put(f"{CLOUD}{API}/issue/SUP-1", status=403, json={"errorMessages": [
+        "To discard the user notification either admin or project admin permissions are required."]})
+    rsps.put(f"{CLOUD}{API}/issue/SUP-1", status=204)
+    from sla_bridge.actions import SetLabels
+
+    adapter.apply_fields(a_ticket(), None, SetLabels(frozenset({"sla-a-risque"}), frozenset()))  # a warning
+    rsps.get(f"{CLOUD}{API}/issue/SUP-9", status=404, json={"errorMessages": ["Issue does not exist"]})
+    failing(lambda: adapter.fetch("SUP-9"))
+    rsps.get(f"{CLOUD}{API}/issue/SUP-8", status=500, json={"errorMessages": ["boom"]})
+    failing(lambda: adapter.fetch("SUP-8"))
+    rsps.get(f"{CLOUD}{API}/issue/SUP-7", body="{truncated")
+    failing(lambda: adapter.fetch("SUP-7"))
+    rsps.get(f"{CLOUD}{API}/search/jql", json={"issues": [row("SUP-1")], "nextPageToken": "t", "isLast": False})
+    failing(lambda: list(adapter.changed_since(None)))
+    rsps.get(f"{CLOUD}{API}/issue/SUP-6/transitions", json={"transitions": []})
+    failing(lambda: adapter.transition(Ticket(tracker="jr", id="SUP-6", title="x", reporter=None, severity=None,
+                                              created=T("2025-06-02T10:00:00+02:00"), status="To Do"), "Closed"))
+
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("sla_bridge.adapters.jira")]
+    assert len(lines) >= 4 and len(messages) == 5
+    for message in messages:
+        assert message.startswith("jr: ") and not message.startswith("jr: jr: "), message
+    for line in lines:
+        assert line.startswith("jr: ") and line.count("jr: ") == 1, line

@@ -11,10 +11,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ import responses
 from hypothesis import HealthCheck, given, settings, strategies as st
 from test_zammad_adapter import ARTICLES, HISTORY, ME, USERS, article, make_adapter, reads, row, ticket
 from test_zammad_sync import Bridge, WallClock, keys, waiting
-from zammad_fake import AGENT, ARTICLE_BODY_LIMIT, FakeZammad, parse
+from zammad_fake import ARTICLE_BODY_LIMIT, FakeZammad
 
 from sla_bridge.actions import SetDueDate
 from sla_bridge.adapters.base import PermanentError, SkippableError, TransientError
@@ -33,7 +32,6 @@ from sla_bridge.adapters.zammad_parse import Malformed, MalformedAnswer, is_date
 from sla_bridge.identity import Person
 from sla_bridge.markers import markers_in
 from sla_bridge.model import Comment, Ticket, ticket_to_json
-from sla_bridge.sync import Syncer
 
 MINUTE = timedelta(minutes=1)
 SECRET = "zQ9-sla-bridge-T0KEN-4f9c2e81b7d3a650e1"  # distinctive: found wherever it leaks
@@ -122,6 +120,15 @@ def test_the_token_is_in_no_error_repr_log_summary_or_store(
     assert not [text for text in seen if SECRET in text]
     assert any("HTTP 401" in text for text in seen) and any("HTTP 500" in text for text in seen)
     assert any("***" in text for text in seen), "the echoed token was there, masked"
+
+
+def test_a_url_carrying_a_password_is_refused_without_echoing_it() -> None:
+    """requests would send the URL's user and password (Basic) instead of the token, and every
+    message quoting the URL would carry them."""
+    from sla_bridge.errors import ConfigError
+    with pytest.raises(ConfigError) as info:
+        make_adapter(url="https://sla:hunter2-Pa55@zammad.test")
+    assert "trackers.zm.options.url" in str(info.value) and "hunter2" not in str(info.value)
 
 
 def test_a_library_error_is_named_by_its_type_only(zammad: FakeZammad, clock: WallClock) -> None:

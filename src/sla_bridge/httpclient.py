@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from .adapters.base import PermanentError, SkippableError, TransientError
+from .secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,30 @@ def _summary(response: requests.Response) -> str:
     return str(body)[:200]
 
 
+def shown_url(url: str) -> str:
+    """`url` for messages: without the user and password it may carry (``https://user:pass@host``)."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    except ValueError:
+        return "(the configured URL)"
+
+
 def check(response: requests.Response, what: str, tracker: str) -> requests.Response:
-    """Translate an HTTP answer into sla-bridge's error kinds (no secret in any message)."""
+    """Translate an HTTP answer into sla-bridge's error kinds (no secret in any message).
+
+    An error body may echo the request, its auth header included (a proxy's debug page, a
+    server quoting what it refused): every registered secret is masked in what is quoted."""
     status = response.status_code
     if status < 400:
         return response
-    detail = _summary(response)
+    detail = scrub(_summary(response))
     where = f"{tracker}: {what}: HTTP {status}"
     if status == 401:
         raise PermanentError(f"{where}: authentication failed; check the API key/token in the config's secret")
@@ -77,6 +97,7 @@ class HttpClient:
     def __init__(self, base_url: str, headers: dict[str, str], tracker: str, *, timeout: float = 30.0,
                  retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = shown_url(self.base_url)
         self.tracker = tracker
         self.timeout = timeout
         self.retry = retry
@@ -85,7 +106,7 @@ class HttpClient:
         self.calls: dict[str, int] = {"read": 0, "write": 0}
 
     def __repr__(self) -> str:  # headers hold the secret: never shown
-        return f"HttpClient({self.base_url!r})"
+        return f"HttpClient({self.shown_url!r})"
 
     def request(self, method: str, path: str, *, what: str, retry: bool, **kwargs: Any) -> requests.Response:
         def once() -> requests.Response:
@@ -95,7 +116,7 @@ class HttpClient:
             except requests.Timeout:
                 raise TransientError(f"{self.tracker}: {what}: no answer within {self.timeout:g} s") from None
             except requests.ConnectionError as exc:
-                raise TransientError(f"{self.tracker}: {what}: cannot connect to {self.base_url}"
+                raise TransientError(f"{self.tracker}: {what}: cannot connect to {self.shown_url}"
                                      f" ({type(exc).__name__})") from None
             return check(response, what, self.tracker)
 

@@ -94,6 +94,7 @@ def _last_stamp(page: Sequence[ChangedTicket]) -> datetime | None:
 
 
 MAX_SCANS = 6  # of one bulk edit; past that, the pass ends and the next reads it again
+MAX_STALLS = 3  # full pages bringing nothing new before paging is declared stuck
 
 
 def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], cursor: datetime | None,
@@ -117,9 +118,11 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
         return rows
 
     bound = cursor
+    stalls = 0  # full pages in a row that brought nothing new
     while True:  # every turn moves `bound` strictly later, so this ends with the tracker's list
         page = query(bound, 0)
-        yield from fresh(page)
+        new = fresh(page)
+        yield from new
         if len(page) < page_size:
             return
         last = _last_stamp(page)
@@ -127,8 +130,15 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
             raise TransientError("a whole page of the change query had no readable `updated`; the next pass"
                                  " reads it again")
         if bound is None or last > bound:
-            bound = last
+            bound, stalls = last, 0
             continue
+        # Neither a new row nor a later stamp: fine once per bulk edit; again and again,
+        # the tracker answers the same tickets whatever the bound (it ignores the filter).
+        stalls = 0 if new else stalls + 1
+        if stalls >= MAX_STALLS:
+            raise TransientError(f"the change query makes no progress: {stalls} full pages in a row listed only"
+                                 " tickets already seen, none later than the bound asked (does the tracker"
+                                 " ignore the `updated` filter?); the next pass tries again")
         yield from _stable_group(query, bound, page_size, fresh)
         bound += resolution  # past the group: an edit moves a ticket later, never before this
 

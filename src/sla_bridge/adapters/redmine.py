@@ -23,12 +23,15 @@ custom fields) are read into ``Ticket.fields``, their journal changes into
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+import requests
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..actions import PostComment, SetDueDate, SetLabels
 from ..config import SecretRef, adapter_options
@@ -36,8 +39,14 @@ from ..hookspecs import hookimpl
 from ..httpclient import HttpClient, RetryPolicy
 from ..identity import Person
 from ..model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
+from ..secrets import register
 from .base import (
-    ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, keyset_pages, person_role,
+    AdapterError, ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, TransientError, keyset_pages,
+    person_role,
+)
+from .redmine_parse import (
+    Malformed, MalformedAnswer, Progress, in_range, issue_rows, need_id, not_json, obj, objects, optional_date,
+    optional_time, parse_id, parse_time, short, text, type_name,
 )
 from .redmine_users import Directory
 
@@ -66,6 +75,23 @@ class RedmineOptions(BaseModel):
     timeout_seconds: float = Field(default=30, gt=0)
     retries: int = Field(default=4, ge=1, le=10)
 
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if host is None or parts.scheme not in ("http", "https") or any(c.isspace() for c in value):
+            # Not echoed: a URL may carry a password (https://user:password@host).
+            raise ValueError("expected Redmine's address, like https://redmine.example.com (with its sub-path if"
+                             " any)")
+        if parts.password:
+            register(parts.password)  # never shown in a message, a log line or the store
+        return value
+
 
 @dataclass(frozen=True)
 class FieldSource:
@@ -75,17 +101,6 @@ class FieldSource:
     builtin: str | None      # "category" or "tracker"
     custom_id: int | None
     label: str               # for messages: "custom field 'Reported at' (4)"
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-def _required_time(value: Any, what: str) -> datetime:
-    parsed = _parse_time(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise ValueError(f"{what}: expected a timestamp, got {value!r}")
-    return parsed
 
 
 def _redmine_time(t: datetime) -> str:
@@ -102,7 +117,10 @@ def parse_reported(value: str, zone: ZoneInfo) -> datetime:
 
 class RedmineAdapter:
     adapter_type = "redmine"
-    stamp_precision = timedelta(seconds=1)  # `updated_on` keeps whole seconds
+    # Redmine 5 sets no limit on a note: ``Journal`` validates no length, and ``journals.notes``
+    # is a ``text`` column (SQLite, PostgreSQL: unbounded; MySQL: LONGTEXT, from the
+    # 20161010081600 migration's 16 MB, which Rails maps to LONGTEXT). Nothing to cut to.
+    max_comment_length: int | None = None
 
     def __init__(self, name: str, section: "TrackerSection", config: "Config", *,
                  retry: RetryPolicy | None = None) -> None:
@@ -117,23 +135,83 @@ class RedmineAdapter:
                                                   "Content-Type": "application/json"}, name,
                                timeout=self.options.timeout_seconds,
                                retry=retry or RetryPolicy(attempts=self.options.retries))
-        self.directory = Directory(self._get)
+        self.directory = Directory(self._get, name, about=self._get_about)
         self._statuses: dict[str, str] | None = None
         self._priorities: dict[str, str] | None = None
         self._trackers: dict[str, str] | None = None
         self._field_names: dict[str, set[int]] | None = None
         self._sources: tuple[list[FieldSource], FieldSource | None] | None = None
+        self._answered = False  # an answer was JSON since the pass began: a non-JSON one is no wrong URL
 
     def __repr__(self) -> str:
-        return f"RedmineAdapter({self.name!r}, {self.options.url!r})"
+        return f"RedmineAdapter({self.name!r}, {self.http.shown_url!r})"
+
+    # --- HTTP ------------------------------------------------------------------------
+
+    def _bare(self, exc: BaseException | str) -> str:
+        """An error's text without the tracker's name it starts with: a message names it once."""
+        return str(exc).removeprefix(f"{self.name}: ")
+
+    def _call(self, method: str, path: str, what: str, retry: bool, **kwargs: Any) -> requests.Response:
+        try:
+            return self.http.request(method, path, what=what, retry=retry, **kwargs)
+        except requests.RequestException as exc:
+            # Timeouts and refused connections are HttpClient's; anything else (a broken chunked
+            # answer, a redirect loop, a header requests refuses) is named by its type only: a
+            # library's text may quote the request, its API key header included.
+            raise TransientError(f"{self.name}: {what}: the request failed ({type(exc).__name__})") from None
+
+    def _get(self, path: str, what: str, *, expect: tuple[str, type] | None = None, about: bool = False,
+             **params: Any) -> Any:
+        """A GET's decoded JSON. `expect` = (key, dict or list): the answer must be an object holding
+        that. `about`: the answer concerns one issue (the issue, a user it names): a malformed one
+        skips that issue (``MalformedAnswer``) instead of ending the pass."""
+        response = self._call("GET", path, what, retry=True, params=params or None)
+        try:
+            data = response.json()
+        except (ValueError, RecursionError) as exc:
+            self._wrong_answer(what, f"Redmine answered HTTP {response.status_code} with"
+                                     f" {not_json(response, exc)} instead of JSON", about)
+        if expect is not None:
+            key, kind = expect
+            found = data.get(key) if isinstance(data, dict) else None
+            if not isinstance(found, kind):
+                wanted = "an object" if kind is dict else "a list"
+                said = (f"Redmine's answer holds {type_name(found)} under {key!r}, not {wanted}"
+                        if isinstance(data, dict) else f"Redmine answered {type_name(data)}, not an object with {key!r}")
+                self._wrong_answer(what, said, about)
+        self._answered = True
+        return data
+
+    def _get_about(self, path: str, what: str, *, expect: tuple[str, type] | None = None, **params: Any) -> Any:
+        return self._get(path, what, expect=expect, about=True, **params)
+
+    def _wrong_answer(self, what: str, said: str, about: bool) -> NoReturn:
+        if not self._answered:  # the pass's first request: likely not Redmine's API at all
+            raise PermanentError(f"{self.name}: {what}: {said}: check that trackers.{self.name}.options.url"
+                                 f" ({self.http.shown_url}) is Redmine's own address (with its sub-path if any),"
+                                 " not a proxy's or a login page's")
+        if about:
+            raise MalformedAnswer(f"{self.name}: {what}: {said}")
+        raise TransientError(f"{self.name}: {what}: {said}; tried again next pass")
+
+    def _malformed_lookup(self, what: str, exc: Malformed) -> TransientError:
+        return TransientError(f"{self.name}: {what}: {exc}; tried again next pass")
 
     # --- lookups, read once per adapter instance --------------------------------------
 
-    def _get(self, path: str, what: str, **params: Any) -> Any:
-        return self.http.request("GET", path, what=what, retry=True, params=params or None).json()
-
     def _lookup(self, path: str, key: str, what: str) -> dict[str, str]:
-        return {str(item["id"]): item["name"] for item in self._get(path, what).get(key, [])}
+        data = self._get(path, what, expect=(key, list))
+        try:
+            found: dict[str, str] = {}
+            for n, item in enumerate(objects(data[key], key.replace("_", " ")), 1):
+                name = text(item.get("name"), f"item {n}'s name")
+                if name is None:
+                    raise Malformed(f"item {n} has no name")
+                found[need_id(item.get("id"), f"item {n}'s id")] = name
+            return found
+        except Malformed as exc:
+            raise self._malformed_lookup(what, exc) from None
 
     @property
     def statuses(self) -> dict[str, str]:
@@ -157,7 +235,7 @@ class RedmineAdapter:
     @property
     def me(self) -> Person:
         """sla-bridge's own API user: its notes and changes are an agent's whatever the config says."""
-        return Person(id=str(self.directory.me()["id"]))
+        return Person(id=self.directory.me_id())
 
     def status_id(self, name: str, what: str) -> str:
         found = next((sid for sid, known in self.statuses.items() if known.casefold() == name.casefold()), None)
@@ -172,10 +250,19 @@ class RedmineAdapter:
         if self._field_names is None:
             names: dict[str, set[int]] = {}
             try:
-                rows = [(f["name"], f["id"]) for f in self._get("/custom_fields.json", "list custom fields")
-                        .get("custom_fields", []) if f.get("customized_type") == "issue"]
+                data = self._get("/custom_fields.json", "list custom fields", expect=("custom_fields", list))
+            except MalformedAnswer:
+                raise
             except SkippableError:
                 rows = [(n, int(i)) for p in self.directory.projects().values() for i, n in p.custom_fields.items()]
+            else:
+                try:
+                    rows = [(text(f.get("name"), "a custom field's name") or "",
+                             int(need_id(f.get("id"), "a custom field's id")))
+                            for f in objects(data["custom_fields"], "custom fields")
+                            if f.get("customized_type") == "issue"]
+                except Malformed as exc:
+                    raise self._malformed_lookup("list custom fields", exc) from None
             for field_name, field_id in rows:
                 names.setdefault(str(field_name).casefold(), set()).add(int(field_id))
             self._field_names = names
@@ -220,11 +307,29 @@ class RedmineAdapter:
     # --- reading ---------------------------------------------------------------------
 
     def changed_since(self, cursor: datetime | None) -> Iterator[ChangedTicket]:
-        """Issues updated at or after `cursor`, oldest first (keyset paging, see base)."""
-        return keyset_pages(self._changed_page, cursor, self.options.page_size, resolution=timedelta(seconds=1))
+        """Issues updated at or after `cursor`, oldest first (keyset paging, see base).
 
-    def _changed_page(self, bound: datetime | None, offset: int) -> list[ChangedTicket]:
-        params: dict[str, Any] = {"sort": "updated_on,id", "limit": self.options.page_size, "offset": offset}
+        A row whose ``updated_on`` cannot be read is yielded with ``updated=None`` and its
+        ``problem``. Paging that makes no progress ends with a ``TransientError`` naming the
+        tracker (``Progress``)."""
+        self._answered = False  # the pass begins: its first request is the next one
+        progress = Progress(self.name)
+        try:
+            yield from keyset_pages(lambda bound, offset: self._changed_page(bound, offset, progress), cursor,
+                                    self.options.page_size, resolution=timedelta(seconds=1))
+        except SkippableError as exc:  # a refused query (403, 404, 422) concerns every issue
+            raise PermanentError(f"{self.name}: cannot list changed issues: {self._bare(exc)}: check"
+                                 f" trackers.{self.name}.options.url ({self.http.shown_url}) and options.projects,"
+                                 " that the REST API is enabled (Administration > Settings > API) and that the"
+                                 " API user may view the issues") from None
+        except TransientError as exc:
+            if str(exc).startswith(f"{self.name}: "):
+                raise
+            raise TransientError(f"{self.name}: {exc}", exc.retry_after) from None
+
+    def _changed_page(self, bound: datetime | None, offset: int, progress: Progress) -> list[ChangedTicket]:
+        size = self.options.page_size
+        params: dict[str, Any] = {"sort": "updated_on,id", "limit": size, "offset": offset}
         if not self.options.projects:
             params["status_id"] = "*"
             if bound is not None:
@@ -237,9 +342,26 @@ class RedmineAdapter:
             if bound is not None:
                 params["f[]"].append("updated_on")
                 params.update({"op[updated_on]": ">=", "v[updated_on][]": _redmine_time(bound)})
-        issues = self._get("/issues.json", "list changed issues", **params).get("issues", [])
-        return [ChangedTicket(str(i["id"]), _required_time(i.get("updated_on"), f"issue {i['id']} updated_on"))
-                for i in issues]
+        first = not self._answered
+        where = f"offset {offset}" + (f", updated since {_redmine_time(bound)}" if bound is not None else "")
+        data = self._get("/issues.json", "list changed issues", expect=("issues", list), **params)
+        rows, problems = issue_rows(data)
+        if problems:
+            problem = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            if first:
+                raise PermanentError(f"{self.name}: cannot list changed issues: {problem} ({where}): is"
+                                     f" trackers.{self.name}.options.url ({self.http.shown_url}) a Redmine 5?")
+            raise TransientError(f"{self.name}: the change query's answer ({where}) is not a list of issues:"
+                                 f" {problem}; the next pass reads it again")
+        limit, total = data.get("limit"), data.get("total_count")
+        if (isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < size <= offset + size
+                and len(rows) >= limit and isinstance(total, int) and total > offset + len(rows)):
+            # Taken for the last page, it would end the list here and miss every issue after it.
+            raise PermanentError(f"{self.name}: Redmine answered {len(rows)} issues of {total} although {size}"
+                                 f" were asked ({where}): something in front of it caps pages at {limit}; set"
+                                 f" trackers.{self.name}.options.page_size = {limit}")
+        progress.page(bound, offset, rows, len(rows) >= size)
+        return rows
 
     def _project_ids(self) -> list[str]:
         ids = []
@@ -252,57 +374,113 @@ class RedmineAdapter:
         return ids
 
     def fetch(self, ticket_id: str) -> Ticket:
-        data = self._get(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", include="journals")
+        if parse_id(ticket_id) != ticket_id:  # it goes into a URL
+            raise SkippableError(f"{self.name}: {short(ticket_id)} is not a Redmine issue id")
+        with self._about_issue(ticket_id):
+            data = self._get_about(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", include="journals")
+            return self.parse(ticket_id, data)
+
+    @contextmanager
+    def _about_issue(self, ticket_id: str) -> Iterator[None]:
+        """A malformed answer about this issue (or a user it names) names the issue, once."""
         try:
-            return self.to_ticket(data["issue"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SkippableError(f"{self.name}: issue {ticket_id}: unexpected JSON ({type(exc).__name__}: {exc})"
-                                 ) from None
+            yield
+        except MalformedAnswer as exc:
+            text_ = self._bare(exc)
+            where = "" if f"issue {ticket_id}" in text_ else f"issue {ticket_id}: "
+            raise MalformedAnswer(f"{self.name}: {where}{text_}") from None
+
+    def parse(self, ticket_id: str, data: Any) -> Ticket:
+        """``GET /issues/:id.json?include=journals``'s answer as a Ticket; ``MalformedAnswer`` naming
+        the issue and what is wrong when it is not shaped like Redmine's (never another error)."""
+        try:
+            issue = obj(data, "the answer").get("issue")
+            if not isinstance(issue, dict):
+                raise Malformed(f"the answer holds {type_name(issue)} under 'issue', not an issue")
+            found = parse_id(issue.get("id"))
+            if found != ticket_id:
+                raise Malformed(f"the answer is about issue {short(issue.get('id'))}")
+            return self.to_ticket(issue)
+        except Malformed as exc:
+            raise MalformedAnswer(f"{self.name}: issue {ticket_id}: {exc}") from None
+        except RecursionError:
+            raise MalformedAnswer(f"{self.name}: issue {ticket_id}: the answer is nested too deeply") from None
 
     def _custom(self, issue: dict[str, Any], field_id: int | None) -> Any:
-        for field in issue.get("custom_fields", []):
-            if field.get("id") == field_id:
+        if field_id is None:
+            return None
+        for field in objects(issue.get("custom_fields"), "custom_fields"):
+            if parse_id(field.get("id")) == str(field_id):
                 return field.get("value")
         return None
 
     def to_ticket(self, issue: dict[str, Any]) -> Ticket:
-        """One Redmine issue (with journals) in the common model."""
+        """One Redmine issue (with journals) in the common model; ``Malformed`` if it is not shaped
+        like Redmine's."""
         severity_cf = None if self.options.severity_field == "priority" else self.field_id(self.options.severity_field)
         deadline_cf = self.field_id(self.options.deadline_field, "deadline_field")
-        project_id = (issue.get("project") or {}).get("id")
+        ticket_id = need_id(issue.get("id"), "id")
+        raw_project = obj(issue.get("project"), "project").get("id")
+        project_id = need_id(raw_project, "project id") if raw_project is not None else None
         project = self.directory.project(project_id) if project_id is not None else None
-        events = [event for journal in issue.get("journals", [])
-                  for event in self._journal_events(journal, project_id, severity_cf)]
-        labels = self._custom(issue, self.labels_id) or []
-        deadline = self._custom(issue, deadline_cf) if deadline_cf else None
-        severity = (issue.get("priority") or {}).get("name") if severity_cf is None \
-            else self._custom(issue, severity_cf) or None
+        events = [event for n, journal in enumerate(objects(issue.get("journals"), "journals"), 1)
+                  for event in self._journal_events(journal, n, project_id, severity_cf)]
+        status = text(obj(issue.get("status"), "status").get("name"), "status name")
+        if status is None:
+            raise Malformed("it has no status")
         return Ticket(
-            tracker=self.name, id=str(issue["id"]), title=issue.get("subject", ""),
-            reporter=self.directory.person(issue.get("author"), project_id),
-            created=_required_time(issue.get("created_on"), "created_on"),
-            status=issue["status"]["name"], severity=severity,
-            labels=frozenset(labels if isinstance(labels, list) else [labels]),
-            due_date=date.fromisoformat(issue["due_date"]) if issue.get("due_date") else None,
-            due_at=_parse_time(deadline) if deadline else None,
-            fix_version=(issue.get("fixed_version") or {}).get("name"),
-            type=(issue.get("tracker") or {}).get("name"),
-            updated=_parse_time(issue.get("updated_on")),
+            tracker=self.name, id=ticket_id, title=text(issue.get("subject"), "subject") or "",
+            reporter=self.directory.person(obj(issue.get("author"), "author") or None, project_id),
+            created=parse_time(issue.get("created_on"), "created_on"),
+            status=status, severity=self._severity(issue, severity_cf),
+            labels=frozenset(self._values(self._custom(issue, self.labels_id), "the labels field")),
+            due_date=optional_date(issue.get("due_date"), "due_date"),
+            due_at=self._deadline(issue, deadline_cf),
+            fix_version=text(obj(issue.get("fixed_version"), "fixed_version").get("name"), "fixed_version name"),
+            type=text(obj(issue.get("tracker"), "tracker").get("name"), "tracker name"),
+            updated=optional_time(issue.get("updated_on"), "updated_on"),
             events=tuple(events),
             project=project.identifier if project is not None else None,
             fields=self._field_values(issue),
             reported_at=self._reported_at(issue),
         )
 
+    @staticmethod
+    def _values(value: Any, what: str) -> list[str]:
+        """A custom field's value as a list of texts (a multi-value field gives several)."""
+        values = value if isinstance(value, list) else [value]
+        out = []
+        for v in values:
+            found = text(v, what)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _severity(self, issue: dict[str, Any], severity_cf: int | None) -> str | None:
+        if severity_cf is None:
+            return text(obj(issue.get("priority"), "priority").get("name"), "priority name")
+        values = self._values(self._custom(issue, severity_cf), "the severity field")
+        return values[0] if values else None
+
+    def _deadline(self, issue: dict[str, Any], deadline_cf: int | None) -> datetime | None:
+        """The deadline field, which sla-bridge writes: unreadable (a person typed over it), it is
+        taken as empty, and the sync writes it again."""
+        if deadline_cf is None:
+            return None
+        values = self._values(self._custom(issue, deadline_cf), "the deadline field")
+        try:
+            return parse_time(values[0], "the deadline field") if values else None
+        except Malformed:
+            return None
+
     def _field_values(self, issue: dict[str, Any]) -> frozenset[tuple[str, str]]:
         pairs: set[tuple[str, str]] = set()
         for source in self.field_sources()[0]:
             if source.builtin:
-                value: Any = (issue.get(source.builtin) or {}).get("name")
+                value: Any = obj(issue.get(source.builtin), source.builtin).get("name")
             else:
                 value = self._custom(issue, source.custom_id)
-            pairs.update((source.name, str(v)) for v in (value if isinstance(value, list) else [value])
-                         if v not in (None, ""))
+            pairs.update((source.name, v) for v in self._values(value, source.label))
         return frozenset(pairs)
 
     def _reported_at(self, issue: dict[str, Any]) -> datetime | None:
@@ -313,25 +491,32 @@ class RedmineAdapter:
         try:
             if not isinstance(value, str):
                 raise ValueError
-            return parse_reported(value, self.zone)
+            return in_range(parse_reported(value, self.zone), f"{source.label} (reported_at)", value)
         except ValueError:
-            raise SkippableError(f"{self.name}: issue {issue.get('id')}: {source.label} (reported_at) holds"
-                                 f" {value!r}, not a date or an ISO 8601 instant such as 2025-06-02T14:30+02:00"
-                                 ) from None
+            raise MalformedAnswer(f"{self.name}: issue {issue.get('id')}: {source.label} (reported_at) holds"
+                                  f" {short(value)}, not a date or an ISO 8601 instant such as"
+                                  " 2025-06-02T14:30+02:00") from None
 
-    def _journal_events(self, journal: dict[str, Any], project_id: Any, severity_cf: int | None) -> list[Event]:
+    def _journal_events(self, journal: dict[str, Any], n: int, project_id: str | None,
+                        severity_cf: int | None) -> list[Event]:
         """One journal: its details (status, priority, labels, configured fields) and its note."""
-        at = _required_time(journal.get("created_on"), "journal created_on")
-        person = self.directory.person(journal.get("user"), project_id)
+        where = f"journal {short(journal.get('id'))}" if parse_id(journal.get("id")) else f"journal {n}"
+        at = parse_time(journal.get("created_on"), f"{where}: created_on")
+        person = self.directory.person(obj(journal.get("user"), f"{where}: user") or None, project_id)
         by = str(person) if person else None  # shown in explanations only
         role = person_role(person, self.agents, self.me)
         events: list[Event] = []
         labels_cf = str(self.labels_id)
-        for d in journal.get("details", []):
-            prop, name, old, new = d.get("property"), str(d.get("name")), d.get("old_value"), d.get("new_value")
+        for d in objects(journal.get("details"), f"{where}: details"):
+            prop = text(d.get("property"), f"{where}: a detail's property")
+            name = str(text(d.get("name"), f"{where}: a detail's name"))
+            old = text(d.get("old_value"), f"{where}: {name}'s old value")
+            new = text(d.get("new_value"), f"{where}: {name}'s new value")
             if prop == "attr" and name == "status_id":
-                events.append(StatusChange(at, self.statuses.get(str(old)) if old else None,
-                                           self.statuses.get(str(new), str(new)), by, role))
+                if new is None:
+                    raise Malformed(f"{where}: a status change to no status")
+                events.append(StatusChange(at, self.statuses.get(old) if old else None, self.statuses.get(new, new),
+                                           by, role))
             elif prop == "attr" and name == "priority_id" and severity_cf is None:
                 events.append(SeverityChange(at, self.priorities.get(str(old)), self.priorities.get(str(new)), by))
             elif prop == "cf" and severity_cf is not None and name == str(severity_cf):
@@ -342,20 +527,24 @@ class RedmineAdapter:
                 if old:
                     events.append(LabelChange(at, old, False, by))
             events += self._field_changes(at, prop, name, old, new, by, project_id)
-        if journal.get("notes"):
+        notes = text(journal.get("notes"), f"{where}: notes")
+        private = journal.get("private_notes", False)
+        if not isinstance(private, bool) and private is not None:
+            raise Malformed(f"{where}: private_notes is {type_name(private)} ({short(private)}), not a boolean")
+        if notes:
             own = person is not None and person.id == self.me.id  # only then do its markers count
-            events.append(Comment(at, by, role, not journal.get("private_notes", False), journal["notes"], own))
+            events.append(Comment(at, by, role, not private, notes, own))
         return events
 
-    def _field_changes(self, at: datetime, prop: Any, name: str, old: Any, new: Any, by: str | None,
-                       project_id: Any) -> list[Event]:
+    def _field_changes(self, at: datetime, prop: str | None, name: str, old: str | None, new: str | None,
+                       by: str | None, project_id: str | None) -> list[Event]:
         changes: list[Event] = []
         for source in self.field_sources()[0]:
             if source.builtin and prop == "attr" and name == BUILTIN_FIELDS[source.builtin]:
                 if source.builtin == "category":  # details carry ids; a deleted category keeps "#id"
                     old, new = (self.directory.category_name(project_id, v) for v in (old, new))
                 else:
-                    old, new = (self.trackers.get(str(v), f"#{v}") if v else None for v in (old, new))
+                    old, new = (self.trackers.get(v, f"#{v}") if v else None for v in (old, new))
                 changes.append(FieldChange(at, source.name, old or None, new or None, by))
             elif source.custom_id is not None and prop == "cf" and name == str(source.custom_id):
                 changes.append(FieldChange(at, source.name, old or None, new or None, by))
@@ -409,8 +598,11 @@ class RedmineAdapter:
         Read rather than matched in the message, which Redmine translates to the API user's language."""
         if not due_text:
             return None
-        start = self._get(f"/issues/{ticket_id}.json", f"read issue {ticket_id}")["issue"].get("start_date")
-        start_date = date.fromisoformat(start) if start else None
+        issue = self._get_about(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", expect=("issue", dict))["issue"]
+        try:
+            start_date = optional_date(issue.get("start_date"), "start_date")
+        except Malformed:
+            return None
         return start_date if start_date is not None and date.fromisoformat(due_text) < start_date else None
 
     def post_comment(self, ticket: Ticket, comment: PostComment) -> None:
@@ -477,8 +669,26 @@ class RedmineAdapter:
                                  f" {MAX_STEPS} status changes towards {to_status!r}")
 
     def _read_allowed(self, ticket_id: str) -> dict[str, Any]:
-        issue: dict[str, Any] = self._get(f"/issues/{ticket_id}.json", f"read issue {ticket_id}",
-                                          include="allowed_statuses")["issue"]
+        """The issue with its ``allowed_statuses``, checked: ``status`` is ``{id, name}``, and
+        ``allowed_statuses`` absent (before 5.0) or a list of ``{id, name}``."""
+        with self._about_issue(ticket_id):
+            issue: dict[str, Any] = self._get_about(f"/issues/{ticket_id}.json", f"read issue {ticket_id}",
+                                                    expect=("issue", dict), include="allowed_statuses")["issue"]
+            try:
+                def status(value: Any, what: str) -> dict[str, str]:
+                    found = obj(value, what)
+                    name = text(found.get("name"), f"{what} name")
+                    if not found or name is None:
+                        raise Malformed(f"{what} {short(value)} is not a status with an id and a name")
+                    return {"id": need_id(found.get("id"), f"{what} id"), "name": name}
+
+                allowed = issue.get("allowed_statuses")
+                issue = {**issue, "status": status(issue.get("status"), "status"),
+                         "tracker": obj(issue.get("tracker"), "tracker"),
+                         "allowed_statuses": None if allowed is None else
+                         [status(s, "an allowed status") for s in objects(allowed, "allowed_statuses")]}
+            except Malformed as exc:
+                raise MalformedAnswer(f"{self.name}: issue {ticket_id}: {exc}") from None
         return issue
 
     # --- checks ----------------------------------------------------------------------

@@ -26,13 +26,14 @@ What a Redmine 5.0 API user may see (checked on a live Debian Redmine 5.0.4):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..identity import Person
-from .base import SkippableError
+from .base import SkippableError, TransientError
+from .redmine_parse import Malformed, MalformedAnswer, need_id, obj, objects, parse_id, short, text
 
-Getter = Callable[..., Any]  # get(path, what, **params) -> decoded JSON
+Getter = Callable[..., Any]  # get(path, what, *, expect=(key, type), **params) -> decoded JSON
 PAGE = 100
 
 
@@ -45,26 +46,47 @@ class Project:
     custom_fields: Mapping[str, str]  # issue custom field id -> name (the fields enabled in the project)
 
 
-def _names(items: Any) -> dict[str, str]:
-    return {str(item["id"]): str(item["name"]) for item in items or []}
+def _names(items: Any, what: str) -> dict[str, str]:
+    """``[{id, name}, ...]`` as id -> name."""
+    found: dict[str, str] = {}
+    for item in objects(items, what):
+        found[need_id(item.get("id"), f"{what}: an id")] = text(item.get("name"), f"{what}: a name") or ""
+    return found
 
 
 def paged(get: Getter, path: str, key: str, what: str, **params: Any) -> list[dict[str, Any]]:
-    """Every item of a Redmine list (``offset``/``limit``, ``total_count``)."""
+    """Every item of a Redmine list (``offset``/``limit``, ``total_count``); ``Malformed`` if an
+    answer is not such a list, or if a page brings nothing new (the server ignores ``offset``)."""
     items: list[dict[str, Any]] = []
+    seen: set[str] = set()
     while True:
-        data = get(path, what, offset=len(items), limit=PAGE, **params)
-        page = data.get(key, [])
+        data = get(path, what, expect=(key, list), offset=len(items), limit=PAGE, **params)
+        page = objects(obj(data, "the answer").get(key), key.replace("_", " "))
+        ids = {str(item.get("id")) for item in page}
+        if page and ids <= seen:
+            raise Malformed(f"the same {key.replace('_', ' ')} came again at offset {len(items)}: the list does"
+                            " not page")
+        seen |= ids
         items += page
-        if not page or len(items) >= int(data.get("total_count", len(items))):
+        total = data.get("total_count")
+        total = total if isinstance(total, int) and not isinstance(total, bool) else len(items)
+        if not page or len(items) >= total:
             return items
 
 
 class Directory:
-    """Lookups that do not change during a pass, each made once per adapter instance."""
+    """Lookups that do not change during a pass, each made once per adapter instance.
 
-    def __init__(self, get: Getter) -> None:
+    ``get`` reads lookups that concern every issue (a malformed answer ends the pass);
+    ``about`` reads a user an issue names (a malformed answer skips that issue). A user
+    answer that is not shaped like Redmine's is a ``MalformedAnswer``, never taken for
+    "not visible" (403, 404), which would make an agent a customer.
+    """
+
+    def __init__(self, get: Getter, tracker: str = "redmine", about: Getter | None = None) -> None:
         self._get = get
+        self._about = about or get
+        self.tracker = tracker
         self._projects: dict[str, Project] | None = None
         self._users: dict[str, dict[str, Any] | None] = {}
         self._people: dict[tuple[str, str | None], Person] = {}
@@ -73,17 +95,30 @@ class Directory:
         self._me: dict[str, Any] | None = None
         self._reloaded: set[str] = set()
 
+    def _unreadable(self, what: str, exc: Malformed) -> TransientError:
+        return TransientError(f"{self.tracker}: {what}: {exc}; tried again next pass")
+
     # --- projects ----------------------------------------------------------------------
 
     def projects(self, reload: bool = False) -> dict[str, Project]:
         """Every project the API user sees, by id."""
         if self._projects is None or reload:
-            rows = paged(self._get, "/projects.json", "projects", "list projects",
-                         include="issue_categories,issue_custom_fields")
-            self._projects = {str(p["id"]): Project(str(p["id"]), str(p["identifier"]), str(p.get("name", "")),
-                                                    _names(p.get("issue_categories")),
-                                                    _names(p.get("issue_custom_fields")))
-                              for p in rows}
+            try:
+                rows = paged(self._get, "/projects.json", "projects", "list projects",
+                             include="issue_categories,issue_custom_fields")
+                projects: dict[str, Project] = {}
+                for p in rows:
+                    project_id = need_id(p.get("id"), "a project's id")
+                    identifier = text(p.get("identifier"), f"project {project_id}'s identifier")
+                    if identifier is None:
+                        raise Malformed(f"project {project_id} has no identifier")
+                    projects[project_id] = Project(
+                        project_id, identifier, text(p.get("name"), f"project {project_id}'s name") or "",
+                        _names(p.get("issue_categories"), f"project {project_id}'s categories"),
+                        _names(p.get("issue_custom_fields"), f"project {project_id}'s custom fields"))
+            except Malformed as exc:
+                raise self._unreadable("list projects", exc) from None
+            self._projects = projects
         return self._projects
 
     def _reload_once(self, key: str) -> dict[str, Project]:
@@ -117,21 +152,40 @@ class Directory:
     def me(self) -> dict[str, Any]:
         """``/users/current.json`` with memberships: raises on bad credentials."""
         if self._me is None:
-            self._me = self._get("/users/current.json", "read the API user", include="memberships,groups")["user"]
-            self._users.setdefault(str(self._me["id"]), self._me)
+            me = self._get("/users/current.json", "read the API user", expect=("user", dict),
+                           include="memberships,groups")["user"]
+            try:
+                user_id = need_id(me.get("id"), "its id")
+                roles_in(me, None)  # its memberships are readable
+            except Malformed as exc:
+                raise self._unreadable("read the API user", exc) from None
+            self._me = me
+            self._users.setdefault(user_id, me)
         return self._me
 
+    def me_id(self) -> str:
+        return str(parse_id(self.me().get("id")))
+
     def me_admin(self) -> bool:
-        return bool(self.me().get("admin"))
+        return self.me().get("admin") is True
 
     def role_permissions(self, role_id: Any) -> frozenset[str] | None:
-        key = str(role_id)
+        key = parse_id(role_id)
+        if key is None:
+            return None
         if key not in self._permissions:
             try:
-                role = self._get(f"/roles/{key}.json", f"read role {key}")["role"]
-                self._permissions[key] = frozenset(role.get("permissions", []))
+                role = self._get(f"/roles/{key}.json", f"read role {key}", expect=("role", dict))["role"]
+            except MalformedAnswer:
+                raise
             except SkippableError:
                 self._permissions[key] = None
+            else:
+                permissions = role.get("permissions")
+                if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+                    raise TransientError(f"{self.tracker}: read role {key}: its permissions are {short(permissions)},"
+                                         " not a list of names; tried again next pass")
+                self._permissions[key] = frozenset(permissions)
         return self._permissions[key]
 
     def my_permissions(self, project_id: Any) -> frozenset[str] | None:
@@ -151,36 +205,41 @@ class Directory:
     # --- people ------------------------------------------------------------------------
 
     def person(self, user: Mapping[str, Any] | None, project_id: Any) -> Person | None:
-        """The person behind an ``{id, name}`` reference, with identities seen from `project_id`."""
+        """The person behind an ``{id, name}`` reference, with identities seen from `project_id`;
+        ``Malformed`` if the reference is not one."""
         if not user or user.get("id") is None:
             return None
-        user_id, project = str(user["id"]), str(project_id) if project_id is not None else None
+        user_id = need_id(user.get("id"), "a user's id")
+        name = text(user.get("name"), f"user {user_id}'s name") or ""
+        project = str(project_id) if project_id is not None else None
         key = (user_id, project)
         if key not in self._people:
-            self._people[key] = self._build(user_id, str(user.get("name") or ""), project)
+            self._people[key] = self._build(user_id, name, project)
         return self._people[key]
 
     def _user(self, user_id: str) -> dict[str, Any] | None:
         if user_id not in self._users:
             try:
-                self._users[user_id] = self._get(f"/users/{user_id}.json", f"read user {user_id}",
-                                                 include="groups,memberships")["user"]
+                raw = self._about(f"/users/{user_id}.json", f"read user {user_id}", expect=("user", dict),
+                                  include="groups,memberships")["user"]
+            except MalformedAnswer:
+                raise  # not "not visible": guessing would make an agent a customer
             except SkippableError:  # 403/404: not visible to the API user (or deleted)
-                self._users[user_id] = None
+                raw = None
+            self._users[user_id] = raw
         return self._users[user_id]
 
     def _build(self, user_id: str, name: str, project_id: str | None) -> Person:
         raw = self._user(user_id)
         if raw is None:
             return Person(id=user_id, name=name or None, groups=self._groups_from_project(user_id, project_id))
-        display = " ".join(part for part in (raw.get("firstname"), raw.get("lastname")) if part) or name
-        if "groups" in raw:  # shown to admins only
-            groups = frozenset(str(g["name"]) for g in raw["groups"])
-        else:
+        try:
+            person, groups = person_from_user(raw, user_id, name, project_id)
+        except Malformed as exc:
+            raise MalformedAnswer(f"{self.tracker}: read user {user_id}: {exc}") from None
+        if groups is None:  # groups are shown to admins only
             groups = self._groups_from_project(user_id, project_id)
-        return Person(id=user_id, login=raw.get("login") or None, email=raw.get("mail") or None,
-                      name=name or display or None, groups=groups,
-                      roles=frozenset(roles_in(raw, project_id)) if project_id is not None else frozenset())
+        return replace(person, groups=groups)
 
     def _groups_from_project(self, user_id: str, project_id: str | None) -> frozenset[str]:
         if project_id is None:
@@ -195,27 +254,73 @@ class Directory:
         return self._project_groups[key]
 
     def _load_project_groups(self, project_id: str) -> dict[str, frozenset[str]]:
+        if parse_id(project_id) != project_id:
+            return {}
+        what = f"list the members of project {project_id}"
         try:
-            members = paged(self._get, f"/projects/{project_id}/memberships.json", "memberships",
-                            f"list the members of project {project_id}")
+            members = paged(self._get, f"/projects/{project_id}/memberships.json", "memberships", what)
+        except MalformedAnswer:
+            raise
         except SkippableError:
             return {}
+        except Malformed as exc:
+            raise self._unreadable(what, exc) from None
         groups: dict[str, frozenset[str]] = {}
         for member in members:
-            group = member.get("group")
-            if not group:
-                continue
             try:
-                data = self._get(f"/groups/{group['id']}.json", f"read group {group['id']}", include="users")
+                group = obj(member.get("group"), "a member's group")
+                if not group:
+                    continue
+                group_id = need_id(group.get("id"), "a group's id")
+                group_name = text(group.get("name"), f"group {group_id}'s name") or f"#{group_id}"
+            except Malformed as exc:
+                raise self._unreadable(what, exc) from None
+            try:
+                data = self._get(f"/groups/{group_id}.json", f"read group {group_id}", expect=("group", dict),
+                                 include="users")
+            except MalformedAnswer:
+                raise
             except SkippableError:
                 continue
-            groups[str(group["name"])] = frozenset(str(u["id"]) for u in data["group"].get("users", []))
+            try:
+                users = objects(data["group"].get("users"), f"group {group_id}'s users")
+                groups[group_name] = frozenset(need_id(u.get("id"), "a user's id") for u in users)
+            except Malformed as exc:
+                raise self._unreadable(f"read group {group_id}", exc) from None
         return groups
 
 
+def person_from_user(raw: Any, user_id: str, name: str, project_id: str | None
+                     ) -> tuple[Person, frozenset[str] | None]:
+    """``GET /users/:id.json``'s user as a Person, and its groups (None when not shown: a non-admin
+    API user); ``Malformed`` if it is not shaped like Redmine's."""
+    user = obj(raw, "the user")
+    found = parse_id(user.get("id"))
+    if found != user_id:
+        raise Malformed(f"the answer is about user {short(user.get('id'))}")
+    display = " ".join(part for part in (text(user.get("firstname"), "firstname"),
+                                         text(user.get("lastname"), "lastname")) if part) or name
+    groups = None
+    if "groups" in user:  # shown to admins only
+        groups = frozenset(text(g.get("name"), "a group's name") or f"#{g.get('id')}"
+                           for g in objects(user.get("groups"), "groups"))
+    roles = roles_in(user, project_id)  # also checks every membership
+    return Person(id=user_id, login=text(user.get("login"), "login"), email=text(user.get("mail"), "mail"),
+                  name=name or display or None,
+                  roles=frozenset(roles) if project_id is not None else frozenset()), groups
+
+
 def roles_in(user: Mapping[str, Any], project_id: Any, ids: bool = False) -> list[str]:
-    """The role names (or ids) of a user's membership in one project, inherited ones included."""
-    return [str(role["id"] if ids else role["name"])
-            for membership in user.get("memberships", []) or []
-            if str((membership.get("project") or {}).get("id")) == str(project_id)
-            for role in membership.get("roles", [])]
+    """The role names (or ids) of a user's membership in one project, inherited ones included;
+    ``Malformed`` if the memberships are not shaped like Redmine's."""
+    found: list[str] = []
+    for membership in objects(user.get("memberships"), "memberships"):
+        project = obj(membership.get("project"), "a membership's project")
+        roles = objects(membership.get("roles"), "a membership's roles")
+        if project_id is None or str(parse_id(project.get("id"))) != str(project_id):
+            continue
+        for role in roles:
+            role_id = need_id(role.get("id"), "a role's id")
+            role_name = text(role.get("name"), f"role {role_id}'s name") or f"#{role_id}"
+            found.append(role_id if ids else role_name)
+    return found

@@ -74,11 +74,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -168,6 +168,14 @@ class ZammadOptions(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            credentials = parts.username is not None or parts.password is not None
+        except ValueError:
+            credentials = False
+        if credentials:  # requests would send them instead of the token; never echoed: they are a secret
+            raise ValueError("expected the Zammad URL without a user name or password (https://user:…@host):"
+                             " the token authenticates; give the bare address, e.g. https://support.example.com")
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"expected the Zammad URL, e.g. https://support.example.com, got {value!r}")
         return re.sub(r"/api/v1/?$", "", value.rstrip("/"))
@@ -213,19 +221,19 @@ def _values(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _history_values(text: Any) -> tuple[bool, list[str]]:
+def _history_values(value: Any) -> tuple[bool, list[str]]:
     """A history ``value_from``/``value_to``: Zammad stores ``value.to_s``, so a multiselect's
     array reads like Ruby's ``["a", "b"]``. Returns (several values?, the values)."""
-    if text is None or text == "":
+    if value is None or value == "":
         return False, []
-    if isinstance(text, str) and text.startswith("[") and text.endswith("]"):
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
         try:
-            items = json.loads(text)
+            items = json.loads(value)
         except (ValueError, RecursionError):
-            return False, [text]
+            return False, [value]
         if isinstance(items, list):
             return True, [str(i) for i in items if i not in (None, "")]
-    return False, [str(text)]
+    return False, [str(value)]
 
 
 def _field_changes(at: datetime, name: str, old: Any, new: Any, by: str | None) -> list[FieldChange]:

@@ -24,7 +24,8 @@ the group's permission can still refuse a change; the sync reports it).
 
 A check that could not be made (a permission Zammad does not give an agent's
 token) is reported with ``ok=True`` and a detail starting with "not verified".
-No detail ever contains the token.
+No detail ever contains the token. An answer not shaped like Zammad's is a failed
+check saying so, never an exception.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .base import AdapterError, Check, SkippableError
-from .zammad_identity import group_access, person_from_user
+from .zammad_identity import group_access
+from .zammad_parse import Malformed, parse_id, short
 
 if TYPE_CHECKING:
     from .zammad import ZammadAdapter
@@ -51,9 +53,9 @@ def check_connection(adapter: ZammadAdapter) -> list[Check]:
     url = adapter.options.url
     try:
         me = adapter.me  # /users/me?expand=true
+        person = adapter.me_person
     except AdapterError as exc:
         return [Check("authentication", url, False, str(exc))]
-    person = person_from_user(me)
     roles = ", ".join(sorted(person.roles)) or "none"
     checks = [Check("authentication", url, True, f"as {person.login!r} ({person}), roles: {roles}")]
     sample, token_check = _sample(adapter)
@@ -71,12 +73,18 @@ def check_connection(adapter: ZammadAdapter) -> list[Check]:
     return checks
 
 
+_UNEXPECTED = (Malformed, KeyError, TypeError, ValueError, AttributeError)
+
+
 def _guard(subject: str, name: str, probe: Callable[[], list[Check]]) -> list[Check]:
     """A lookup that failed is a failed check of what it was for, never an exception."""
     try:
         return probe()
     except AdapterError as exc:
         return [Check(subject, name, False, str(exc))]
+    except _UNEXPECTED as exc:
+        return [Check(subject, name, False, f"Zammad's answer is not shaped as expected ({type(exc).__name__}:"
+                                            f" {short(str(exc))})")]
 
 
 def _sample(adapter: ZammadAdapter) -> tuple[dict[str, Any] | None, Check]:
@@ -91,19 +99,26 @@ def _sample(adapter: ZammadAdapter) -> tuple[dict[str, Any] | None, Check]:
                                 **{"condition[ticket.updated_at][operator]": "after (absolute)",
                                    "condition[ticket.updated_at][value]": "1970-01-01T00:00:00.000Z"})
     except SkippableError as exc:
-        return None, Check("permission", name, False, f"the token cannot list tickets ({exc}): it needs the"
-                                                      " ticket.agent permission and read access to the groups")
+        return None, Check("permission", name, False, f"the token cannot list tickets ({adapter._bare(exc)}): it"
+                                                      " needs the ticket.agent permission and read access to the"
+                                                      " groups")
     except AdapterError as exc:
         return None, Check("permission", name, False, str(exc))
     sample = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None
     if sample is None:
         return None, Check("permission", name, True, "not verified: no ticket is visible to this token yet")
     number = sample.get("number") or sample.get("id")
+    ticket_id = parse_id(sample.get("id"))
+    if ticket_id is None:
+        return None, Check("permission", name, False, f"the ticket list's first item has no ticket id"
+                                                      f" ({short(sample.get('id'))}): is {adapter.options.url} a"
+                                                      " Zammad 5 or 6?")
     try:
-        adapter._get(f"/ticket_history/{sample.get('id')}", f"read the history of ticket {sample.get('id')}")
+        adapter._get(f"/ticket_history/{ticket_id}", f"read the history of ticket {ticket_id}")
     except SkippableError as exc:
-        return sample, Check("permission", name, False, f"the token cannot read ticket histories ({exc}): create"
-                                                        " a token with the ticket.agent permission")
+        return sample, Check("permission", name, False, f"the token cannot read ticket histories"
+                                                        f" ({adapter._bare(exc)}): create a token with the"
+                                                        " ticket.agent permission")
     except AdapterError as exc:
         return sample, Check("permission", name, False, str(exc))
     return sample, Check("permission", name, True, f"the token reads tickets and their history (ticket {number})")
@@ -248,7 +263,9 @@ def _listed(key: str, attribute: str, need: str, found: Mapping[str, Any] | None
     if found.get("active") is False:
         return Check("attribute", attribute, False, f"{attribute!r} is inactive ({key})")
     data_type = str(found.get("data_type"))
-    option = found.get("data_option") or {}
+    option = found.get("data_option")
+    if not isinstance(option, Mapping):
+        option = {}
     what = f"{found.get('display') or attribute} ({data_type})"
     if need in ("deadline", "date & time") and data_type != "datetime":
         return Check("attribute", attribute, False, f"{what} ({key}): it must be a Date & Time attribute, not"

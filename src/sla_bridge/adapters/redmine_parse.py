@@ -1,0 +1,274 @@
+"""Redmine's answers read defensively: what the REST API returns, or a clear word on what is wrong.
+
+Everything here is pure (no HTTP): times, ids, values of the issue JSON, the change
+query's rows, an answer that is not JSON, and the guard that stops a change query
+making no progress.
+
+- A time must carry its zone (Redmine writes UTC with ``Z``); a zoneless or
+  unreadable one is ``Malformed``, never a naive ``datetime`` that would fail
+  later, far from its cause, when compared with an aware one.
+- An id is digits: it goes into URLs (``/issues/{id}.json``, ``/users/{id}.json``),
+  so anything else is refused before it is sent.
+- ``issue_rows`` never raises: a row whose ``updated_on`` cannot be read is a
+  ``ChangedTicket`` with ``problem`` (the sync reports and retries that issue only,
+  and paging goes on by the other rows); what cannot be a row at all (not an
+  issue, no id) is a problem of the whole answer.
+"""
+
+from __future__ import annotations
+
+import re
+import reprlib
+from collections.abc import Hashable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import requests
+
+from .base import ChangedTicket, SkippableError, TransientError
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+STALL_LIMIT = 3  # new requests in a row answering only rows already read: the query is not paging
+RESTAMP_LIMIT = 5  # one issue listed with that many update times in one pass: its stamp moves as it is read
+_ID = re.compile(r"^[0-9]{1,18}$")
+
+_repr = reprlib.Repr()
+_repr.maxstring = 60
+_repr.maxother = 60
+_repr.maxlevel = 2
+_repr.maxlist = _repr.maxdict = 3
+
+
+class Malformed(ValueError):
+    """Redmine's JSON is not what its REST API returns; the message says what and where."""
+
+
+class MalformedAnswer(SkippableError):
+    """An answer about one issue (or a user it names) was not what Redmine's API returns:
+    that issue is skipped until the next pass, never judged on half of its data. Unlike
+    a 403 or 404 on a user, it is never taken for "this user is not visible"."""
+
+
+def short(value: Any) -> str:
+    """A value for a message: bounded, whatever its size or depth."""
+    try:
+        return _repr.repr(value)
+    except (RecursionError, ValueError):  # a huge integer, a pathological nesting
+        return f"<{type_name(value)}>"
+
+
+def type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def parse_id(value: Any) -> str | None:
+    """A Redmine id (a positive integer, or its digits) as text; ``None`` if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 0 < value < 10**18 else None
+    if isinstance(value, str) and _ID.match(value) and int(value) > 0:
+        return str(int(value))
+    return None
+
+
+def need_id(value: Any, what: str) -> str:
+    found = parse_id(value)
+    if found is None:
+        raise Malformed(f"{what} is {short(value)}, not an id")
+    return found
+
+
+def parse_time(value: Any, what: str) -> datetime:
+    """An instant as Redmine writes it (``2025-06-02T08:00:00Z``), in UTC; ``Malformed`` if
+    missing, zoneless, not a date and time, or outside 1970-2999 (no stamp Redmine makes, and
+    one the calendar arithmetic would overflow on)."""
+    if value is None or value == "":
+        raise Malformed(f"{what} has no time")
+    if not isinstance(value, str):
+        raise Malformed(f"{what} is {type_name(value)} ({short(value)}), not a date and time")
+    try:
+        parsed = datetime.fromisoformat(value.strip())  # 3.11+ reads "Z"
+    except ValueError:
+        raise Malformed(f"{what} {short(value)} is not a date and time") from None
+    if parsed.tzinfo is None:
+        raise Malformed(f"{what} {short(value)} has no time zone")
+    return in_range(parsed, what, value)
+
+
+def in_range(parsed: datetime, what: str, value: Any) -> datetime:
+    """An aware instant in UTC, if it lies between 1970 and 2999."""
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise Malformed(f"{what} {short(value)} is out of range") from None
+    if not EARLIEST <= parsed <= LATEST:
+        raise Malformed(f"{what} {short(value)} is out of range (before 1970 or after 2999)")
+    return parsed
+
+
+def optional_time(value: Any, what: str) -> datetime | None:
+    return None if value is None or value == "" else parse_time(value, what)
+
+
+def optional_date(value: Any, what: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Malformed(f"{what} is {type_name(value)} ({short(value)}), not a date")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Malformed(f"{what} {short(value)} is not a date") from None
+
+
+def text(value: Any, what: str) -> str | None:
+    """A scalar as text (``None`` for null or empty); a list or an object is ``Malformed``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise Malformed(f"{what} is {type_name(value)} ({short(value)}), not a text")
+
+
+def obj(value: Any, what: str) -> dict[str, Any]:
+    """An object, or ``{}`` for null/missing; anything else is ``Malformed``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Malformed(f"{what} is {type_name(value)} ({short(value)}), not an object")
+    return value
+
+
+def items(value: Any, what: str) -> list[Any]:
+    """A list, or ``[]`` for null/missing; anything else is ``Malformed``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(f"{what} is {type_name(value)} ({short(value)}), not a list")
+    return value
+
+
+def objects(value: Any, what: str) -> list[dict[str, Any]]:
+    """A list of objects (``[]`` for null/missing)."""
+    found = items(value, what)
+    for n, item in enumerate(found, 1):
+        if not isinstance(item, dict):
+            raise Malformed(f"{what}: item {n} is {type_name(item)} ({short(item)}), not an object")
+    return found
+
+
+def name_of(value: Any, what: str) -> str | None:
+    """The ``name`` of an ``{id, name}`` reference (``None`` when the reference is null)."""
+    return text(obj(value, what).get("name"), f"{what} name")
+
+
+def issue_rows(answer: Any) -> tuple[list[ChangedTicket], list[str]]:
+    """The rows of one page of ``GET /issues.json``: ``{"issues": [...], "total_count": ...}``.
+
+    Never raises. A row whose ``updated_on`` is missing, zoneless or not a date is a
+    ``ChangedTicket`` with ``updated=None`` and its ``problem``; what cannot be a row
+    (the answer not an issue list, an item not an issue or without an id) is returned
+    in ``problems``.
+    """
+    if not isinstance(answer, dict):
+        return [], [f"expected an object with an issue list, got {type_name(answer)}"]
+    listed = answer.get("issues")
+    if not isinstance(listed, list):
+        return [], [f"its issues are {type_name(listed)}, not a list"]
+    rows: list[ChangedTicket] = []
+    problems: list[str] = []
+    for n, item in enumerate(listed, 1):
+        if not isinstance(item, dict):
+            problems.append(f"item {n} is {type_name(item)} ({short(item)}), not an issue")
+            continue
+        issue_id = parse_id(item.get("id"))
+        if issue_id is None:
+            problems.append(f"item {n} has no issue id (id: {short(item.get('id'))})")
+            continue
+        try:
+            rows.append(ChangedTicket(issue_id, parse_time(item.get("updated_on"), "updated_on")))
+        except Malformed as exc:
+            rows.append(ChangedTicket(issue_id, None, str(exc)))
+    return rows, problems
+
+
+def not_json(response: requests.Response, error: BaseException) -> str:
+    """What an answer that is not JSON looks like, without quoting it (it may echo anything)."""
+    body = response.content or b""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    if not body.strip():
+        return f"an empty body ({kind})"
+    head = body.lstrip()[:200].lower()
+    if head.startswith(b"<") or "html" in kind:
+        return f"an HTML page ({kind}, {len(body)} bytes)"
+    if isinstance(error, RecursionError):
+        return f"JSON nested too deeply to read ({len(body)} bytes)"
+    return f"truncated or invalid JSON ({kind}, {len(body)} bytes)"
+
+
+class Progress:
+    """Stops a change query that makes no progress, within a few requests.
+
+    ``keyset_pages`` asks new questions (a later bound, a further offset); a server (or
+    a proxy) that ignores them answers the same rows again, forever. Two signs, each
+    ending the pass with a ``TransientError`` naming the tracker:
+
+    - rows updated before the bound asked for: the server ignores ``updated_on``.
+      Redmine's own filter is ``updated_on > bound - 1 s`` on stamps the database may
+      keep with microseconds (SQLite, PostgreSQL), shown truncated to the second: a row
+      shown one second before the (whole-second) bound is Redmine's, an older one is not;
+    - ``STALL_LIMIT`` *new* requests in a row whose full page holds nothing not already
+      read (the same page at a growing offset, rows already seen). Asking the same
+      question again is legitimate (``keyset_pages`` scans a bulk edit twice) and is not
+      counted; a short page is the end of the list and never counted;
+    - one issue listed with ``RESTAMP_LIMIT`` different update times: its stamp moves
+      each time it is read (a plugin touching issues when they are read), and paging
+      by it would chase it forever. A person editing an issue while the change query
+      is read (seconds) moves it once or twice.
+    """
+
+    def __init__(self, tracker: str) -> None:
+        self.tracker = tracker
+        self.seen: set[tuple[str, datetime | None]] = set()
+        self.asked: set[Hashable] = set()
+        self.stalled = 0
+        self.stamps: dict[str, int] = {}
+
+    def page(self, bound: datetime | None, offset: int, rows: Sequence[ChangedTicket], full: bool) -> None:
+        if bound is not None:
+            floor = bound.replace(microsecond=0) - timedelta(seconds=1)
+            early = next((row for row in rows if row.updated is not None and row.updated < floor), None)
+            if early is not None and early.updated is not None:
+                raise TransientError(
+                    f"{self.tracker}: the change query makes no progress: asked for issues updated since"
+                    f" {bound.isoformat()}, Redmine answered issue {early.id}, updated {early.updated.isoformat()}"
+                    " (the server, or a proxy in front of it, ignores the updated_on filter); the next pass reads"
+                    " them again")
+        request = (bound, offset)
+        fresh = {(row.id, row.updated) for row in rows} - self.seen
+        new_request = request not in self.asked
+        self.asked.add(request)
+        self.seen |= fresh
+        for issue_id, _ in fresh:
+            self.stamps[issue_id] = self.stamps.get(issue_id, 0) + 1
+            if self.stamps[issue_id] >= RESTAMP_LIMIT:
+                raise TransientError(
+                    f"{self.tracker}: the change query makes no progress: issue {issue_id} was listed with"
+                    f" {self.stamps[issue_id]} different update times while the change query was read (its"
+                    " updated_on moves whenever it is read); the next pass reads them again")
+        if fresh:
+            self.stalled = 0
+            return
+        if new_request and full:
+            self.stalled += 1
+            if self.stalled >= STALL_LIMIT:
+                where = f"updated since {bound.isoformat()}" if bound is not None else "every issue"
+                raise TransientError(
+                    f"{self.tracker}: the change query makes no progress: {self.stalled} requests in a row answered"
+                    f" only issues already read (the last: {where}, offset {offset}); Redmine, or a proxy in front"
+                    " of it, does not page as asked; the next pass reads them again")
