@@ -385,7 +385,7 @@ class FakeRedmine:
     def kill_after(self, pid: int, count: int, on: str = "note") -> None:
         """SIGKILL process `pid` right after the server applied the `count`-th matching request
         from now, before answering it: ``on`` is "note" (a PUT adding a note), "write" (any
-        PUT that changed the issue) or "request" (any request, reads included)."""
+        PUT that changed the issue, notes included) or "request" (any request, reads included)."""
         assert on in ("note", "write", "request") and count >= 1
         with self.lock:
             self._kill = {"pid": pid, "on": on, "count": count, "seen": 0}
@@ -716,6 +716,9 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
                 except ValueError:
                     return self._send(400, {"errors": ["Invalid JSON"]})
                 status, body, victim = app.put_issue_and_kill(int(m.group(1)), payload)
+                if victim is None:
+                    with app.lock:
+                        victim = app._should_kill("request", {"request": f"{method} {self.path}"})
                 if victim is not None:
                     return self._kill(victim)
                 return self._send(status, body)

@@ -71,6 +71,7 @@ END = T("2025-06-18T12:00:00+02:00")    # past T3's closure (Tuesday 17 June), w
 ATTEMPTS = 4                            # the adapters' retry policy in these runs
 MAX_PASSES = 600                        # a run that needs more loops over passes
 POLL = timedelta(minutes=5)             # the service's poll after a pass that failed
+HEAL_PASSES = 12                        # passes once the faults stop, to retry what is waiting
 
 
 class SimClock:
@@ -107,6 +108,8 @@ SCRIPT: tuple[Step, ...] = (
     *(Step(T("2025-06-02T11:00:00+02:00"), "wait", t) for t in ("T1", "T2", "T5")),
     Step(T("2025-06-02T14:00:00+02:00"), "wait", "T3"),
     Step(T("2025-06-03T10:00:00+02:00"), "wait", "T4"),      # T4's acknowledge (3 h) is breached by then
+    Step(T("2025-06-03T10:30:00+02:00"), "nudge", "T1"),     # an agent's public "any news?" while waiting
+    Step(T("2025-06-04T10:30:00+02:00"), "nudge", "T3"),
     Step(T("2025-06-04T15:30:00+02:00"), "answer", "T2"),    # after its reminder 2 (Wednesday ~11:00)
     Step(T("2025-06-04T16:00:00+02:00"), "take_back", "T5"),
 )
@@ -149,6 +152,7 @@ class World:
     def wait(self, ticket: str) -> None: raise NotImplementedError
     def answer(self, ticket: str) -> None: raise NotImplementedError
     def take_back(self, ticket: str) -> None: raise NotImplementedError
+    def nudge(self, ticket: str) -> None: raise NotImplementedError
 
     # What the tracker shows
     def markers(self, ticket: str) -> list[str]: raise NotImplementedError
@@ -203,6 +207,10 @@ class RedmineWorld(World):
     def answer(self, ticket: str) -> None:
         self.fake.act(int(ticket), self.customer, notes="Toujours en panne chez nous.")
 
+    def nudge(self, ticket: str) -> None:
+        from fake_redmine import AGENT
+        self.fake.act(int(ticket), AGENT, notes="Avez-vous pu tester le correctif ?")
+
     def take_back(self, ticket: str) -> None:
         from fake_redmine import AGENT, IN_PROGRESS
         self.fake.act(int(ticket), AGENT, notes="Nous reprenons l'analyse.", status=IN_PROGRESS)
@@ -226,7 +234,7 @@ JIRA_URLS = {"cloud": "https://acme.atlassian.net", "datacenter": "https://jira.
 
 
 class JiraWorld(World):
-    def __init__(self, clock: SimClock, stack: ExitStack, flavour: str) -> None:
+    def __init__(self, clock: SimClock, stack: ExitStack, flavour: str, agents: str = "id") -> None:
         super().__init__(clock)
         from jira_fake import FakeJira
 
@@ -244,7 +252,7 @@ class JiraWorld(World):
         raw = tomllib.loads(example_config_text())
         raw["trackers"] = {"jira": {
             "adapter": "jira", "closing_status": "Closed", "comment_visibility": "public",
-            "agents": [self.fake.user_id("sam")],
+            "agents": [self.fake.user_id("sam")] if agents == "id" else ["group:support"],
             "severities": {"Highest": "bloquante", "High": "majeure", "Medium": "mineure", "Low": "mineure"},
             "statuses": {"new": ["To Do"], "in_progress": ["In Progress"],
                          "waiting_for_customer": ["Waiting for customer"], "resolved": ["Resolved"],
@@ -252,7 +260,9 @@ class JiraWorld(World):
             "options": {"url": self.fake.url, "deployment": "auto", **credentials, "projects": ["SUP"],
                         "deadline_field": "customfield_10050"}}}
         self.config = builtin_config(raw)
-        self.adapter = JiraAdapter("jira", self.config.file.trackers["jira"], self.config, retry=self.retry())
+        # The adapter's caches (an hour for a user's groups) age with the simulated clock.
+        self.adapter = JiraAdapter("jira", self.config.file.trackers["jira"], self.config, retry=self.retry(),
+                                   monotonic=lambda: clock().timestamp())
         self.make_syncer(self.config, self.adapter)
 
     def create(self, title: str, severity: str) -> str:
@@ -268,6 +278,9 @@ class JiraWorld(World):
 
     def answer(self, ticket: str) -> None:
         self.fake.comment(ticket, "alice", "Still broken here.")
+
+    def nudge(self, ticket: str) -> None:
+        self.fake.comment(ticket, "sam", "Could you test the fix?")
 
     def take_back(self, ticket: str) -> None:
         self.fake.comment(ticket, "sam", "We are looking again.")
@@ -315,6 +328,7 @@ class ZammadWorld(World):
         self.config = builtin_config(raw)
         self.adapter = ZammadAdapter("zammad", self.config.file.trackers["zammad"], self.config,
                                      retry=self.retry())
+        self.adapter.directory.clock = lambda: clock().timestamp()  # users kept user_cache_seconds, simulated
         self.make_syncer(self.config, self.adapter)
 
     def create(self, title: str, severity: str) -> str:
@@ -335,6 +349,11 @@ class ZammadWorld(World):
     def answer(self, ticket: str) -> None:
         from zammad_fake import CUSTOMER
         self.fake.add_article(int(ticket), CUSTOMER, body="Still broken here.", type="email", sender="Customer")
+
+    def nudge(self, ticket: str) -> None:
+        from zammad_fake import AGENT
+        self.fake.add_article(int(ticket), AGENT, body="Could you test the fix?", type="email",
+                              to="alice@customer.example")
 
     def take_back(self, ticket: str) -> None:
         from zammad_fake import AGENT
@@ -364,6 +383,13 @@ WORLDS: dict[str, Callable[[SimClock, ExitStack], World]] = {
     "jira-datacenter": lambda clock, stack: JiraWorld(clock, stack, "datacenter"),
     "zammad": ZammadWorld,
 }
+# Agents named by a Jira group (``group:support``): every author's groups are looked up,
+# an hour at a time. Not in the default runs: see the xfail test at the end.
+MORE_WORLDS: dict[str, Callable[[SimClock, ExitStack], World]] = {
+    "jira-cloud-groups": lambda clock, stack: JiraWorld(clock, stack, "cloud", agents="group"),
+    "jira-datacenter-groups": lambda clock, stack: JiraWorld(clock, stack, "datacenter", agents="group"),
+}
+ALL_WORLDS = {**WORLDS, **MORE_WORLDS}
 
 
 # --- the simulated service --------------------------------------------------------------------------
@@ -393,6 +419,7 @@ class Run:
     sleeps: float = 0.0
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
+    healing: int = 0  # passes after the faults stopped
 
     @property
     def max_requests(self) -> int:
@@ -432,13 +459,20 @@ def drive(world: World, injector: FaultInjector, script: tuple[Step, ...] = SCRI
         if wake > end:
             break
         clock.set(wake)
-    # The fault-free end: the network heals, one more pass must find everything right.
+    # The network heals: passes go on at each retry still waiting (nothing new happens on the
+    # tracker) until one finds nothing left to retry and nothing to write.
     injector.enabled = False
     clock.set(end)
-    before = injector.requests
-    run.final = world.syncer.run(clock())
-    run.passes.append(Pass(clock(), injector.requests - before, run.final.complete, len(run.final.errors),
-                           sum(run.final.applied.values())))
+    for _ in range(HEAL_PASSES):
+        before = injector.requests
+        run.final = world.syncer.run(clock())
+        run.passes.append(Pass(clock(), injector.requests - before, run.final.complete, len(run.final.errors),
+                               sum(run.final.applied.values())))
+        run.healing += 1
+        retries = [T(r["retry_at"].replace("Z", "+00:00")) for r in world.store.retries()]
+        if not retries and run.final.complete and not run.final.errors and not run.final.applied:
+            break
+        clock.set(max([clock() + timedelta(seconds=1), *retries]))
     run.markers = {t: world.markers(i) for t, i in world.ids.items()}
     run.closures = {t: world.closures(i) for t, i in world.ids.items()}
     run.states = {t: world.state(i) for t, i in world.ids.items()}
@@ -459,14 +493,16 @@ def no_sleep() -> Iterator[None]:
         time.sleep = original
 
 
-def scripted_run(world: str, seed: int | None, rate: float = 0.2) -> Run:
-    """One run of the script on `world`; ``seed=None``: no faults (the reference)."""
+def scripted_run(world: str, seed: int | None, rate: float = 0.2, script: tuple[Step, ...] = SCRIPT,
+                 end: datetime = END, injector: Callable[[SimClock], FaultInjector] | None = None) -> Run:
+    """One run of `script` on `world`; ``seed=None``: no faults (the reference). ``injector``
+    builds a particular injector from the simulated clock instead of the seeded ~20 % one."""
     with ExitStack() as stack, no_sleep():
         clock = SimClock(START)
-        w = WORLDS[world](clock, stack)
-        injector = FaultInjector(seed or 0, rate=rate if seed is not None else 0.0)
-        stack.enter_context(injector.installed())
-        return drive(w, injector)
+        w = ALL_WORLDS[world](clock, stack)
+        chosen = injector(clock) if injector else FaultInjector(seed or 0, rate=rate if seed is not None else 0.0)
+        stack.enter_context(chosen.installed())
+        return drive(w, chosen, script, end)
 
 
 def compare(run: Run, reference: Run) -> dict[str, Any]:
@@ -496,20 +532,24 @@ def pass_budget(reference: Run) -> int:
 
 # --- the tests --------------------------------------------------------------------------------------
 
-_REFERENCES: dict[str, Run] = {}
+def steps(keys: list[str]) -> list[str]:
+    """Marker keys as the steps they are: reminder1, reminder2, ..., closure."""
+    return [k.split("/")[1] + ("" if "/closure/" in k else k.rsplit("/", 1)[-1]) for k in keys]
 
 
-def reference(world: str) -> Run:
-    if world not in _REFERENCES:
-        _REFERENCES[world] = scripted_run(world, None)
-    return _REFERENCES[world]
+_REFERENCES: dict[tuple[str, tuple[Step, ...]], Run] = {}
+
+
+def reference(world: str, script: tuple[Step, ...] = SCRIPT, end: datetime = END) -> Run:
+    if (world, script) not in _REFERENCES:
+        _REFERENCES[world, script] = scripted_run(world, None, script=script, end=end)
+    return _REFERENCES[world, script]
 
 
 @pytest.mark.parametrize("world", list(WORLDS))
 def test_the_reference_run_does_what_the_contract_says(world: str) -> None:
     ref = reference(world)
-    kinds = {t: [k.split("/")[1] + ("" if "/closure/" in k else k.rsplit("/", 1)[-1]) for k in keys]
-             for t, keys in ref.markers.items()}
+    kinds = {t: steps(keys) for t, keys in ref.markers.items()}
     assert kinds["T1"] == ["reminder1", "reminder2", "reminder3", "closure"]
     assert kinds["T2"] == ["reminder1", "reminder2", "reminder1", "reminder2", "reminder3", "closure"]
     assert kinds["T3"] == ["reminder1", "reminder2", "reminder3", "closure"]
@@ -557,3 +597,65 @@ def test_one_seed_gives_one_run() -> None:
     first, second = scripted_run("zammad", 3), scripted_run("zammad", 3)
     assert first.faults == second.faults and first.markers == second.markers
     assert [p.requests for p in first.passes] == [p.requests for p in second.passes]
+
+
+# --- a person misread for one pass ------------------------------------------------------------------
+# One ticket waits from Monday 11:00; an agent asks "could you test the fix?" on Monday
+# 15:00 (an agent's comment: the waiting cycle goes on). Reminder 1 on Tuesday 11:00,
+# reminder 2 on Wednesday 11:00, reminder 3 on Thursday, the closure on Friday. On
+# Wednesday at 11:00 (and only then) the agent's user lookup fails the way a tracker
+# does under load: if the adapter then takes the agent for the customer, Monday's
+# comment becomes a customer answer, the cycle restarts from it, and the customer is
+# sent a "reminder 1 of 3" of that made-up cycle — and the real reminder 2 a day late.
+
+NUDGED: tuple[Step, ...] = (
+    Step(T("2025-06-02T09:30:00+02:00"), "create", "T1"),
+    Step(T("2025-06-02T10:00:00+02:00"), "acknowledge", "T1"),
+    Step(T("2025-06-02T11:00:00+02:00"), "wait", "T1"),
+    Step(T("2025-06-02T15:00:00+02:00"), "nudge", "T1"),
+)
+NUDGED_END = T("2025-06-06T18:00:00+02:00")
+WEDNESDAY = (T("2025-06-04T10:59:00+02:00"), T("2025-06-04T11:30:00+02:00"))
+
+
+def on_wednesday(path_end: str, kind: str) -> Callable[[SimClock], FaultInjector]:
+    """Every request whose path ends with `path_end` fails with `kind`, on Wednesday 11:00 only."""
+    def build(clock: SimClock) -> FaultInjector:
+        return FaultInjector(0, rate=1.0, kinds={kind: 1.0},
+                             only=lambda r: (r.path_url or "").split("?")[0].endswith(path_end)
+                             and WEDNESDAY[0] <= clock() < WEDNESDAY[1])
+    return build
+
+
+def misread_run(world: str, path_end: str, kind: str) -> tuple[Run, Run]:
+    run = scripted_run(world, 0, script=NUDGED, end=NUDGED_END, injector=on_wednesday(path_end, kind))
+    return run, reference(world, NUDGED, NUDGED_END)
+
+
+def test_the_misread_scenario_without_faults() -> None:
+    for world in ("zammad", "jira-cloud-groups"):
+        ref = reference(world, NUDGED, NUDGED_END)
+        assert steps(ref.markers["T1"]) == ["reminder1", "reminder2", "reminder3", "closure"], ref.markers
+        assert ref.closures == {"T1": 1}
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: Zammad: a user lookup whose retries end on HTTP 500 gives an id-only"
+                   " person 'for this ticket' (zammad_identity.Directory.person); an agent so read counts as the"
+                   " customer, their comment restarts the waiting cycle, and that evaluation and snapshot are stored:"
+                   " a reminder of a made-up cycle is sent, the real one is late")
+def test_zammad_an_agent_lookup_answering_500_never_makes_a_customer_answer() -> None:
+    run, ref = misread_run("zammad", "/users/4", "500")
+    assert "500" in run.faults and run.faults.split(", ")[0] != "0 requests"
+    report = compare(run, ref)
+    assert {k: v for k, v in report.items() if v} == {}, f"{run.faults}: {report}"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: Jira: a truncated (unparseable) answer to a user's group lookup is"
+                   " taken for a refusal and cached for an hour as 'no groups' (JiraAdapter._groups catches the"
+                   " SkippableError of _lookup); an agent named by group then counts as the customer, their comment"
+                   " restarts the waiting cycle: a reminder of a made-up cycle is sent, the real one is late")
+def test_jira_a_truncated_group_lookup_never_makes_an_agent_a_customer() -> None:
+    run, ref = misread_run("jira-cloud-groups", "/user/groups", "truncated")
+    assert "truncated" in run.faults
+    report = compare(run, ref)
+    assert {k: v for k, v in report.items() if v} == {}, f"{run.faults}: {report}"

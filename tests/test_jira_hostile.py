@@ -279,8 +279,16 @@ def test_a_search_that_never_ends_ends_the_pass_and_the_next_one_retries(rsps: r
     h = Harness(rsps, "cloud", "2025-06-02T10:00:00+02:00")
     key = h.jira.create("Login page returns 500", "alice")
     stuck = {"issues": [h.jira._row(h.jira.issue(key), ["updated"])], "nextPageToken": "again", "isLast": False}
+    asked: list[int] = []
+
+    def search(query: Any, body: Any) -> Any:
+        asked.append(1)
+        if len(asked) > 40:
+            raise RuntimeError("the adapter kept asking /search/jql")
+        return stuck
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(h.jira, "_search_cloud", lambda query, body: stuck)
+        mp.setattr(h.jira, "_search_cloud", search)
         summary = h.sync("2025-06-02T10:05:00+02:00")
     assert not summary.complete and h.store.cursor("jira").cursor is None
     assert [e for e in summary.errors] == [

@@ -136,5 +136,6 @@ class HttpClient:
         return float(wait)
 
     def _log(self, state: RetryCallState) -> None:
-        log.warning("%s: retrying after %s (attempt %d)", self.tracker,
-                    state.outcome.exception() if state.outcome else "?", state.attempt_number)
+        error = state.outcome.exception() if state.outcome else None
+        said = str(error).removeprefix(f"{self.tracker}: ") if error is not None else "?"  # named once
+        log.warning("%s: retrying after %s (attempt %d)", self.tracker, said, state.attempt_number)

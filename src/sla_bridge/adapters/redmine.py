@@ -19,6 +19,15 @@ agents (identity patterns) say who is support staff; sla-bridge's own API user i
 always an agent. Fields named in ``[trackers.<name>.fields]`` (category, tracker,
 custom fields) are read into ``Ticket.fields``, their journal changes into
 ``FieldChange`` events. ``check_connection`` lives in ``redmine_checks``.
+
+Hostile or broken answers (``redmine_parse``): an answer about one issue (the issue,
+a user it names) that is not JSON (truncated, an HTML page) or not shaped like
+Redmine's is that issue's ``SkippableError``, naming it and what was wrong; only the
+pass's first request suggests checking ``options.url``. A change-query row with an
+unreadable ``updated_on`` is yielded with its ``problem``. Paging that makes no
+progress (a server ignoring the bound or the offset, stamps moving as they are read)
+ends the pass within a few requests (``keyset_pages`` and ``Progress``). The API key is in no message: an
+error body echoing it is masked, a ``requests`` error is named by its type only.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from ..identity import Person
 from ..model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
 from ..secrets import register
 from .base import (
-    AdapterError, ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, TransientError, keyset_pages,
+    ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, TransientError, keyset_pages,
     person_role,
 )
 from .redmine_parse import (
@@ -117,6 +126,7 @@ def parse_reported(value: str, zone: ZoneInfo) -> datetime:
 
 class RedmineAdapter:
     adapter_type = "redmine"
+    stamp_precision = timedelta(seconds=1)  # `updated_on` keeps whole seconds
     # Redmine 5 sets no limit on a note: ``Journal`` validates no length, and ``journals.notes``
     # is a ``text`` column (SQLite, PostgreSQL: unbounded; MySQL: LONGTEXT, from the
     # 20161010081600 migration's 16 MB, which Rails maps to LONGTEXT). Nothing to cut to.
@@ -178,7 +188,8 @@ class RedmineAdapter:
             if not isinstance(found, kind):
                 wanted = "an object" if kind is dict else "a list"
                 said = (f"Redmine's answer holds {type_name(found)} under {key!r}, not {wanted}"
-                        if isinstance(data, dict) else f"Redmine answered {type_name(data)}, not an object with {key!r}")
+                        if isinstance(data, dict)
+                        else f"Redmine answered {type_name(data)}, not an object with {key!r}")
                 self._wrong_answer(what, said, about)
         self._answered = True
         return data
@@ -193,10 +204,10 @@ class RedmineAdapter:
                                  " not a proxy's or a login page's")
         if about:
             raise MalformedAnswer(f"{self.name}: {what}: {said}")
-        raise TransientError(f"{self.name}: {what}: {said}; tried again next pass")
+        raise TransientError(f"{self.name}: {what}: {said}")
 
     def _malformed_lookup(self, what: str, exc: Malformed) -> TransientError:
-        return TransientError(f"{self.name}: {what}: {exc}; tried again next pass")
+        return TransientError(f"{self.name}: {what}: {exc}")
 
     # --- lookups, read once per adapter instance --------------------------------------
 
@@ -354,13 +365,13 @@ class RedmineAdapter:
             raise TransientError(f"{self.name}: the change query's answer ({where}) is not a list of issues:"
                                  f" {problem}; the next pass reads it again")
         limit, total = data.get("limit"), data.get("total_count")
-        if (isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < size <= offset + size
-                and len(rows) >= limit and isinstance(total, int) and total > offset + len(rows)):
+        if (isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < size and len(rows) >= limit
+                and isinstance(total, int) and total > offset + len(rows)):
             # Taken for the last page, it would end the list here and miss every issue after it.
             raise PermanentError(f"{self.name}: Redmine answered {len(rows)} issues of {total} although {size}"
                                  f" were asked ({where}): something in front of it caps pages at {limit}; set"
                                  f" trackers.{self.name}.options.page_size = {limit}")
-        progress.page(bound, offset, rows, len(rows) >= size)
+        progress.page(bound, rows)
         return rows
 
     def _project_ids(self) -> list[str]:
@@ -377,7 +388,8 @@ class RedmineAdapter:
         if parse_id(ticket_id) != ticket_id:  # it goes into a URL
             raise SkippableError(f"{self.name}: {short(ticket_id)} is not a Redmine issue id")
         with self._about_issue(ticket_id):
-            data = self._get_about(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", include="journals")
+            data = self._get_about(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", expect=("issue", dict),
+                                   include="journals")
             return self.parse(ticket_id, data)
 
     @contextmanager
@@ -553,7 +565,7 @@ class RedmineAdapter:
     # --- writing ---------------------------------------------------------------------
 
     def _put(self, ticket_id: str, fields: dict[str, Any], what: str, retry: bool) -> None:
-        self.http.request("PUT", f"/issues/{ticket_id}.json", what=what, retry=retry, json={"issue": fields})
+        self._call("PUT", f"/issues/{ticket_id}.json", what, retry, json={"issue": fields})
 
     def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None:
         """Due date, deadline and SLA labels in one PUT (safe to retry: it sets values).

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..identity import IdentityKind, IdentityPattern
 from .base import AdapterError, Check, SkippableError
+from .redmine_parse import Malformed, MalformedAnswer, objects, parse_id, text
 from .redmine_users import Project, roles_in
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ def run_checks(adapter: "RedmineAdapter") -> list[Check]:
             checks += step(adapter)
         except AdapterError as exc:  # one failed lookup fails its own check, not the others
             checks.append(Check(subject, "", False, str(exc)))
+        except (Malformed, KeyError, TypeError, AttributeError, ValueError) as exc:  # an answer of another shape
+            checks.append(Check(subject, "", False, f"Redmine answered something not shaped like its REST API"
+                                                    f" ({type(exc).__name__}: {exc})"))
     return checks
 
 
@@ -90,10 +94,13 @@ def _priorities(a: "RedmineAdapter") -> list[Check]:
 def _definitions(a: "RedmineAdapter") -> dict[int, dict[str, Any]] | None:
     """Issue custom field definitions by id, or None when the list is admin-only for this user."""
     try:
-        rows = a._get("/custom_fields.json", "list custom fields").get("custom_fields", [])
+        rows = a._get("/custom_fields.json", "list custom fields", expect=("custom_fields", list))["custom_fields"]
+    except MalformedAnswer:
+        raise
     except SkippableError:
         return None
-    return {int(f["id"]): f for f in rows if f.get("customized_type") == "issue"}
+    return {int(str(parse_id(f.get("id")))): f for f in objects(rows, "custom fields")
+            if f.get("customized_type") == "issue" and parse_id(f.get("id"))}
 
 
 def _field_refs(a: "RedmineAdapter") -> list[tuple[str, str | int, tuple[str, ...]]]:
@@ -189,16 +196,19 @@ def _scope(a: "RedmineAdapter") -> dict[str, Any]:
 
 def _first_issue(a: "RedmineAdapter") -> dict[str, Any] | None:
     params = {**_scope(a), "op[status_id]": "*", "limit": 1}
-    issues = a._get("/issues.json", "look for an issue", **params).get("issues", [])
-    return issues[0] if issues else None
+    issues = objects(a._get("/issues.json", "look for an issue", expect=("issues", list), **params)["issues"],
+                     "issues")
+    return issues[0] if issues and parse_id(issues[0].get("id")) else None
 
 
 def _issues_in(a: "RedmineAdapter", status_id: str) -> dict[str, dict[str, Any]]:
     """One issue in `status_id` per tracker (workflows are per tracker), by tracker name."""
     params = {**_scope(a), "v[status_id][]": [status_id], "limit": 100}
     found: dict[str, dict[str, Any]] = {}
-    for issue in a._get("/issues.json", "look for issues in a status", **params).get("issues", []):
-        found.setdefault(str((issue.get("tracker") or {}).get("name")), issue)
+    for issue in objects(a._get("/issues.json", "look for issues in a status", expect=("issues", list),
+                                **params)["issues"], "issues"):
+        if parse_id(issue.get("id")):
+            found.setdefault(str((issue.get("tracker") or {}).get("name")), issue)
     return found
 
 
@@ -292,7 +302,8 @@ def _identities(a: "RedmineAdapter") -> list[Check]:
     for pattern in patterns:
         if pattern.kind is IdentityKind.ROLE:
             if roles is None:
-                roles = {r["name"].casefold() for r in a._get("/roles.json", "list roles").get("roles", [])}
+                roles = {(text(r.get("name"), "a role's name") or "").casefold() for r in objects(
+                    a._get("/roles.json", "list roles", expect=("roles", list))["roles"], "roles")}
             out.append(Check("identity", str(pattern), pattern.value in roles,
                              "a role" if pattern.value in roles else "no such role"))
         elif pattern.kind is IdentityKind.GROUP:
@@ -302,7 +313,8 @@ def _identities(a: "RedmineAdapter") -> list[Check]:
 
 def _group_check(a: "RedmineAdapter", pattern: IdentityPattern) -> Check:
     if a.directory.me_admin():
-        groups = {g["name"].casefold() for g in a._get("/groups.json", "list groups").get("groups", [])}
+        groups = {(text(g.get("name"), "a group's name") or "").casefold() for g in objects(
+            a._get("/groups.json", "list groups", expect=("groups", list))["groups"], "groups")}
         return Check("identity", str(pattern), pattern.value in groups, "a group" if pattern.value in groups
                      else "no such group")
     members = [p.identifier for p in _projects_checked(a)

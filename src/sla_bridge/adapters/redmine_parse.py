@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +29,6 @@ from .base import ChangedTicket, SkippableError, TransientError
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
-STALL_LIMIT = 3  # new requests in a row answering only rows already read: the query is not paging
 RESTAMP_LIMIT = 5  # one issue listed with that many update times in one pass: its stamp moves as it is read
 _ID = re.compile(r"^[0-9]{1,18}$")
 
@@ -214,32 +213,29 @@ def not_json(response: requests.Response, error: BaseException) -> str:
 class Progress:
     """Stops a change query that makes no progress, within a few requests.
 
-    ``keyset_pages`` asks new questions (a later bound, a further offset); a server (or
-    a proxy) that ignores them answers the same rows again, forever. Two signs, each
-    ending the pass with a ``TransientError`` naming the tracker:
+    ``keyset_pages`` (base) asks new questions (a later bound, a further offset) and
+    itself stops a server that answers the same full page at three offsets in a row
+    (it ignores ``offset``). Two more signs end the pass here, each with a
+    ``TransientError`` naming the tracker:
 
     - rows updated before the bound asked for: the server ignores ``updated_on``.
       Redmine's own filter is ``updated_on > bound - 1 s`` on stamps the database may
       keep with microseconds (SQLite, PostgreSQL), shown truncated to the second: a row
-      shown one second before the (whole-second) bound is Redmine's, an older one is not;
-    - ``STALL_LIMIT`` *new* requests in a row whose full page holds nothing not already
-      read (the same page at a growing offset, rows already seen). Asking the same
-      question again is legitimate (``keyset_pages`` scans a bulk edit twice) and is not
-      counted; a short page is the end of the list and never counted;
+      shown one second before the (whole-second) bound is Redmine's, an older one is not.
+      (That slack also lists a whole bulk edit again once its second is passed: rows
+      already read, at a new bound, are therefore no sign of a stuck query by themselves.)
     - one issue listed with ``RESTAMP_LIMIT`` different update times: its stamp moves
-      each time it is read (a plugin touching issues when they are read), and paging
-      by it would chase it forever. A person editing an issue while the change query
-      is read (seconds) moves it once or twice.
+      each time it is read (a server, or a shim in front of it, showing the current
+      time), and paging by it would chase it forever. A person editing an issue while
+      the change query is read (seconds) moves it once or twice.
     """
 
     def __init__(self, tracker: str) -> None:
         self.tracker = tracker
         self.seen: set[tuple[str, datetime | None]] = set()
-        self.asked: set[Hashable] = set()
-        self.stalled = 0
         self.stamps: dict[str, int] = {}
 
-    def page(self, bound: datetime | None, offset: int, rows: Sequence[ChangedTicket], full: bool) -> None:
+    def page(self, bound: datetime | None, rows: Sequence[ChangedTicket]) -> None:
         if bound is not None:
             floor = bound.replace(microsecond=0) - timedelta(seconds=1)
             early = next((row for row in rows if row.updated is not None and row.updated < floor), None)
@@ -249,10 +245,7 @@ class Progress:
                     f" {bound.isoformat()}, Redmine answered issue {early.id}, updated {early.updated.isoformat()}"
                     " (the server, or a proxy in front of it, ignores the updated_on filter); the next pass reads"
                     " them again")
-        request = (bound, offset)
         fresh = {(row.id, row.updated) for row in rows} - self.seen
-        new_request = request not in self.asked
-        self.asked.add(request)
         self.seen |= fresh
         for issue_id, _ in fresh:
             self.stamps[issue_id] = self.stamps.get(issue_id, 0) + 1
@@ -261,14 +254,3 @@ class Progress:
                     f"{self.tracker}: the change query makes no progress: issue {issue_id} was listed with"
                     f" {self.stamps[issue_id]} different update times while the change query was read (its"
                     " updated_on moves whenever it is read); the next pass reads them again")
-        if fresh:
-            self.stalled = 0
-            return
-        if new_request and full:
-            self.stalled += 1
-            if self.stalled >= STALL_LIMIT:
-                where = f"updated since {bound.isoformat()}" if bound is not None else "every issue"
-                raise TransientError(
-                    f"{self.tracker}: the change query makes no progress: {self.stalled} requests in a row answered"
-                    f" only issues already read (the last: {where}, offset {offset}); Redmine, or a proxy in front"
-                    " of it, does not page as asked; the next pass reads them again")

@@ -96,7 +96,7 @@ class Directory:
         self._reloaded: set[str] = set()
 
     def _unreadable(self, what: str, exc: Malformed) -> TransientError:
-        return TransientError(f"{self.tracker}: {what}: {exc}; tried again next pass")
+        return TransientError(f"{self.tracker}: {what}: {exc}")
 
     # --- projects ----------------------------------------------------------------------
 
@@ -184,7 +184,7 @@ class Directory:
                 permissions = role.get("permissions")
                 if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
                     raise TransientError(f"{self.tracker}: read role {key}: its permissions are {short(permissions)},"
-                                         " not a list of names; tried again next pass")
+                                         " not a list of names")
                 self._permissions[key] = frozenset(permissions)
         return self._permissions[key]
 
@@ -236,6 +236,7 @@ class Directory:
         try:
             person, groups = person_from_user(raw, user_id, name, project_id)
         except Malformed as exc:
+            del self._users[user_id]  # read again for the next issue that names this user
             raise MalformedAnswer(f"{self.tracker}: read user {user_id}: {exc}") from None
         if groups is None:  # groups are shown to admins only
             groups = self._groups_from_project(user_id, project_id)

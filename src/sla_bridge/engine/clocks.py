@@ -110,7 +110,6 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         elapsed += available
 
     remaining = target_minutes - elapsed
-    breached_at = breach_instant(cal, deadline) if deadline is not None else None
     if stop is not None and stopped:
         # Business time past the deadline, not wall time: an answer at 20:00, or
         # at the next opening, to a deadline at 18:00 is on time.
@@ -140,7 +139,8 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
         why.append(f"deadline unknown while paused; {minutes_text(remaining)} left")
     return ClockEvaluation(clock, state, target, target_minutes, start, stopped_at, deadline, elapsed,
                            remaining, at_risk_at, tuple(clipped), tuple(why),
-                           breached_at=breached_at if state is ClockState.BREACHED else None)
+                           breached_at=breach_instant(cal, deadline)
+                           if state is ClockState.BREACHED and deadline is not None else None)
 
 
 def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime, sev: SeverityPolicy,
