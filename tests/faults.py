@@ -61,6 +61,7 @@ class Sent:
     method: str
     path: str
     fault: str | None
+    comment: bool = False  # the request carries an idempotency marker: a reminder or closure notice
 
 
 @dataclass
@@ -123,6 +124,10 @@ class FaultInjector:
         """Writes the server applied whose answer was lost or unreadable."""
         return [s for s in self.sent if s.fault in APPLIED and s.method != "GET"]
 
+    def comments_lost(self) -> list[Sent]:
+        """Reminders and closure notices the server posted whose answer was lost: the hardest case."""
+        return [s for s in self.applied_writes_lost() if s.comment]
+
     # --- the fault ------------------------------------------------------------------
 
     def draw(self) -> str | None:
@@ -146,7 +151,9 @@ class FaultInjector:
         fault = self.draw() if self.enabled else None
         method = request.method or "?"
         path = urlsplit(request.url or "").path
-        self.sent.append(Sent(self.requests, method, path, fault))
+        body = request.body or b""
+        comment = b"sla-bridge:" in (body if isinstance(body, bytes) else body.encode())
+        self.sent.append(Sent(self.requests, method, path, fault, comment))
         if fault is None:
             return original(session, request, **kwargs)  # type: ignore[no-any-return]
         if fault == "429":

@@ -139,7 +139,10 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
             raise TransientError(f"the change query makes no progress: {stalls} full pages in a row listed only"
                                  " tickets already seen, none later than the bound asked (does the tracker"
                                  " ignore the `updated` filter?); the next pass tries again")
+        before = len(seen)
         yield from _stable_group(query, bound, page_size, fresh)
+        if len(seen) > before:  # the group brought new tickets: progress (Redmine lists 1 s early)
+            stalls = 0
         bound += resolution  # past the group: an edit moves a ticket later, never before this
 
 
