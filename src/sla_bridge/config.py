@@ -8,7 +8,6 @@ Secrets are references to an environment variable or a file, never values.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date, time
@@ -17,12 +16,12 @@ from typing import Annotated, Any, Literal, Mapping, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator,
 )
 
 from .calendar import BusinessCalendar, Interval
 from .errors import ConfigError
-from .secrets import register
+from .secrets import SECRET_FILE_LIMIT, SecretRef  # noqa: F401 - adapters take SecretRef from here
 from .identity import IdentityPattern, parse_pattern
 from .policy import (
     AcknowledgedBy, CatchUp, Clock, CustomerRules, Duration, Entitlement, Labels, OnManualChange, Policy,
@@ -74,77 +73,6 @@ IntervalField = Annotated[Interval, BeforeValidator(_interval)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-SECRET_FILE_LIMIT = 64 * 1024  # a token is short; /dev/zero or a log file by mistake is not
-
-
-class SecretRef(_Strict):
-    """Where a secret lives: ``{ env = "NAME" }`` or ``{ file = "/path" }``.
-
-    The value is read only when an adapter asks for it, never printed: surrounding
-    white space (the newline a file or a container secret ends with) is stripped,
-    what an HTTP header still cannot carry is refused, and the value is registered
-    so that any text leaving the process is scrubbed of it. A relative ``file`` is
-    relative to the configuration file, like the store.
-    """
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _not_inline(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            # The message must not echo the value: it is the secret itself.
-            raise ValueError('a secret is never written in the configuration: use { env = "VARIABLE" } or'
-                             ' { file = "/path/to/secret" }')
-        return value
-
-    @model_validator(mode="after")
-    def _one_source(self, info: ValidationInfo) -> "SecretRef":
-        if (self.env is None) == (self.file is None):
-            raise ValueError('give exactly one of env = "VARIABLE" or file = "/path/to/secret"')
-        base = (info.context or {}).get("base") if info is not None else None
-        if self.file is not None and not self.file.is_absolute() and base is not None:
-            object.__setattr__(self, "file", Path(base) / self.file)
-        return self
-
-    def _raw(self) -> tuple[str, str]:
-        if self.env is not None:
-            where = f"environment variable {self.env}"
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ConfigError(f"secret: {where} is not set")
-            return where, value
-        assert self.file is not None
-        where = f"file {self.file}"
-        try:
-            with self.file.open("rb") as handle:
-                data = handle.read(SECRET_FILE_LIMIT + 1)
-        except OSError as exc:
-            raise ConfigError(f"secret: cannot read {where}: {exc.strerror}") from None
-        if len(data) > SECRET_FILE_LIMIT:
-            raise ConfigError(f"secret: {where} is larger than {SECRET_FILE_LIMIT // 1024} KiB: not a secret file")
-        try:
-            return where, data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError(f"secret: {where} is not UTF-8 text") from None
-
-    def reveal(self) -> str:
-        where, value = self._raw()
-        value = value.strip()
-        if not value:
-            raise ConfigError(f"secret: {where} is empty")
-        if any(ord(c) < 32 or ord(c) == 127 for c in value) or not value.isascii():
-            # requests would refuse the header and quote its value in the error.
-            raise ConfigError(f"secret: {where} holds a line break, a control or a non-ASCII character inside"
-                              " the value, which an HTTP header cannot carry")
-        register(value)
-        return value
-
-    def __repr__(self) -> str:
-        return f"SecretRef(env={self.env!r})" if self.env else f"SecretRef(file={str(self.file)!r})"
 
 
 class ContractSection(_Strict):

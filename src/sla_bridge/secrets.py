@@ -1,4 +1,4 @@
-"""Secrets never leave the process: every revealed value is masked wherever text goes out.
+"""Secrets: read from where the configuration says, and never let out of the process.
 
 A token reaches a log line, an error, the ``--json`` summary or the store only
 through text built from an exception or a message. Rather than trust each such
@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 import threading
+from pathlib import Path
 from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+
+from .errors import ConfigError
 
 MASK = "***"
 _lock = threading.Lock()
@@ -84,3 +90,78 @@ def install_log_scrubbing() -> None:
         return record
 
     logging.setLogRecordFactory(factory)
+
+
+# --- where secrets come from --------------------------------------------------------------
+
+SECRET_FILE_LIMIT = 64 * 1024  # a token is short; /dev/zero or a log file by mistake is not
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives: ``{ env = "NAME" }`` or ``{ file = "/path" }``.
+
+    The value is read only when an adapter asks for it, never printed: surrounding
+    white space (the newline a file or a container secret ends with) is stripped,
+    what an HTTP header still cannot carry is refused, and the value is registered
+    so that any text leaving the process is scrubbed of it. A relative ``file`` is
+    relative to the configuration file, like the store.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_inline(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # The message must not echo the value: it is the secret itself.
+            raise ValueError('a secret is never written in the configuration: use { env = "VARIABLE" } or'
+                             ' { file = "/path/to/secret" }')
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self, info: ValidationInfo) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of env = "VARIABLE" or file = "/path/to/secret"')
+        base = (info.context or {}).get("base") if info is not None else None
+        if self.file is not None and not self.file.is_absolute() and base is not None:
+            object.__setattr__(self, "file", Path(base) / self.file)
+        return self
+
+    def _raw(self) -> tuple[str, str]:
+        if self.env is not None:
+            where = f"environment variable {self.env}"
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"secret: {where} is not set")
+            return where, value
+        assert self.file is not None
+        where = f"file {self.file}"
+        try:
+            with self.file.open("rb") as handle:
+                data = handle.read(SECRET_FILE_LIMIT + 1)
+        except OSError as exc:
+            raise ConfigError(f"secret: cannot read {where}: {exc.strerror}") from None
+        if len(data) > SECRET_FILE_LIMIT:
+            raise ConfigError(f"secret: {where} is larger than {SECRET_FILE_LIMIT // 1024} KiB: not a secret file")
+        try:
+            return where, data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"secret: {where} is not UTF-8 text") from None
+
+    def reveal(self) -> str:
+        where, value = self._raw()
+        value = value.strip()
+        if not value:
+            raise ConfigError(f"secret: {where} is empty")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value) or not value.isascii():
+            # requests would refuse the header and quote its value in the error.
+            raise ConfigError(f"secret: {where} holds a line break, a control or a non-ASCII character inside"
+                              " the value, which an HTTP header cannot carry")
+        register(value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"SecretRef(env={self.env!r})" if self.env else f"SecretRef(file={str(self.file)!r})"
