@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from sla_bridge.config import SecretRef, config_from_mapping, load_config
+from sla_bridge.config import config_from_mapping, load_config
+from sla_bridge.secrets import SecretRef
 from sla_bridge.errors import ConfigError
 from sla_bridge.policy import Clock, Duration, ResolutionKind, StatusRole, Unit, parse_duration
 

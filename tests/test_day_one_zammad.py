@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from test_zammad_sync import Bridge, FakeZammad, WallClock, bridge, clock, keys, waiting, zammad  # noqa: F401
+from test_zammad_sync import Bridge, FakeZammad, WallClock, bridge, clock, keys, waiting, zammad  # noqa: F401, F811
 
 
-def test_a_first_sync_weeks_late_sends_one_reminder_then_closes_a_day_after(
+def test_a_first_sync_weeks_late_sends_one_reminder_then_closes_a_day_after(  # noqa: F811
         zammad: FakeZammad, bridge: Bridge, clock: WallClock) -> None:
     cal = bridge.config.calendar
     ticket_id, waiting_since = waiting(zammad, clock, "Export KO")

@@ -198,3 +198,11 @@ def test_a_change_query_ignoring_its_bound_stops_after_a_few_pages() -> None:
     with pytest.raises(Stuck, match="makes no progress"):
         list(keyset_pages(ignores_bound, None, 4, timedelta(seconds=1)))
     assert next(calls) < 40, "bounded: no hot loop"
+
+
+def test_a_new_store_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    Store(path).close()
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "nothing left aside"
+    Store(path).close()  # opened again as it is

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sla_bridge.config import SECRET_FILE_LIMIT, SecretRef, config_from_mapping
+from sla_bridge.config import config_from_mapping
 from sla_bridge.errors import ConfigError
-from sla_bridge.secrets import MASK, ScrubbedTexts, install_log_scrubbing, register, scrub
+from sla_bridge.secrets import SECRET_FILE_LIMIT, MASK, ScrubbedTexts, SecretRef, install_log_scrubbing, register, scrub
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-3f9a1c77e2b54d0c"

@@ -97,4 +97,4 @@ def _arrays(index: Any) -> tuple[I64, I64, I64]:
         cached = (np.asarray(index.starts, dtype=np.int64), np.asarray(index.ends, dtype=np.int64),
                   np.asarray(index.cum_end, dtype=np.int64))
         index.numpy = cached
-    return cached  # type: ignore[no-any-return]
+    return cached

@@ -21,7 +21,6 @@ from pydantic import (
 
 from .calendar import BusinessCalendar, Interval
 from .errors import ConfigError
-from .secrets import SECRET_FILE_LIMIT, SecretRef  # noqa: F401 - adapters take SecretRef from here
 from .identity import IdentityPattern, parse_pattern
 from .policy import (
     AcknowledgedBy, CatchUp, Clock, CustomerRules, Duration, Entitlement, Labels, OnManualChange, Policy,

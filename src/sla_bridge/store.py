@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -122,6 +123,30 @@ def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
+def _create(path: Path) -> None:
+    """A new store appears whole or not at all: made aside, then linked into place.
+
+    A process killed while SQLite creates the file would otherwise leave an empty
+    file, which every later run must refuse (it cannot tell it from a store emptied
+    by accident). Linking never replaces a store another process created meanwhile.
+    """
+    aside = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        db = sqlite3.connect(str(aside))
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # writes the file's header
+        finally:
+            db.close()
+        os.link(aside, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot create the state store: {exc}") from None
+    finally:
+        for leftover in (aside, aside.with_name(aside.name + "-wal"), aside.with_name(aside.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class TicketRecord:
     adapter: str
@@ -152,6 +177,8 @@ class Store:
                 # losing what the journal knew (comments a person deleted, sent reminders).
                 raise StoreError(f"{self.path}: the state store is an empty file (0 bytes), not a sla-bridge"
                                  " store: restore it from a backup, or delete it to start a new one")
+            if not self.path.exists():
+                _create(self.path)
         try:
             # The service runs passes on its one worker thread, never two at once.
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)

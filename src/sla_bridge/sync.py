@@ -307,7 +307,8 @@ class Syncer:
             if isinstance(exc, WriteDeferred):
                 self._failed_writes += 1
                 if self._failed_writes >= MAX_FAILED_WRITES:  # not one ticket's trouble: the tracker's
-                    raise TransientError(f"{MAX_FAILED_WRITES} writes in a row failed, the last: {exc}") from None
+                    raise TransientError(f"{MAX_FAILED_WRITES} writes in a row failed, the last:"
+                                         f" {unprefixed(exc, name)}") from None
                 message = f"deferred: {unprefixed(exc, name)}"
             elif isinstance(exc, SkippableError):
                 message = f"skipped: {unprefixed(exc, name)}"
@@ -424,7 +425,7 @@ class Syncer:
                 written = tuple(a for a in written if a.kind != exc.field)
                 if due is not None and exc.field == "due_date":
                     applied = replace(applied, refused_due_date=due.due_date)
-                summary.conflicts.append(f"{name}:{ticket.id}: {exc}; the other fields were written")
+                summary.conflicts.append(f"{name}:{ticket.id}: {unprefixed(exc, name)}; the other fields were written")
             applied = after_writes(applied, written, ticket.labels, self.config.policy.labels.prefix)
             self.store.save_applied(name, ticket, applied)
             for field_action in written:

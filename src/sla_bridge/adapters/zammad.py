@@ -84,7 +84,8 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..actions import PostComment, SetDueDate, SetLabels
-from ..config import SecretRef, adapter_options
+from ..config import adapter_options
+from ..secrets import SecretRef
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..httpclient import HttpClient, RetryPolicy
