@@ -42,6 +42,21 @@ History comes from the changelog (status, priority or the severity field, labels
 fields named in ``[trackers.<name>.fields]``) and the comments (author role, public or
 internal). ``check_connection`` (``jira_checks.py``) verifies, read-only, what the
 configuration names.
+
+Any answer may be wrong, and none may stop more than it concerns:
+- the credentials are registered with ``secrets`` as soon as they are revealed (the token,
+  and the base64 ``email:token`` Basic credential), every message quoting Jira is scrubbed
+  before it is cut, and the text of a requests exception is never quoted (its InvalidHeader
+  quotes the header's value);
+- an answer about one issue that is not the documented JSON (a body cut short, an HTML page,
+  a list, a field of the wrong type) skips that issue with its key and what was wrong; the
+  "check options.url" message is only for a site whose first answer is not JSON;
+- a change-query row whose ``updated`` cannot be read is yielded with its problem, and a
+  paged read that brings nothing new ``MAX_IDLE_PAGES`` times in a row is given up (a search
+  ends the pass with a TransientError; a changelog or comments page skips that issue);
+- only comments written by sla-bridge's own account carry markers (``Comment.own``,
+  ``_has_marker``), and comments are kept within ``max_comment_length`` as Jira counts it;
+- every message names the tracker once, at its start (``_text``).
 """
 
 from __future__ import annotations
@@ -59,14 +74,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ..actions import PostComment, SetDueDate, SetLabels
-from ..config import SecretRef, adapter_options
+from ..config import adapter_options
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..httpclient import RetryPolicy, retry_after_seconds
 from ..identity import IdentityKind, IdentityPattern, Person
 from ..markers import markers_in
 from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
-from ..secrets import register, scrub
+from ..secrets import SecretRef, register, scrub
 from .base import AdapterError, ChangedTicket, Check, PermanentError, SkippableError, TransientError, person_role
 from .jira_values import (
     CHANGELOG_NAMES, CUSTOM_FIELD, Malformed, count, deadline_value, field_id, field_values, fit_comment,
@@ -572,7 +587,10 @@ class JiraAdapter:
         Cloud: ``GET /user/groups?accountId=`` (a list of ``{name, groupId, self}``; it needs the
         *Browse users and groups* global permission). Data Center: ``GET /user?username=&expand=groups``
         (``groups.items`` of ``{name, self}``). A refusal (403) or an unknown user (404) gives no
-        groups: the person is matched on the rest, the ticket is read anyway.
+        groups: the person is matched on the rest, the ticket is read anyway. An answer that cannot
+        be read (cut short, not JSON, no list of groups) is no refusal: taking it for "no groups"
+        would make an agent named by group a customer, whose comment restarts the waiting cycle.
+        It raises a SkippableError: that ticket is reported and read again later, nothing is kept.
         """
         key = user_key(user)
         if key is None:
@@ -599,6 +617,8 @@ class JiraAdapter:
                 raise SkippableError(self._text(f"{what}: Jira's answer lists no groups ({shorten(found)})"))
             names = [g["name"] for g in items if isinstance(g, dict) and isinstance(g.get("name"), str) and g["name"]]
         except SkippableError as exc:
+            if getattr(exc, "status", None) not in (403, 404):
+                raise  # not a refusal: an answer we could not read, or a request Jira found wrong
             log.warning("%s: cannot read the groups of user %s (%s); matching them without groups", self.name,
                         key, self._unnamed(exc))
         groups = frozenset(names)
@@ -805,6 +825,11 @@ class JiraAdapter:
             histories = self._histories(ticket_id, obj(issue.get("changelog")))
             comments = self._comments(ticket_id, fields.get("comment"))
             return self.to_ticket(issue, histories, comments)
+        except SkippableError as exc:
+            if ticket_id in str(exc):
+                raise
+            # A lookup made for this ticket (a user's groups) failed: the message names the ticket.
+            raise SkippableError(self._text(f"issue {ticket_id}: {self._unnamed(exc)}")) from None
         except MALFORMED as exc:
             what = str(exc) if isinstance(exc, Malformed) else f"unexpected JSON ({type(exc).__name__}: {exc})"
             raise SkippableError(self._text(f"issue {ticket_id}: {what}")) from None

@@ -18,6 +18,7 @@ ever part of a check.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .base import AdapterError, Check
@@ -51,7 +52,7 @@ def _read(what: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return what(*args, **kwargs)
     except AdapterError as exc:
         # Each check belongs to its tracker's report: its detail does not name the tracker again.
-        owner = getattr(what, "__self__", None) or next((a for a in args if hasattr(a, "_unnamed")), None)
+        owner = next((o for o in (getattr(what, "__self__", None), *args) if hasattr(o, "_unnamed")), None)
         raise _Failed(owner._unnamed(exc) if owner is not None else str(exc)) from None
 
 
@@ -89,11 +90,10 @@ def check_connection(adapter: "JiraAdapter") -> list[Check]:
     for key, project in projects.items():
         if project is None:
             continue
-        checks += _guarded("permission", f"{key}: permissions", lambda: _permissions(adapter, key))
+        checks += _guarded("permission", f"{key}: permissions", partial(_permissions, adapter, key))
         if project.get("projectTypeKey") == "service_desk":
-            checks += _guarded("licence", f"{key}: Jira Service Management agent",
-                               lambda: [_agent_licence(me, key)])
-        checks += _guarded("workflow", f"{key}: workflow", lambda: _ways(adapter, key))
+            checks += _guarded("licence", f"{key}: Jira Service Management agent", partial(_licence, me, key))
+        checks += _guarded("workflow", f"{key}: workflow", partial(_ways, adapter, key))
     return checks
 
 
@@ -237,6 +237,10 @@ def _permissions(adapter: "JiraAdapter", project: str) -> list[Check]:
         checks.append(Check("permission", f"{project}: {name}", ok,
                             f"{key}, for {PERMISSION_USE[key]}" + ("" if ok else ": not granted to the API user")))
     return checks
+
+
+def _licence(me: dict[str, Any], project: str) -> list[Check]:
+    return [_agent_licence(me, project)]
 
 
 def _agent_licence(me: dict[str, Any], project: str) -> Check:
