@@ -84,14 +84,14 @@ PRIORITIES = [
 PRIORITY = {p["id"]: p for p in PRIORITIES}
 TRACKERS = [{"id": 1, "name": "Bug"}, {"id": 2, "name": "Feature"}, {"id": 3, "name": "Support"}]
 PROJECT = {"id": 1, "name": "Support", "identifier": "support"}
-AGENT = {"id": 5, "name": "Sam Agent"}
-CUSTOMER = {"id": 6, "name": "Alice Customer"}
-API_USER = {"id": 9, "name": "SLA Bridge"}
-ROLES = {3: {"id": 3, "name": "Support", "permissions": ["view_issues", "edit_issues", "add_issue_notes",
+AGENT: dict[str, Any] = {"id": 5, "name": "Sam Agent"}
+CUSTOMER: dict[str, Any] = {"id": 6, "name": "Alice Customer"}
+API_USER: dict[str, Any] = {"id": 9, "name": "SLA Bridge"}
+ROLES: dict[int, dict[str, Any]] = {3: {"id": 3, "name": "Support", "permissions": ["view_issues", "edit_issues", "add_issue_notes",
                                                            "set_notes_private", "view_private_notes"]},
          4: {"id": 4, "name": "Reporter", "permissions": ["view_issues", "add_issues", "add_issue_notes"]}}
 # What GET /users/ID.json shows of each person (a non-admin API user: no groups).
-USERS = {
+USERS: dict[int, dict[str, Any]] = {
     AGENT["id"]: {"login": "agent", "firstname": "Sam", "lastname": "Agent", "mail": "agent@support.example",
                   "role": 3},
     CUSTOMER["id"]: {"login": "alice", "firstname": "Alice", "lastname": "Customer", "mail": "alice@client.example",

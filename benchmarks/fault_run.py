@@ -4,7 +4,6 @@ Run from the repository root (not a test):
 
     .venv/bin/python benchmarks/fault_run.py                 # seeds 1..100, every adapter
     .venv/bin/python benchmarks/fault_run.py --seeds 500 --rate 0.3 --worlds zammad redmine
-    .venv/bin/python benchmarks/fault_run.py --more          # also Jira agents named by group (a known bug)
 
 Each seed runs the scripted fortnight (five tickets: reminders, a customer's answer,
 an agent's nudges, a ticket taken back, closures) with ~20 % of the requests failing
@@ -26,6 +25,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +37,7 @@ try:
 except ImportError:  # not installed: run from a checkout
     sys.path.insert(0, str(ROOT / "src"))
 
-import test_faults as tf  # noqa: E402
+import test_faults as tf
 
 
 def main() -> int:
@@ -45,12 +45,11 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=100, help="seeds 1..N per adapter (default 100)")
     parser.add_argument("--first", type=int, default=1, help="first seed (default 1)")
     parser.add_argument("--rate", type=float, default=0.2, help="share of requests that fail (default 0.2)")
-    parser.add_argument("--worlds", nargs="*", default=list(tf.WORLDS), choices=list(tf.ALL_WORLDS))
-    parser.add_argument("--more", action="store_true",
-                        help=f"add {', '.join(tf.MORE_WORLDS)} (Jira agents named by group)")
+    parser.add_argument("--worlds", nargs="*", default=list(tf.WORLDS), choices=list(tf.WORLDS),
+                        help="adapters (default: all; the -groups ones name Jira agents by group)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # retries and deferrals log warnings by the thousand
-    worlds = list(dict.fromkeys(args.worlds + (list(tf.MORE_WORLDS) if args.more else [])))
+    worlds = list(dict.fromkeys(args.worlds))
     seeds = range(args.first, args.first + args.seeds)
     print(f"fault runs: {len(seeds)} seeds ({seeds.start}..{seeds.stop - 1}) x {len(worlds)} adapters,"
           f" {args.rate:.0%} of requests failing; the scripted fortnight of tests/test_faults.py")
@@ -65,6 +64,7 @@ def main() -> int:
         failures: list[str] = []
         most = 0
         passes = 0
+        latest, posted, delayed = timedelta(0), 0, 0
         for seed in seeds:
             run = tf.scripted_run(world, seed, rate=args.rate)
             report = tf.compare(run, ref)
@@ -78,6 +78,11 @@ def main() -> int:
             for what in ("duplicates", "missing", "extra"):
                 totals[what] += sum(len(v) for v in report[what].values())
             totals["closure mismatches"] += len(report["closures"])
+            totals["late"] += sum(1 for late in report["late"].values() for d in late.values() if d > tf.LATE)
+            delays = [d for late in tf.lateness(run, ref).values() for d in late.values()]
+            latest = max([latest, *delays])
+            posted += len(delays)
+            delayed += sum(1 for d in delays if d > timedelta(0))
             totals["end-state mismatches"] += len(report["states"])
             final = run.final
             last_wrote = bool(final is not None and final.applied)
@@ -97,6 +102,8 @@ def main() -> int:
         print(f"  answers lost after the server applied a write: {totals['lost answers of applied writes']}"
               f" (of which a reminder or closure notice: {totals['lost answers of posted comments']});"
               f" errors reported by the passes: {totals['errors reported']:,}")
+        print(f"  reminders and notices posted later than in the reference: {delayed} of {posted},"
+              f" the latest by {latest}; more than {tf.LATE} late: {totals['late']}")
         print(f"  duplicates {totals['duplicates']}, missing {totals['missing']}, extra {totals['extra']},"
               f" closure mismatches {totals['closure mismatches']}, end-state mismatches"
               f" {totals['end-state mismatches']}, last pass wrote {totals['last pass wrote']},"

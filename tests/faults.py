@@ -33,9 +33,10 @@ import http
 import json
 import random
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -98,7 +99,7 @@ class FaultInjector:
             return injector._send(original, session, request, **kwargs)
 
         self._original = original
-        requests.Session.send = send  # type: ignore[method-assign]
+        requests.Session.send = send  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:
@@ -106,7 +107,7 @@ class FaultInjector:
             self._original = None
 
     @contextmanager
-    def installed(self) -> Iterator["FaultInjector"]:
+    def installed(self) -> Iterator[FaultInjector]:
         self.install()
         try:
             yield self
@@ -151,8 +152,9 @@ class FaultInjector:
         fault = self.draw() if self.enabled else None
         method = request.method or "?"
         path = urlsplit(request.url or "").path
-        body = request.body or b""
-        comment = b"sla-bridge:" in (body if isinstance(body, bytes) else body.encode())
+        body = request.body
+        comment = (b"sla-bridge:" in body if isinstance(body, bytes)
+                   else "sla-bridge:" in body if isinstance(body, str) else False)
         self.sent.append(Sent(self.requests, method, path, fault, comment))
         if fault is None:
             return original(session, request, **kwargs)  # type: ignore[no-any-return]

@@ -7,13 +7,14 @@ day by day (``--at`` Monday, then Tuesday to Friday at 11:05: reminders 1, 2, 3,
 then the closure notice and the closure), and at each step the run is killed again
 and again before one clean run:
 
-- **right after the server applied a note** (``FakeRedmine.kill_after(pid, 1,
-  "note")``: the server SIGKILLs the client before answering, so the note is on the
-  tracker and sla-bridge never heard of it: nothing is in its journal) — the
-  hardest point, taken for every note of the step, one run each;
-- right after any other write was applied (fields, the closing status change);
-- right after the Nth request, reads included;
-- after a random delay (a timer in this test).
+- first at seeded points: right after the Nth request (reads included), or after a
+  random delay (a timer: in ``benchmarks/crash_run.py`` only, as where it lands
+  depends on the machine's speed);
+- then **right after the server applied each write still owed**, one run per write
+  (``FakeRedmine.kill_after(pid, 1, "write")``: the server SIGKILLs the client before
+  answering): for a note — a reminder, a closure notice — the hardest point, as the
+  note is on the tracker and sla-bridge never heard of it (nothing in its journal);
+  the closing status change and the field writes too.
 
 Then one clean run of the step must leave exactly what the contract wants, and at
 the end: each reminder and each closure notice exactly once on the tracker (by
@@ -48,7 +49,7 @@ from sla_bridge.markers import markers_in
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fake_redmine import AGENT, CLOSED, FEEDBACK, IN_PROGRESS, ServerThread  # noqa: E402
+from fake_redmine import AGENT, CLOSED, FEEDBACK, IN_PROGRESS, ServerThread
 
 T = datetime.fromisoformat
 KEY = "crash0123456789abcdef0123456789abcdef0123"
@@ -121,6 +122,7 @@ class CrashWorld:
     seed: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)  # requests the server got from each run
+    timers: bool = True  # seeded kills after a random delay too (their effect depends on the machine's speed)
 
     def __post_init__(self) -> None:
         self.server = ServerThread(KEY, now=CREATED, server_clock="manual")
@@ -191,7 +193,7 @@ class CrashWorld:
 
     def seeded_kills(self, step: str, count: int, typical: float) -> list[Kill]:
         """Kills at seeded points: after the Nth request (reads included), or after a delay."""
-        kinds = ["request", "timer"] if step != "fields" else ["request"]
+        kinds = ["request", "timer"] if step != "fields" and self.timers else ["request"]
         kills = []
         for _ in range(count):
             if self.rng.choice(kinds) == "request":
@@ -255,9 +257,9 @@ def steps_of(key: str) -> str:
     return "closure" if "/closure/" in key else "reminder" + key.rsplit("/", 1)[-1]
 
 
-def run_scenario(tmp: Path, seed: int, waiting: int, seeded: int) -> dict[str, Any]:
+def run_scenario(tmp: Path, seed: int, waiting: int, seeded: int, timers: bool = True) -> dict[str, Any]:
     """Every step with its kills and its clean run; what was found after each clean run and at the end."""
-    world = CrashWorld(tmp, waiting=waiting, seed=seed)
+    world = CrashWorld(tmp, waiting=waiting, seed=seed, timers=timers)
     started = time.perf_counter()
     try:
         problems: list[str] = []
@@ -293,7 +295,8 @@ def run_scenario(tmp: Path, seed: int, waiting: int, seeded: int) -> dict[str, A
 
 @pytest.mark.parametrize("seed", [11])
 def test_sigkilled_runs_then_one_clean_run_send_each_reminder_and_closure_once(tmp_path: Path, seed: int) -> None:
-    result = run_scenario(tmp_path, seed, waiting=3, seeded=1)
+    # Kills placed by the server only (after the Nth request, after each write): the same kills on any machine.
+    result = run_scenario(tmp_path, seed, waiting=3, seeded=1, timers=False)
     assert result["integrity"] == "ok"
     assert result["problems"] == [], result["problems"]
     assert all(not v for v in result["final"].values()), result["final"]
@@ -332,17 +335,15 @@ main()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a first run killed between sqlite3.connect creating the store file and"
-                   " its first write (PRAGMA journal_mode=WAL) leaves a 0-byte store, which every later run refuses"
-                   " ('the state store is an empty file (0 bytes)...'): the store is not created atomically")
 def test_a_first_run_killed_as_it_creates_the_store_does_not_block_the_next_runs(tmp_path: Path) -> None:
     world = CrashWorld(tmp_path, waiting=1)
     try:
         at = STEPS[0][0].isoformat()
         killed = subprocess.run([sys.executable, "-c", KILLED_AT_CONNECT, str(world.config), at], env=world.env,
-                                cwd=tmp_path, capture_output=True, timeout=RUN_TIMEOUT)
+                                cwd=tmp_path, capture_output=True, timeout=RUN_TIMEOUT, check=False)
         assert killed.returncode == -signal.SIGKILL
-        assert world.store.exists() and world.store.stat().st_size == 0, "killed with the file created, empty"
+        # The store is made aside and linked into place: never left empty where runs look for it.
+        assert not world.store.exists() or world.store.stat().st_size > 0
         world.clean_run(STEPS[0][0])
     finally:
         world.close()

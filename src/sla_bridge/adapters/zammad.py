@@ -505,7 +505,6 @@ class ZammadAdapter:
                     history = self._get(f"/ticket_history/{ticket_id}", f"read the history of ticket {ticket_id}")
                     articles = self._get(f"/ticket_articles/by_ticket/{ticket_id}",
                                          f"read the articles of ticket {ticket_id}")
-                self.directory.next_ticket()
                 ticket = self.parse(ticket_id, raw, tags, history, articles)
             except MalformedAnswer as exc:
                 text = self._bare(exc)

@@ -96,11 +96,7 @@ class Directory:
         self.ttl = ttl
         self.clock = clock
         self._people: dict[str, tuple[Person, float]] = {}
-        self._failed: dict[str, Person] = {}  # a 500 this ticket: not asked again until the next one
 
-    def next_ticket(self) -> None:
-        """Users Zammad failed on (500) are asked again for the next ticket."""
-        self._failed.clear()
 
     def remember(self, person: Person) -> None:
         if person.id is not None:
@@ -121,8 +117,6 @@ class Directory:
         cached = self._people.get(uid)
         if cached is not None and cached[1] > self.clock():
             return cached[0]
-        if uid in self._failed:
-            return self._failed[uid]
         what = f"read user {uid}"
         try:
             data = self._get(f"/users/{uid}", what, expand="true")
@@ -140,10 +134,9 @@ class Directory:
         except TransientError as exc:
             if ": HTTP 500" not in str(exc):
                 raise  # Zammad unreachable: the pass ends, nothing is judged on a half-known person
-            log.warning("%s: user %s: %s; matched on id%s only for this ticket", self.tracker, uid, self._bare(exc),
-                        " and login" if login else "")
-            self._failed[uid] = Person(id=uid, login=login)
-            return self._failed[uid]
+            # Half-known, an agent would not match `role:Agent` and their comment would count
+            # as the customer's answer: the ticket waits for its retry instead.
+            raise SkippableError(f"{self.tracker}: {self._bare(exc)}; the ticket is read again later") from None
         self._people[uid] = (person, self.clock() + self.ttl)
         return person
 
