@@ -23,6 +23,8 @@ from sla_bridge.engine import ClockEvaluation, Evaluation
 from sla_bridge.hookspecs import hookimpl
 from sla_bridge.model import Ticket
 from sla_bridge.plugins import build_plugin_manager
+from sla_bridge.store import Store
+from sla_bridge.sync import Syncer
 from test_sync import ALICE, T, Harness, waiting_ticket
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,3 +210,29 @@ def test_a_what_if_in_the_future_counts_its_own_reminder_at_its_instant() -> Non
     first = h.syncer.run(T("2025-06-20T10:00:00+02:00"))
     assert first.applied["comment"] == 1 and first.applied.get("transition", 0) == 0
     assert h.tracker.tickets["1"].status == "waiting_for_customer"
+
+
+def test_an_auto_close_writes_the_fields_once_as_they_will_be_once_closed() -> None:
+    class CountingFields(MemoryAdapter):
+        field_writes = 0
+
+        def apply_fields(self, ticket: Ticket, due: SetDueDate | None, labels: SetLabels | None) -> None:
+            self.field_writes += 1
+            super().apply_fields(ticket, due, labels)
+
+    # mineure without a fix version: labelled so while open, not once closed.
+    h = Harness(replace(waiting_ticket(), severity="mineure"), now="2025-06-02T12:00:00+02:00")
+    h.sync()
+    assert "sla-version-manquante" in h.tracker.tickets["1"].labels
+    h.sync("2025-06-30T11:00:00+02:00")  # reminder 3 (the others collapsed into it)
+    # A new store (the old one moved aside): the first pass both labels the ticket and closes it.
+    for label in list(h.tracker.tickets["1"].labels):
+        h.tracker.tickets["1"] = replace(h.tracker.tickets["1"], labels=h.tracker.tickets["1"].labels - {label})
+    h.store = Store(":memory:")
+    counting = CountingFields("demo", h.tracker)
+    h.syncer = Syncer(h.config, h.store, counting, h.pm, clock=h.clock)
+    closing = h.sync("2025-07-01T11:00:00+02:00")
+    assert h.tracker.tickets["1"].status == "closed" and closing.applied["transition"] == 1
+    assert counting.field_writes == 1, "one write: the fields as the closed ticket has them, before the transition"
+    assert "sla-version-manquante" not in h.tracker.tickets["1"].labels
+    assert h.sync("2025-07-01T11:05:00+02:00").applied == {}

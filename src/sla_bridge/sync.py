@@ -337,6 +337,24 @@ class Syncer:
                        max_comment_length=self.max_comment_length)
         return evaluation, self._withhold_resends(ticket, planned)
 
+    def _settled(self, ticket: Ticket, applied: Applied, now: datetime, todo: Plan) -> Plan:
+        """With a closure in the plan, the fields as they will be once it is done.
+
+        A closure ends the clocks: the due date and the SLA labels it leaves are not
+        those of the open ticket. Planned on the ticket as it will be after the closure
+        (as the dry run sees it), the fields are written once, before the transition,
+        instead of once for the open ticket and again after the read-back.
+        """
+        if not any(isinstance(a, Transition) for a in todo.actions):
+            return todo
+        prefix = self.config.policy.labels.prefix
+        closed = simulate(ticket, todo.actions, now)
+        final, _ = self._plan(closed, after_writes(applied, todo.actions, ticket.labels, prefix), now)
+        fields = plan(ticket, final, applied, label_prefix=prefix, closing_status=None,
+                      on_manual_change=self.sync.on_manual_change, tracks_due_at=self.tracks_due_at).actions
+        return replace(todo, actions=tuple(a for a in fields if isinstance(a, (SetDueDate, SetLabels)))
+                       + tuple(a for a in todo.actions if not isinstance(a, (SetDueDate, SetLabels))))
+
     def _withhold_resends(self, ticket: Ticket, planned: Plan) -> Plan:
         """A comment the journal says was sent, yet missing from the tracker, was
         deleted by a person: sending it again would double it. (Dry run sees this too.)"""
@@ -366,6 +384,7 @@ class Syncer:
             # Timed change on a stored snapshot: write only from a fresh read.
             ticket = self._fetch(ticket_id, summary)
             evaluation, todo = self._plan(ticket, applied, now)
+        todo = self._settled(ticket, applied, now, todo)
         summary.tickets_evaluated += 1
         summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts]
         if summary.dry_run:
@@ -378,6 +397,7 @@ class Syncer:
                 applied = after_writes(applied, todo.actions, ticket.labels, self.config.policy.labels.prefix)
                 ticket = simulate(ticket, todo.actions, now)
                 previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
+                todo = self._settled(ticket, applied, now, todo)
                 if set(todo.actions) & set(previous.actions):
                     break
             return
@@ -396,6 +416,7 @@ class Syncer:
             self._failed_writes = 0
             ticket = self._fetch(ticket_id, summary)
             previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
+            todo = self._settled(ticket, applied, now, todo)
             summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts if c not in previous.conflicts]
             if set(todo.actions) & set(previous.actions):
                 break
