@@ -10,7 +10,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per set of extras: the demo needs only the runtime dependencies.
+# One stamp per set of extras: the demo needs only the runtime dependencies; the
+# benchmarks also use the test fakes (the crash and fault runs).
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
@@ -20,7 +21,7 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
 venv: $(VENV)/.test
@@ -34,6 +35,9 @@ test: $(VENV)/.test
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_calendar.py
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_sync.py
+	$(BIN)/python benchmarks/crash_run.py
+	$(BIN)/python benchmarks/fault_run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
