@@ -206,3 +206,33 @@ def test_a_new_store_appears_whole_or_not_at_all(tmp_path: Path) -> None:
     assert path.stat().st_size > 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "nothing left aside"
     Store(path).close()  # opened again as it is
+
+
+# --- a first answer cut short is the network's fault, not a wrong address -------------------------
+
+import responses  # noqa: E402
+
+
+@responses.activate
+@pytest.mark.parametrize("body, kind, hint", [
+    pytest.param('{"issues": [{"id": 1, "updated_on": "2025-06-0', "TransientError", False, id="json-cut-short"),
+    pytest.param("<html><body>Please sign in</body></html>", "PermanentError", True, id="login-page"),
+])
+def test_a_first_answer_cut_short_is_passing_a_login_page_is_the_address(
+        monkeypatch: pytest.MonkeyPatch, body: str, kind: str, hint: bool) -> None:
+    from sla_bridge.adapters.redmine import RedmineAdapter
+    from sla_bridge.config import TrackerSection
+    from sla_bridge.demo import builtin_config
+    from sla_bridge.httpclient import RetryPolicy
+    monkeypatch.setenv("SLA_TEST_REDMINE_KEY", "k3y-0123456789")
+    url = "http://redmine.test"
+    responses.get(f"{url}/issues.json", body=body, status=200, content_type="application/json")
+    section = TrackerSection.model_validate({"adapter": "redmine", "statuses": {"new": ["New"]},
+                                             "agents": ["role:Support"], "closing_status": "Closed",
+                                             "options": {"url": url, "api_key": {"env": "SLA_TEST_REDMINE_KEY"},
+                                                         "labels_field": 1}})
+    adapter = RedmineAdapter("rm", section, builtin_config(), retry=RetryPolicy(attempts=1, sleep=lambda _: None))
+    with pytest.raises(Exception) as caught:
+        list(adapter.changed_since(None))
+    assert type(caught.value).__name__ == kind
+    assert ("options.url" in str(caught.value)) is hint

@@ -55,6 +55,12 @@ class FieldRefused(AdapterError):
         self.field = field  # "due_date" or "labels"
 
 
+def looks_like_json(text: str) -> bool:
+    """A body that starts as JSON does (cut short, say): the tracker speaks JSON, this answer
+    was damaged on the way; anything else (a login page) means the address is not the API."""
+    return text.lstrip()[:1] in ("{", "[")
+
+
 def person_role(person: Person | None, agents: Sequence[IdentityPattern], me: Person | None = None) -> Role:
     """Who wrote a comment or made a change, for the contract: the configured agents and
     sla-bridge's own API user are agents, anyone else is the customer, nobody is the system."""

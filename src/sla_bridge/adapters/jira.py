@@ -82,7 +82,7 @@ from ..identity import IdentityKind, IdentityPattern, Person
 from ..markers import markers_in
 from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
 from ..secrets import SecretRef, register, scrub
-from .base import AdapterError, ChangedTicket, Check, PermanentError, SkippableError, TransientError, person_role
+from .base import AdapterError, ChangedTicket, Check, PermanentError, SkippableError, TransientError, looks_like_json, person_role
 from .jira_values import (
     CHANGELOG_NAMES, CUSTOM_FIELD, Malformed, count, deadline_value, field_id, field_values, fit_comment,
     former_keys, is_public, issue_key, jira_time, jql_string, messages, not_json, obj, objects, optional_date,
@@ -467,7 +467,7 @@ class JiraAdapter:
             data = response.json()
         except (ValueError, RecursionError):
             found = not_json(response)
-            if not self._answered:
+            if not self._answered and not looks_like_json(response.text):
                 raise PermanentError(self._text(f"{what}: Jira answered {found}; check options.url ({self.base})"
                                                 " and that the API is reachable without a browser login")
                                      ) from None

@@ -51,7 +51,7 @@ from ..identity import Person
 from ..model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
 from ..secrets import register
 from .base import (
-    ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, TransientError, keyset_pages,
+    ChangedTicket, Check, FieldRefused, PermanentError, SkippableError, TransientError, keyset_pages, looks_like_json,
     person_role,
 )
 from .redmine_parse import (
@@ -182,7 +182,8 @@ class RedmineAdapter:
             data = response.json()
         except (ValueError, RecursionError) as exc:
             self._wrong_answer(what, f"Redmine answered HTTP {response.status_code} with"
-                                     f" {not_json(response, exc)} instead of JSON", about)
+                                     f" {not_json(response, exc)} instead of JSON", about,
+                               damaged=looks_like_json(response.text))
         if expect is not None:
             key, kind = expect
             found = data.get(key) if isinstance(data, dict) else None
@@ -198,8 +199,8 @@ class RedmineAdapter:
     def _get_about(self, path: str, what: str, *, expect: tuple[str, type] | None = None, **params: Any) -> Any:
         return self._get(path, what, expect=expect, about=True, **params)
 
-    def _wrong_answer(self, what: str, said: str, about: bool) -> NoReturn:
-        if not self._answered:  # the pass's first request: likely not Redmine's API at all
+    def _wrong_answer(self, what: str, said: str, about: bool, damaged: bool = False) -> NoReturn:
+        if not self._answered and not damaged:  # the pass's first request: likely not Redmine's API at all
             raise PermanentError(f"{self.name}: {what}: {said}: check that trackers.{self.name}.options.url"
                                  f" ({self.http.shown_url}) is Redmine's own address (with its sub-path if any),"
                                  " not a proxy's or a login page's")

@@ -108,6 +108,7 @@ from .base import (
     SkippableError,
     TransientError,
     keyset_pages,
+    looks_like_json,
     person_role,
 )
 from .zammad_check import check_connection
@@ -373,7 +374,7 @@ class ZammadAdapter:
 
     def _not_json(self, response: requests.Response, what: str, error: BaseException) -> NoReturn:
         said = f"Zammad answered HTTP {response.status_code} with {not_json(response, error)} instead of JSON"
-        if not self._answered:  # the pass's first request: likely not Zammad's API at all
+        if not self._answered and not looks_like_json(response.text):  # likely not Zammad's API at all
             raise PermanentError(f"{self.name}: {what}: {said}: check that trackers.{self.name}.options.url"
                                  f" ({self.options.url}) is Zammad's own address, not a proxy's or a login page's")
         if self._reading is not None:
