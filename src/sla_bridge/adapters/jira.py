@@ -77,7 +77,7 @@ from ..actions import PostComment, SetDueDate, SetLabels
 from ..config import adapter_options
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
-from ..httpclient import RetryPolicy, retry_after_seconds
+from ..httpclient import RetryPolicy, retry_after_seconds, settle_environment
 from ..identity import IdentityKind, IdentityPattern, Person
 from ..markers import markers_in
 from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
@@ -351,7 +351,7 @@ class JiraAdapter:
                                     "X-Atlassian-Token": "no-check"})
         # The library keeps Basic credentials as a (user, token) tuple, whose repr shows the token.
         session.auth = _HeaderAuth(credential)
-        return session
+        return settle_environment(session, o.url)
 
     # --- transport: one request, Jira's errors, guarded retries ------------------------
 
