@@ -240,8 +240,8 @@ class Policy:
     paused_by: Mapping[Clock, frozenset[StatusRole]]
     acknowledged_by: frozenset[AcknowledgedBy]
     at_risk_threshold: float
-    workaround_labels: frozenset[str]
-    definitive_workaround_labels: frozenset[str]
+    workaround_labels: frozenset[str]  # casefolded
+    definitive_workaround_labels: frozenset[str]  # casefolded
     auto_close_after: Duration
     entitlement: Entitlement
     scope: Scope

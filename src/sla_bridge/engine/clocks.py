@@ -173,19 +173,20 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
             ack_candidates.append((start, "ticket created past the new statuses"))
     done_roles = frozenset({StatusRole.RESOLVED, StatusRole.CLOSED})
     resolved_at = next((s.start for s in segments if s.role in done_roles), None)
+    definitive_label = (first_label(h, policy.definitive_workaround_labels, labels_now, fallback),
+                        "definitive workaround")
+    definitive_field = (first_field(h, policy.definitive_workaround_fields, ticket, fallback),
+                        "definitive workaround (field)")
     workaround_at, workaround_why = first_stop([
         (next((s.start for s in segments if s.role is StatusRole.WORKAROUND_DELIVERED), None),
          "workaround delivered (status)"),
         (first_label(h, policy.workaround_labels, labels_now, fallback), "workaround delivered (label)"),
-        (first_label(h, policy.definitive_workaround_labels, labels_now, fallback), "definitive workaround"),
+        definitive_label,
         (first_field(h, policy.workaround_fields, ticket, fallback), "workaround delivered (field)"),
-        (first_field(h, policy.definitive_workaround_fields, ticket, fallback), "definitive workaround (field)"),
+        definitive_field,
         (resolved_at, "resolved"),
     ])
-    definitive_at, _ = first_stop([
-        (first_label(h, policy.definitive_workaround_labels, labels_now, fallback), ""),
-        (first_field(h, policy.definitive_workaround_fields, ticket, fallback), ""),
-    ])
+    definitive_at, _ = first_stop([definitive_label, definitive_field])
     current_done = segments[-1].role in done_roles
     resolution_stop, resolution_why = first_stop([
         (segments[-1].start if current_done else None, f"resolved ({segments[-1].status})"),

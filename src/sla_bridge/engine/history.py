@@ -118,9 +118,11 @@ def labels_at(ticket: Ticket, h: History, now: datetime) -> frozenset[str]:
     return frozenset(labels)
 
 
-def first_label(h: History, wanted: frozenset[str], labels_now: frozenset[str],
+def first_label(h: History, folded: frozenset[str], labels_now: frozenset[str],
                  fallback: datetime) -> datetime | None:
-    folded = {w.casefold() for w in wanted}
+    """When one of the `folded` (casefolded) labels was first added."""
+    if not folded:
+        return None
     for event in h.labels:
         if event.added and event.label.casefold() in folded:
             return event.at
