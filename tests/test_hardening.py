@@ -248,3 +248,19 @@ def test_the_environment_is_read_once_for_proxies_and_the_ca_bundle(monkeypatch:
     assert outside.trust_env is False, "not looked up again on every request"
     inside = HttpClient("https://redmine.internal.example", {}, "t").session
     assert "https" not in inside.proxies, "NO_PROXY holds"
+
+
+def test_due_tickets_are_read_in_pages_each_once_even_when_rescheduled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sla_bridge.store as store_module
+    from sla_bridge.actions import Applied
+    from test_sync import T
+    monkeypatch.setattr(store_module, "DUE_PAGE", 3)
+    store = Store(":memory:")
+    due = T("2025-06-03T11:00:00+02:00")
+    for i in range(10):
+        store.save_ticket("demo", waiting_ticket(str(i)), Applied(), {}, due + timedelta(seconds=i % 4))
+    seen = []
+    for record in store.due_tickets("demo", due + timedelta(minutes=1)):
+        seen.append(record.ticket_id)
+        store.save_ticket("demo", record.snapshot, Applied(), {}, due + timedelta(days=1))  # done: next change later
+    assert sorted(seen) == [str(i) for i in range(10)] and len(seen) == 10

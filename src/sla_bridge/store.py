@@ -74,6 +74,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 RETRY_FIRST = timedelta(minutes=5)
+DUE_PAGE = 500  # due tickets read at a time
 RETRY_MAX = timedelta(hours=6)
 
 
@@ -298,13 +299,22 @@ class Store:
 
         A ticket waiting for a retry (it failed) is left to ``due_retries``.
         """
-        rows = self._db.execute(
-            "SELECT ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets t"
-            " WHERE adapter = ? AND next_change_at IS NOT NULL AND next_change_at <= ?"
-            " AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter AND r.ticket_id = t.ticket_id)"
-            " ORDER BY next_change_at", (adapter, _utc(now))).fetchall()
-        for row in rows:
-            yield self._record(adapter, row[0], row[1:])
+        # In pages, by (next_change_at, ticket_id): memory stays flat whatever is due, and a
+        # ticket the caller re-schedules meanwhile moves past `now` (a next change is always
+        # later), so it is not met again.
+        after: tuple[str, str] = ("", "")
+        while True:
+            rows = self._db.execute(
+                "SELECT ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets t"
+                " WHERE adapter = ? AND next_change_at IS NOT NULL AND next_change_at <= ?"
+                " AND (next_change_at, ticket_id) > (?, ?)"
+                " AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter AND r.ticket_id = t.ticket_id)"
+                " ORDER BY next_change_at, ticket_id LIMIT ?", (adapter, _utc(now), *after, DUE_PAGE)).fetchall()
+            for row in rows:
+                yield self._record(adapter, row[0], row[1:])
+            if len(rows) < DUE_PAGE:
+                return
+            after = (rows[-1][5], rows[-1][0])
 
     def earliest_change(self, adapters: list[str] | None = None) -> datetime | None:
         """The next instant a pass has work with no tracker event: a timed change or a retry."""
