@@ -100,7 +100,9 @@ def _last_stamp(page: Sequence[ChangedTicket]) -> datetime | None:
 
 
 MAX_SCANS = 6  # of one bulk edit; past that, the pass ends and the next reads it again
-MAX_STALLS = 3  # full pages bringing nothing new before paging is declared stuck
+# How much before the bound a well-behaved tracker may still list a ticket: Redmine's filter
+# is `updated_on > bound - 1 s` on stamps it keeps finer than the seconds it shows.
+BOUND_SLACK = timedelta(seconds=1)
 
 
 def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], cursor: datetime | None,
@@ -124,31 +126,26 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
         return rows
 
     bound = cursor
-    stalls = 0  # full pages in a row that brought nothing new
     while True:  # every turn moves `bound` strictly later, so this ends with the tracker's list
         page = query(bound, 0)
-        new = fresh(page)
-        yield from new
+        yield from fresh(page)
         if len(page) < page_size:
             return
         last = _last_stamp(page)
         if last is None:
             raise TransientError("a whole page of the change query had no readable `updated`; the next pass"
                                  " reads it again")
+        first = next((row.updated for row in page if row.updated is not None), last)
+        if bound is not None and first < bound - resolution - BOUND_SLACK:
+            # Rows well before the bound asked: the tracker ignores the `updated` filter, and
+            # stepping the bound on would never reach the end of its list.
+            raise TransientError(f"the change query makes no progress: asked for tickets updated from"
+                                 f" {bound.isoformat()}, it listed one updated {first.isoformat()} (does the"
+                                 " tracker ignore the `updated` filter?); the next pass tries again")
         if bound is None or last > bound:
-            bound, stalls = last, 0
+            bound = last
             continue
-        # Neither a new row nor a later stamp: fine once per bulk edit; again and again,
-        # the tracker answers the same tickets whatever the bound (it ignores the filter).
-        stalls = 0 if new else stalls + 1
-        if stalls >= MAX_STALLS:
-            raise TransientError(f"the change query makes no progress: {stalls} full pages in a row listed only"
-                                 " tickets already seen, none later than the bound asked (does the tracker"
-                                 " ignore the `updated` filter?); the next pass tries again")
-        before = len(seen)
         yield from _stable_group(query, bound, page_size, fresh)
-        if len(seen) > before:  # the group brought new tickets: progress (Redmine lists 1 s early)
-            stalls = 0
         bound += resolution  # past the group: an edit moves a ticket later, never before this
 
 
