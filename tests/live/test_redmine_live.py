@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -16,6 +16,8 @@ from sla_bridge.model import Ticket
 from sla_bridge.sync import Syncer
 
 from .conftest import MINUTE, Bridge, Redmine, parse
+
+SECOND = timedelta(seconds=1)
 
 pytestmark = pytest.mark.live
 
@@ -41,6 +43,10 @@ def test_due_date_deadline_and_labels_then_nothing_when_right(redmine: Redmine, 
     # next pass reads the issue once more to be sure no edit hid in that second, and writes nothing.
     again = bridge.sync(start + 6 * MINUTE)
     assert again["applied"] == {} and again["tickets_read"] <= 1
+    # Once a read falls a second or more after the stamp, the snapshot is known whole.
+    stamped = parse(redmine.issue(created["id"])["updated_on"])
+    time.sleep(max(0.0, (stamped + timedelta(seconds=1.05) - datetime.now(timezone.utc)).total_seconds()))
+    bridge.sync(start + 6 * MINUTE + SECOND)
     third = bridge.sync(start + 7 * MINUTE)
     assert third["applied"] == {} and third["tickets_read"] == 0
     assert redmine.issue(created["id"])["updated_on"] == issue["updated_on"]
@@ -75,22 +81,28 @@ def test_reminders_restart_on_customer_answer_then_closure_exactly_once(redmine:
     time.sleep(1.1)
     redmine.note(created["id"], "Still testing, sorry.")  # the customer answers: the cycle restarts
     answered = parse(redmine.issue(created["id"])["journals"][-1]["created_on"])
-    bridge.sync(cal.add_days(answered, 1) + MINUTE)  # the new cycle's reminder 1
-    bridge.sync(cal.add_days(waiting_since, 2) + MINUTE)  # the old cycle's reminder 2 would be due now
+    # Each step a business day after the pass before: a reminder counts from when it was
+    # sent (its pass's instant, or Redmine's real stamp when read back later: under --at
+    # time travel the two differ, and either way each step below is due).
+    t1 = cal.add_days(answered, 1) + MINUTE
+    bridge.sync(t1)  # the new cycle's reminder 1
+    t2 = cal.add_days(t1, 1) + MINUTE
+    assert t2 > cal.add_days(waiting_since, 2)  # the old cycle's reminder 2 would be due by now
+    bridge.sync(t2)
     keys = marker_notes(redmine.issue(created["id"]))
     cycles = [k.rsplit("/", 2)[-2] for k in keys]
-    # The answer came seconds after the waiting started: the new cycle's reminder 2 is
-    # due now too; none of the old cycle is sent any more.
+    # The new cycle's reminder 2; none of the old cycle is sent any more.
     assert [k.rsplit("/", 1)[-1] for k in keys] == ["1", "1", "2"]
     assert cycles[1] == cycles[2] != cycles[0]
 
-    third = bridge.sync(cal.add_days(answered, 3) + MINUTE)
+    t3 = cal.add_days(t2, 1) + MINUTE
+    third = bridge.sync(t3)
     keys = marker_notes(redmine.issue(created["id"]))
     assert [k.rsplit("/", 1)[-1] for k in keys][:4] == ["1", "1", "2", "3"]
-    # The auto-close counts from when reminder 3 was actually sent, which Redmine stamps
-    # with the real clock, not --at's: under time travel it may already be due in this
-    # pass. Either way the closure happens exactly once, a business day on at the latest.
-    closing = cal.add_days(cal.add_days(answered, 3), 1) + MINUTE
+    # The auto-close counts from when reminder 3 was sent; with Redmine's real stamp it
+    # may already be due in this pass. Either way the closure happens exactly once, a
+    # business day on at the latest.
+    closing = cal.add_days(t3, 1) + MINUTE
     summary = bridge.sync(closing)
     assert third["errors"] == summary["errors"] == []
     assert third["applied"].get("transition", 0) + summary["applied"].get("transition", 0) == 1
