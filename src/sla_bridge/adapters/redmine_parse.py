@@ -18,60 +18,19 @@ making no progress.
 from __future__ import annotations
 
 import re
-import reprlib
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import requests
 
-from .base import ChangedTicket, SkippableError, TransientError
+from .answers import Malformed as Malformed, MalformedAnswer as MalformedAnswer, parse_id as parse_id  # re-exported
+from .answers import not_json as not_json, short as short, type_name as type_name  # re-exported
+from .base import ChangedTicket, TransientError
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 RESTAMP_LIMIT = 5  # one issue listed with that many update times in one pass: its stamp moves as it is read
 _ID = re.compile(r"^[0-9]{1,18}$")
-
-_repr = reprlib.Repr()
-_repr.maxstring = 60
-_repr.maxother = 60
-_repr.maxlevel = 2
-_repr.maxlist = _repr.maxdict = 3
-
-
-class Malformed(ValueError):
-    """Redmine's JSON is not what its REST API returns; the message says what and where."""
-
-
-class MalformedAnswer(SkippableError):
-    """An answer about one issue (or a user it names) was not what Redmine's API returns:
-    that issue is skipped until the next pass, never judged on half of its data. Unlike
-    a 403 or 404 on a user, it is never taken for "this user is not visible"."""
-
-
-def short(value: Any) -> str:
-    """A value for a message: bounded, whatever its size or depth."""
-    try:
-        return _repr.repr(value)
-    except (RecursionError, ValueError):  # a huge integer, a pathological nesting
-        return f"<{type_name(value)}>"
-
-
-def type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
-
-
-def parse_id(value: Any) -> str | None:
-    """A Redmine id (a positive integer, or its digits) as text; ``None`` if it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if 0 < value < 10**18 else None
-    if isinstance(value, str) and _ID.match(value) and int(value) > 0:
-        return str(int(value))
-    return None
-
 
 def need_id(value: Any, what: str) -> str:
     found = parse_id(value)
@@ -194,20 +153,6 @@ def issue_rows(answer: Any) -> tuple[list[ChangedTicket], list[str]]:
         except Malformed as exc:
             rows.append(ChangedTicket(issue_id, None, str(exc)))
     return rows, problems
-
-
-def not_json(response: requests.Response, error: BaseException) -> str:
-    """What an answer that is not JSON looks like, without quoting it (it may echo anything)."""
-    body = response.content or b""
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
-    if not body.strip():
-        return f"an empty body ({kind})"
-    head = body.lstrip()[:200].lower()
-    if head.startswith(b"<") or "html" in kind:
-        return f"an HTML page ({kind}, {len(body)} bytes)"
-    if isinstance(error, RecursionError):
-        return f"JSON nested too deeply to read ({len(body)} bytes)"
-    return f"truncated or invalid JSON ({kind}, {len(body)} bytes)"
 
 
 class Progress:

@@ -17,15 +17,15 @@ that is not JSON, and the guard that stops a change query making no progress.
 from __future__ import annotations
 
 import re
-import reprlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
 
-from .base import ChangedTicket, SkippableError, TransientError
+from .answers import Malformed as Malformed, MalformedAnswer as MalformedAnswer, parse_id as parse_id  # re-exported
+from .answers import not_json as not_json, short as short, type_name as type_name  # re-exported
+from .base import ChangedTicket, TransientError
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)  # the elasticsearch query's upper bound
@@ -33,43 +33,6 @@ FAR_FUTURE = "2999-12-31T23:59:59.999Z"  # Zammad strips "*" from search queries
 STALL_LIMIT = 3  # new requests in a row answering only rows already read: the query is not paging
 _ID = re.compile(r"^[0-9]{1,18}$")
 _DATE_ONLY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-_repr = reprlib.Repr()
-_repr.maxstring = 60
-_repr.maxother = 60
-_repr.maxlevel = 2
-_repr.maxlist = _repr.maxdict = 3
-
-
-class Malformed(ValueError):
-    """Zammad's JSON is not what its API returns; the message says what and where."""
-
-
-class MalformedAnswer(SkippableError):
-    """An answer about one ticket (or a user it names) was not what Zammad's API returns:
-    that ticket is skipped until the next pass, never judged on half of its data."""
-
-
-def short(value: Any) -> str:
-    """A value for a message: bounded, whatever its size or depth."""
-    return _repr.repr(value)
-
-
-def type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
-
-
-def parse_id(value: Any) -> str | None:
-    """A Zammad id (a positive integer, or its digits) as text; ``None`` if it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if 0 < value < 10**18 else None
-    if isinstance(value, str) and _ID.match(value) and int(value) > 0:
-        return str(int(value))
-    return None
-
 
 def is_date_only(value: Any) -> bool:
     """A *Date* attribute's value (``2025-06-03``), not a *Date & Time*'s."""
@@ -154,21 +117,6 @@ def search_rows(answer: Any) -> tuple[list[Row], list[str]]:
         except Malformed as exc:
             rows.append(Row(ticket_id, None, str(exc), group=group))
     return rows, problems
-
-
-def not_json(response: requests.Response, error: BaseException) -> str:
-    """What an answer that is not JSON looks like, without quoting it (it may echo anything)."""
-    body = response.content or b""
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
-    if not body.strip():
-        return f"an empty body ({kind})"
-    head = body.lstrip()[:200].lower()
-    if head.startswith(b"<") or "html" in kind:
-        return f"an HTML page ({kind}, {len(body)} bytes)"
-    if isinstance(error, RecursionError):
-        return f"JSON nested too deeply to read ({len(body)} bytes)"
-    reason = str(error).split("\n")[0][:80]
-    return f"truncated or invalid JSON ({reason}; {kind}, {len(body)} bytes)"
 
 
 class Progress:
