@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from typing import Any
+from typing import Any, Iterator
 
 import requests
 
@@ -70,3 +70,18 @@ def not_json(response: requests.Response, error: BaseException) -> str:
     if isinstance(error, RecursionError):
         return f"JSON nested too deeply to read ({len(body)} bytes)"
     return f"truncated or invalid JSON ({kind}, {len(body)} bytes)"
+
+
+def identified(items: list[Any], kind: str, problems: list[str]) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each listed item that is an object with an id, with that id; the others are said in
+    `problems` (`kind`: "issue", "ticket"), so one bad row never hides the rest of a page."""
+    article = "an" if kind[:1] in "aeiou" else "a"
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            problems.append(f"item {n} is {type_name(item)} ({short(item)}), not {article} {kind}")
+            continue
+        item_id = parse_id(item.get("id"))
+        if item_id is None:
+            problems.append(f"item {n} has no {kind} id (id: {short(item.get('id'))})")
+            continue
+        yield item, item_id

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 
+from .answers import identified
 from .answers import Malformed as Malformed, MalformedAnswer as MalformedAnswer, parse_id as parse_id  # re-exported
 from .answers import not_json as not_json, short as short, type_name as type_name  # re-exported
 from .base import ChangedTicket, TransientError
@@ -140,14 +141,7 @@ def issue_rows(answer: Any) -> tuple[list[ChangedTicket], list[str]]:
         return [], [f"its issues are {type_name(listed)}, not a list"]
     rows: list[ChangedTicket] = []
     problems: list[str] = []
-    for n, item in enumerate(listed, 1):
-        if not isinstance(item, dict):
-            problems.append(f"item {n} is {type_name(item)} ({short(item)}), not an issue")
-            continue
-        issue_id = parse_id(item.get("id"))
-        if issue_id is None:
-            problems.append(f"item {n} has no issue id (id: {short(item.get('id'))})")
-            continue
+    for item, issue_id in identified(listed, "issue", problems):
         try:
             rows.append(ChangedTicket(issue_id, parse_time(item.get("updated_on"), "updated_on")))
         except Malformed as exc:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+from .answers import identified
 from .answers import Malformed as Malformed, MalformedAnswer as MalformedAnswer, parse_id as parse_id  # re-exported
 from .answers import not_json as not_json, short as short, type_name as type_name  # re-exported
 from .base import ChangedTicket, TransientError
@@ -103,14 +104,7 @@ def search_rows(answer: Any) -> tuple[list[Row], list[str]]:
         return [], [f"expected a list of tickets (expand=true), got {type_name(answer)}"]
     rows: list[Row] = []
     problems: list[str] = []
-    for n, item in enumerate(answer, 1):
-        if not isinstance(item, dict):
-            problems.append(f"item {n} is {type_name(item)} ({short(item)}), not a ticket")
-            continue
-        ticket_id = parse_id(item.get("id"))
-        if ticket_id is None:
-            problems.append(f"item {n} has no ticket id (id: {short(item.get('id'))})")
-            continue
+    for item, ticket_id in identified(answer, "ticket", problems):
         group = item.get("group") if isinstance(item.get("group"), str) else None
         try:
             rows.append(Row(ticket_id, parse_time(item.get("updated_at"), "updated_at"), group=group))
