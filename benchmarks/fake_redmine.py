@@ -47,6 +47,7 @@ figures are its own.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import multiprocessing
 import os
@@ -110,7 +111,8 @@ LABEL_VALUES = frozenset({
     "hors-perimetre",
 })
 PAGE_CAP = 100
-_BOUND = re.compile(r">=(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}:\d{2}Z)?")
+_STAMP = r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}Z)?"
+_BOUND = re.compile(rf"(>=|><)({_STAMP})(?:\|({_STAMP}))?")
 _MARKER_KIND = re.compile(r"\[sla-bridge:[^\]\s]*/(reminder|closure)/")
 
 
@@ -456,62 +458,90 @@ class FakeRedmine:
             limit = min(PAGE_CAP, max(1, int(one("limit", "25") or 25)))
         except ValueError:
             return 422, {"errors": ["Invalid offset or limit"]}
-        bound: str | None = None
-        updated = one("updated_on")
+        updated, issue_id = one("updated_on"), one("issue_id")
         status = one("status_id", "open") or "open"
         projects = one("project_id")
         if one("set_filter") in ("1", "true"):
             # The generic filter syntax (f[], op[field], v[field][]), which takes several projects by id.
             # Without a status_id filter it lists every status.
-            status, projects, updated = "*", None, None
+            status, projects, updated, issue_id = "*", None, None, None
             for name in query.get("f[]", []):
                 op, values = one(f"op[{name}]", "") or "", query.get(f"v[{name}][]", [])
                 if name == "status_id":
                     status = {"*": "*", "o": "open", "c": "closed"}.get(op, "|".join(values) if op == "=" else "")
                 elif name == "project_id" and op == "=":
                     projects = ",".join(values)
-                elif name == "updated_on" and op == ">=" and values:
-                    updated = f">={values[-1]}"
+                elif name == "updated_on" and op in (">=", "><") and values:
+                    updated = op + "|".join(values)
+                elif name == "issue_id" and op == ">=" and values:
+                    issue_id = op + values[-1]
                 elif name:
                     return 422, {"errors": [f"{name} is invalid"]}
+        low: str | None = None
+        high: str | None = None
         if updated is not None:
-            m = _BOUND.fullmatch(updated)
-            if m is None:
+            bounds = self._updated_bounds(updated)
+            if bounds is None:
                 return 422, {"errors": ["Updated is invalid"]}
-            start = (datetime.fromisoformat(m.group(1) + "T00:00:00+00:00") if m.group(2) is None
-                     else _parse_z(m.group(1) + m.group(2)))
-            if self.sqlite_slack and m.group(2) is not None:
-                start -= timedelta(seconds=1)  # seen on SQLite: the bound is effectively 1 s earlier
-            bound = _z(start)
+            low, high = bounds
+        min_id = 0
+        if issue_id is not None:
+            m = re.fullmatch(r">=(\d+)", issue_id)
+            if m is None:
+                return 422, {"errors": ["Issue is invalid"]}
+            min_id = int(m.group(1))
         sort = one("sort", "id:desc") or "id:desc"
+        if sort not in ("updated_on,id", "id", "id:desc"):
+            return 422, {"errors": ["Sort is invalid"]}
         with self.lock:
-            if sort == "updated_on,id" and bound is not None:
-                order = self.order()
-                rows = order[bisect.bisect_left(order, (bound, 0)):]
-                candidates = [self.issues[i] for _, i in rows]
-            else:
-                candidates = list(self.issues.values())
-                if bound is not None:
-                    candidates = [i for i in candidates if i["updated_on"] >= bound]
-                ordered = self._sorted(candidates, sort)
-                if ordered is None:
-                    return 422, {"errors": ["Sort is invalid"]}
-                candidates = ordered
-            if status == "*":
-                pass
-            elif status == "open":
-                candidates = [i for i in candidates if not i["status"]["is_closed"]]
-            elif status == "closed":
-                candidates = [i for i in candidates if i["status"]["is_closed"]]
-            else:
-                wanted = {s for s in status.split("|") if s}
-                candidates = [i for i in candidates if str(i["status"]["id"]) in wanted]
             if projects:
                 known = {PROJECT["identifier"], str(PROJECT["id"])}
                 if not set(projects.split(",")) & known:
                     return 404, None
-            page = [self.listed(i) for i in candidates[offset:offset + limit]]
-            return 200, {"issues": page, "total_count": len(candidates), "offset": offset, "limit": limit}
+            # Lazily, in the order asked: a page costs its rows (and those skipped by its
+            # offset), not every issue the query holds; total_count is counted by bisection
+            # when no other filter applies, as a database's index would.
+            order = self.order()
+            start = bisect.bisect_left(order, (low, 0)) if low is not None else 0
+            stop = bisect.bisect_right(order, (high, 1 << 62)) if high is not None else len(order)
+            if sort == "updated_on,id":
+                ids: Any = (i for _, i in itertools.islice(order, start, stop))
+            else:
+                window = sorted(i for _, i in itertools.islice(order, start, stop))
+                ids = reversed(window) if sort == "id:desc" else iter(window[bisect.bisect_left(window, min_id):])
+
+            def wanted(issue: dict[str, Any]) -> bool:
+                if issue["id"] < min_id:
+                    return False
+                closed = issue["status"]["is_closed"]
+                return (status == "*" or (status == "open" and not closed) or (status == "closed" and closed)
+                        or str(issue["status"]["id"]) in set(status.split("|")))
+
+            matching = (self.issues[i] for i in ids if wanted(self.issues[i]))
+            page = [self.listed(i) for i in itertools.islice(matching, offset, offset + limit)]
+            total = (stop - start if status == "*" and min_id == 0
+                     else offset + len(page) + sum(1 for _ in matching))
+            return 200, {"issues": page, "total_count": total, "offset": offset, "limit": limit}
+
+    def _updated_bounds(self, updated: str) -> tuple[str | None, str | None] | None:
+        """``>=t`` or ``><a|b`` as Redmine reads them: ``> t - 1 s`` and ``> a - 1 s and <= b``."""
+        m = _BOUND.fullmatch(updated)
+        if m is None:
+            return None
+        op, first, second = m.group(1), m.group(2), m.group(3)
+        if op == "><" and second is None:
+            return None
+
+        def moment(text: str, end: bool) -> datetime:
+            if "T" in text:
+                return _parse_z(text)
+            day = datetime.fromisoformat(text + "T00:00:00+00:00")
+            return day + timedelta(days=1, seconds=-1) if end else day
+
+        start = moment(first, False)
+        if self.sqlite_slack and "T" in first:
+            start -= timedelta(seconds=1)  # seen on SQLite: the bound is effectively 1 s earlier
+        return _z(start), (_z(moment(second, True)) if second is not None else None)
 
     @staticmethod
     def _sorted(issues: list[dict[str, Any]], sort: str) -> list[dict[str, Any]] | None:

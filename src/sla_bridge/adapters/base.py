@@ -106,24 +106,46 @@ BOUND_SLACK = timedelta(seconds=1)
 
 
 def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], cursor: datetime | None,
-                 page_size: int, resolution: timedelta = timedelta(microseconds=1)) -> Iterator[ChangedTicket]:
+                 page_size: int, resolution: timedelta = timedelta(microseconds=1), *,
+                 group: Callable[[datetime, str | None], Sequence[ChangedTicket]] | None = None,
+                 group_span: timedelta | None = None) -> Iterator[ChangedTicket]:
     """Page through a change query sorted by ``(updated, id)`` without missing a ticket.
 
     ``query(bound, offset)`` returns one page of tickets updated at or after
     ``bound``. Offset paging alone skips a ticket whenever one before it is updated
     while we page; so each page restarts from the last ``updated`` seen, and an
     edit can only move a ticket later, where it is read again. Only a full page of
-    tickets sharing one ``updated`` (a bulk edit) needs the offset: that group is
-    scanned until two scans in a row list the same tickets, and paging resumes one
-    ``resolution`` (the tracker's timestamp precision: 1 s for Redmine) after it.
-    Rows seen twice are dropped.
-    """
-    seen: set[tuple[str, datetime | None]] = set()
+    tickets sharing one ``updated`` (a bulk edit, or sla-bridge's own writes listed
+    again) needs more:
 
-    def fresh(page: Sequence[ChangedTicket]) -> list[ChangedTicket]:
-        rows = [row for row in page if (row.id, row.updated) not in seen]
-        seen.update((row.id, row.updated) for row in rows)
+    - a tracker that can list one stamp's tickets by id (``group(bound, after_id)``:
+      every ticket listed at `bound`, and up to ``group_span`` after it, with an id
+      greater than `after_id`, in id order) has that group read once, by id, which an
+      edit cannot disturb (a ticket edited meanwhile moves later, where it is read
+      again); paging resumes past ``group_span``;
+    - otherwise the group is read by offset until two scans in a row list the same
+      tickets, and paging resumes one ``resolution`` (the tracker's timestamp
+      precision) after it.
+
+    Rows seen twice in a row are dropped; the caller keeps no other state, so memory
+    holds a page or two whatever the number of tickets (a group read by offset keeps
+    its ids, to compare its scans).
+    """
+    recent: set[tuple[str, datetime | None]] = set()  # rows of the pages around the bound
+
+    def fresh(page: Sequence[ChangedTicket], after: datetime | None = None) -> list[ChangedTicket]:
+        rows = [row for row in page if (row.id, row.updated) not in recent]
+        # A group read by id is remembered only past its stamp, the part the query resuming
+        # after it can list again: memory stays a page or two even for a group of 100,000.
+        recent.update((row.id, row.updated) for row in rows
+                      if after is None or row.updated is None or row.updated > after)
         return rows
+
+    def forget_before(bound: datetime) -> None:
+        # A row stamped before what the next query asks cannot be listed again.
+        floor = bound - resolution - BOUND_SLACK
+        stale = [key for key in recent if key[1] is not None and key[1] < floor]
+        recent.difference_update(stale)
 
     bound = cursor
     while True:  # every turn moves `bound` strictly later, so this ends with the tracker's list
@@ -144,9 +166,37 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
                                  " tracker ignore the `updated` filter?); the next pass tries again")
         if bound is None or last > bound:
             bound = last
+            forget_before(bound)
+            continue
+        if group is not None:
+            at = bound
+            yield from _id_group(group, bound, page_size, lambda rows: fresh(rows, after=at))
+            bound += group_span if group_span is not None else resolution
+            forget_before(bound)
             continue
         yield from _stable_group(query, bound, page_size, fresh)
         bound += resolution  # past the group: an edit moves a ticket later, never before this
+        forget_before(bound)
+
+
+def _id_order(ticket_id: str) -> tuple[int, int | str]:
+    return (0, int(ticket_id)) if ticket_id.isdigit() else (1, ticket_id)
+
+
+def _id_group(group: Callable[[datetime, str | None], Sequence[ChangedTicket]], bound: datetime, page_size: int,
+              fresh: Callable[[Sequence[ChangedTicket]], list[ChangedTicket]]) -> Iterator[ChangedTicket]:
+    """Yield the tickets at `bound` by id: each page starts after the last id seen."""
+    after: str | None = None
+    while True:
+        page = group(bound, after)
+        if after is not None and page and _id_order(page[0].id) <= _id_order(after):
+            # The tracker ignored the id filter: paging on would list the same tickets forever.
+            raise TransientError(f"the change query listed ticket {page[0].id} again when asked for ids after"
+                                 f" {after} (tickets updated at {bound.isoformat()}); the next pass reads them again")
+        yield from fresh(page)
+        if len(page) < page_size:
+            return
+        after = page[-1].id
 
 
 def _stable_group(query: Callable[[datetime | None, int], Sequence[ChangedTicket]], bound: datetime,
@@ -178,6 +228,34 @@ def _stable_group(query: Callable[[datetime | None, int], Sequence[ChangedTicket
         previous = ids
     raise TransientError(f"the change list kept moving while tickets updated at {bound.isoformat()}"
                          " were read; the next pass reads them again")
+
+
+class Facts(Protocol):
+    """What an adapter learnt about its tracker and may keep between runs.
+
+    A server's version, the API user's identity, a refused ``notifyUsers=false``: each
+    process used to learn them again, one request (or one wasted write) each time. The
+    sync gives every adapter the store's facts for its tracker (``adapter.facts``);
+    without a store they last for the process. Values are short texts (JSON is fine);
+    an adapter that needs them to expire stores the instant beside the value.
+    """
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+
+class ProcessFacts:
+    """Facts kept for this process only: the default until the store's are given."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def put(self, key: str, value: str) -> None:
+        self._values[key] = value
 
 
 @runtime_checkable

@@ -116,6 +116,8 @@ class MemoryAdapter:
     """The adapter for a ``MemoryTracker`` (adapter type ``memory``)."""
 
     adapter_type = "memory"
+    # In-process and instant: nothing to overlap, and the demo's story stays in order.
+    concurrent = False
 
     def __init__(self, name: str, tracker: MemoryTracker) -> None:
         self.name = name

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from ..plugins import AdapterRegistry
 
 PAGE_LIMIT = 100  # Redmine caps `limit` at 100
+GROUP_SPAN = timedelta(seconds=2)  # a group read by id covers `> bound - 1 s` to `bound + 1 s`: resume past it
 MAX_STEPS = 3     # status changes one closure may take (direct, or through resolved statuses)
 BUILTIN_FIELDS = {"category": "category_id", "tracker": "tracker_id"}  # field -> journal detail name
 REPORTED_AT = "reported_at"
@@ -329,7 +330,10 @@ class RedmineAdapter:
         progress = Progress(self.name)
         try:
             yield from keyset_pages(lambda bound, offset: self._changed_page(bound, offset, progress), cursor,
-                                    self.options.page_size, resolution=timedelta(seconds=1))
+                                    self.options.page_size, resolution=timedelta(seconds=1),
+                                    group=lambda bound, after: self._changed_page(bound, 0, progress, after,
+                                                                                  group=True),
+                                    group_span=GROUP_SPAN)
         except SkippableError as exc:  # a refused query (403, 404, 422) concerns every issue
             raise PermanentError(f"{self.name}: cannot list changed issues: {self._bare(exc)}: check"
                                  f" trackers.{self.name}.options.url ({self.http.shown_url}) and options.projects,"
@@ -340,21 +344,35 @@ class RedmineAdapter:
                 raise
             raise TransientError(f"{self.name}: {exc}", exc.retry_after) from None
 
-    def _changed_page(self, bound: datetime | None, offset: int, progress: Progress) -> list[ChangedTicket]:
+    def _changed_page(self, bound: datetime | None, offset: int, progress: Progress, after: str | None = None, *,
+                      group: bool = False) -> list[ChangedTicket]:
+        """One page of the change query; with `group`, the issues stamped at `bound` by id (see base)."""
         size = self.options.page_size
         params: dict[str, Any] = {"sort": "updated_on,id", "limit": size, "offset": offset}
+        # Redmine reads `>= t` as `updated_on > t - 1 s` and `><a|b` as `> a - 1 s and <= b`, on
+        # stamps it keeps finer than the seconds it shows: the group of issues shown at `bound`
+        # is `><bound|bound + 1 s`, by id; the query resumes at `>= bound + 2 s` (GROUP_SPAN).
+        filters: list[tuple[str, str, list[str]]] = []
+        if group:
+            assert bound is not None
+            params["sort"] = "id"
+            filters.append(("updated_on", "><", [_redmine_time(bound), _redmine_time(bound + timedelta(seconds=1))]))
+            if after is not None:
+                filters.append(("issue_id", ">=", [str(int(after) + 1)]))
+        elif bound is not None:
+            filters.append(("updated_on", ">=", [_redmine_time(bound)]))
         if not self.options.projects:
             params["status_id"] = "*"
-            if bound is not None:
-                params["updated_on"] = f">={_redmine_time(bound)}"
+            for name, op, values in filters:  # the short form: `updated_on=><a|b`, `issue_id=>=n`
+                params[name] = op + "|".join(values)
         else:
             # `project_id=a,b` answers 404 (it names one project, and brings its subprojects):
             # several projects need the generic filter syntax, which takes project ids.
             params.update({"set_filter": 1, "f[]": ["status_id", "project_id"], "op[status_id]": "*",
                            "op[project_id]": "=", "v[project_id][]": self._project_ids()})
-            if bound is not None:
-                params["f[]"].append("updated_on")
-                params.update({"op[updated_on]": ">=", "v[updated_on][]": _redmine_time(bound)})
+            for name, op, values in filters:
+                params["f[]"].append(name)
+                params.update({f"op[{name}]": op, f"v[{name}][]": values})
         first = not self._answered
         where = f"offset {offset}" + (f", updated since {_redmine_time(bound)}" if bound is not None else "")
         data = self._get("/issues.json", "list changed issues", expect=("issues", list), **params)
