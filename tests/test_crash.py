@@ -66,11 +66,12 @@ STEPS = [  # (instant of the run, what it owes each waiting ticket)
 RUN_TIMEOUT = 120  # seconds for one run: a hung run fails the test
 
 
-def config_text(url: str) -> str:
+def config_text(url: str, workers: int = 1) -> str:
     """The example contract and a Redmine tracker on the fake; the store beside the file."""
     return example_config_text() + f"""
 [trackers.redmine]
 adapter = "redmine"
+workers = {workers}
 closing_status = "Closed"
 comment_visibility = "public"
 agents = ["login:agent", "role:Support"]
@@ -123,12 +124,13 @@ class CrashWorld:
     outcomes: list[Outcome] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)  # requests the server got from each run
     timers: bool = True  # seeded kills after a random delay too (their effect depends on the machine's speed)
+    workers: int = 1  # tickets worked on at once by each run
 
     def __post_init__(self) -> None:
         self.server = ServerThread(KEY, now=CREATED, server_clock="manual")
         self.app = self.server.app
         self.config = self.tmp / "sla-bridge.toml"
-        self.config.write_text(config_text(self.server.url), encoding="utf-8")
+        self.config.write_text(config_text(self.server.url, self.workers), encoding="utf-8")
         self.store = self.tmp / "sla-bridge.sqlite"
         self.env = {**os.environ, KEY_ENV: KEY, "PYTHONPATH": str(ROOT / "src")}
         self.rng = random.Random(self.seed)
@@ -257,9 +259,10 @@ def steps_of(key: str) -> str:
     return "closure" if "/closure/" in key else "reminder" + key.rsplit("/", 1)[-1]
 
 
-def run_scenario(tmp: Path, seed: int, waiting: int, seeded: int, timers: bool = True) -> dict[str, Any]:
+def run_scenario(tmp: Path, seed: int, waiting: int, seeded: int, timers: bool = True,
+                 workers: int = 1) -> dict[str, Any]:
     """Every step with its kills and its clean run; what was found after each clean run and at the end."""
-    world = CrashWorld(tmp, waiting=waiting, seed=seed, timers=timers)
+    world = CrashWorld(tmp, waiting=waiting, seed=seed, timers=timers, workers=workers)
     started = time.perf_counter()
     try:
         problems: list[str] = []
@@ -307,6 +310,21 @@ def test_sigkilled_runs_then_one_clean_run_send_each_reminder_and_closure_once(t
     # the tracker, its run dead before the answer; so was each closing status change.
     assert result["killed_after_note"] >= 3 * 4 - 4, result["server_kills"]
     assert result["killed_after_status"] >= 1, result["server_kills"]
+    assert result["kills"] >= 20, result
+
+
+def test_runs_with_several_workers_killed_at_any_point_still_send_each_reminder_and_closure_once(
+        tmp_path: Path) -> None:
+    """Four workers per run: a kill after one ticket's note finds the others mid-write (a field
+    written, a note applied and unanswered, a status change in flight). Exactly once still."""
+    result = run_scenario(tmp_path, 5, waiting=4, seeded=1, timers=False, workers=4)
+    assert result["integrity"] == "ok"
+    assert result["problems"] == [], result["problems"]
+    assert all(not v for v in result["final"].values()), result["final"]
+    assert result["last_run_wrote"] == [], "after the clean runs, a run writes nothing"
+    assert result["journal_missing"] == [] and result["journal_extra"] == []
+    assert result["failed_runs"] == [], result["failed_runs"]
+    assert result["killed_after_note"] >= 4, result["server_kills"]
     assert result["kills"] >= 20, result
 
 

@@ -11,7 +11,7 @@ from .adapters.base import Adapter, AdapterFactory
 from .config import Config, TrackerSection
 from .errors import ConfigError
 from .plugins import build_plugin_manager, build_registry
-from .store import Store
+from .store import Store, StoreFacts
 
 
 @dataclass
@@ -36,7 +36,11 @@ def build_app(config: Config, only: str | None = None, extra_plugins: Iterable[A
         raise ConfigError(f"{config.path}: trackers: no tracker is configured (add a [trackers.<name>] section)")
     adapters = {name: build_adapter(registry.get(section.adapter), name, section, config)
                 for name, section in sections.items() if only in (None, name)}
-    return App(config, pm, adapters, Store(config.store_path))
+    store = Store(config.store_path)
+    for name, adapter in adapters.items():
+        if hasattr(adapter, "facts"):  # what it learns about its tracker outlives the process
+            setattr(adapter, "facts", StoreFacts(store, name))
+    return App(config, pm, adapters, store)
 
 
 def build_adapter(factory: AdapterFactory, name: str, section: TrackerSection, config: Config) -> Adapter:

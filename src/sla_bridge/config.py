@@ -239,6 +239,7 @@ class TrackerSection(_Strict):
     closing_status: str | None = None
     comment_visibility: Literal["public", "internal"] = "public"
     poll_interval_seconds: int = Field(default=300, ge=10)
+    workers: int | None = Field(default=None, ge=1, le=32)  # this tracker's; default [sync] workers
     # Tracker fields read into the model: a name used by the scope and clocks sections
     # (or "reported_at") -> the tracker's field (adapter-specific: a name or an id).
     fields: dict[str, str | int] = {}
@@ -263,6 +264,9 @@ class SyncSection(_Strict):
 
     store: Path = Path("sla-bridge.sqlite")
     overlap_seconds: int = Field(default=120, ge=0)
+    # Tickets worked on at once per tracker: requests overlap the tracker's latency. Never
+    # two workers on one ticket; the tracker's rate limits are shared by all of them.
+    workers: int = Field(default=4, ge=1, le=32)
     on_manual_change: OnManualChange = OnManualChange.OVERWRITE
     catch_up: CatchUp = CatchUp.COLLAPSE
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -108,11 +109,52 @@ def settle_environment(session: requests.Session, url: str) -> requests.Session:
     return session
 
 
+class Gate:
+    """What a tracker asks of all its callers at once: a pause (``Retry-After``) and a pace.
+
+    A pass's workers share their tracker's client: a 429 answered to one of them holds
+    every request until the time the tracker asked, and ``max_requests_per_second``
+    spaces the requests of all of them, not of each.
+    """
+
+    def __init__(self, per_second: float | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1 / per_second if per_second else 0.0
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._next = 0.0        # the earliest instant of the next request (pace)
+        self._resume = 0.0      # no request before this instant (Retry-After)
+        self._asked = threading.local()  # the pause this thread was answered, and waits out itself
+
+    def enter(self) -> None:
+        """Wait for this request's turn."""
+        own = getattr(self._asked, "resume", None)
+        self._asked.resume = None
+        with self._lock:
+            now = self.monotonic()
+            if own is not None and own >= self._resume:
+                # The caller that was answered the pause has waited it out (its retry's wait):
+                # the pause is over for everyone.
+                self._resume = 0.0
+            start = max(now, self._next, self._resume)
+            self._next = start + self.interval
+        if start > now:
+            self.sleep(start - now)
+
+    def hold(self, seconds: float) -> None:
+        """The tracker asked for a pause: every other caller waits it out."""
+        with self._lock:
+            self._resume = max(self._resume, self.monotonic() + seconds)
+            self._asked.resume = self._resume
+
+
 class HttpClient:
     """A ``requests`` session with a base URL, auth headers, timeouts and guarded retries."""
 
     def __init__(self, base_url: str, headers: dict[str, str], tracker: str, *, timeout: float = 30.0,
-                 retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None) -> None:
+                 retry: RetryPolicy = RetryPolicy(), session: requests.Session | None = None,
+                 gate: Gate | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.shown_url = shown_url(self.base_url)
         self.tracker = tracker
@@ -121,13 +163,17 @@ class HttpClient:
         self.session = settle_environment(session or requests.Session(), self.base_url)
         self.session.headers.update(headers)
         self.calls: dict[str, int] = {"read": 0, "write": 0}
+        self._counting = threading.Lock()
+        self.gate = gate or Gate(sleep=retry.sleep)
 
     def __repr__(self) -> str:  # headers hold the secret: never shown
         return f"HttpClient({self.shown_url!r})"
 
     def request(self, method: str, path: str, *, what: str, retry: bool, **kwargs: Any) -> requests.Response:
         def once() -> requests.Response:
-            self.calls["read" if method == "GET" else "write"] += 1
+            self.gate.enter()
+            with self._counting:
+                self.calls["read" if method == "GET" else "write"] += 1
             try:
                 response = self.session.request(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
             except requests.Timeout:
@@ -135,7 +181,12 @@ class HttpClient:
             except requests.ConnectionError as exc:
                 raise TransientError(f"{self.tracker}: {what}: cannot connect to {self.shown_url}"
                                      f" ({type(exc).__name__})") from None
-            return check(response, what, self.tracker)
+            try:
+                return check(response, what, self.tracker)
+            except TransientError as exc:
+                if exc.retry_after is not None:  # asked of every worker, not only this one
+                    self.gate.hold(min(exc.retry_after, self.retry.max_wait_seconds))
+                raise
 
         if not retry:
             return once()

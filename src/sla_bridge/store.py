@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -71,6 +72,16 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: when the snapshot was read, to tell it from an edit in the same second (Redmine's precision)
     """
     ALTER TABLE tickets ADD COLUMN read_at TEXT;
+    """,
+    # 5: what adapters learnt about their tracker (server version, API user, refused options)
+    """
+    CREATE TABLE facts (
+        adapter TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        learnt_at TEXT NOT NULL,
+        PRIMARY KEY (adapter, key)
+    );
     """,
 )
 RETRY_FIRST = timedelta(minutes=5)
@@ -168,6 +179,46 @@ class CursorRecord:
     last_summary: dict[str, Any]
 
 
+class _Rows:
+    """A statement's rows, read while the store's lock was held."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+
+class _Serialized:
+    """One SQLite connection shared by a pass's workers, one statement at a time.
+
+    Every statement runs and is read to its end under one lock, so workers never
+    interleave inside a statement; a multi-statement transaction holds the lock
+    (``with db.lock:``) from BEGIN to COMMIT."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.lock = threading.RLock()
+
+    def execute(self, sql: str, params: Any = ()) -> _Rows:
+        with self.lock:
+            return _Rows(self.db.execute(sql, params).fetchall())
+
+    def iterdump(self) -> Iterator[str]:
+        with self.lock:
+            return iter(list(self.db.iterdump()))
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -181,8 +232,9 @@ class Store:
             if not self.path.exists():
                 _create(self.path)
         try:
-            # The service runs passes on its one worker thread, never two at once.
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+            # A pass's workers share the connection, one statement at a time (_Serialized).
+            self._db = _Serialized(sqlite3.connect(str(path), isolation_level=None, timeout=30,
+                                                   check_same_thread=False))
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -192,6 +244,10 @@ class Store:
     def _migrate(self) -> None:
         # The version is read inside the write lock: a second process opening a new
         # store at the same moment waits, then finds the migrations done.
+        with self._db.lock:
+            self._migrate_locked()
+
+    def _migrate_locked(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -294,11 +350,14 @@ class Store:
             (adapter, ticket.id, _utc(ticket.updated), json.dumps(ticket_to_json(ticket)),
              json.dumps(applied.to_json()), _utc(ticket.updated or ticket.created)))
 
-    def due_tickets(self, adapter: str, now: datetime) -> Iterator[TicketRecord]:
+    def due_tickets(self, adapter: str, now: datetime, *, skip_queued: bool = False) -> Iterator[TicketRecord]:
         """Tickets whose evaluation changes by `now` with no tracker event (index scan).
 
-        A ticket waiting for a retry (it failed) is left to ``due_retries``.
+        A ticket waiting for a retry (it failed) is left to ``due_retries``; with
+        `skip_queued`, one on the pass's work list (``queue``) is left to that list.
         """
+        skip = (" AND NOT EXISTS (SELECT 1 FROM temp.pass_queue q WHERE q.adapter = t.adapter"
+                " AND q.ticket_id = t.ticket_id)") if skip_queued else ""
         # In pages, by (next_change_at, ticket_id): memory stays flat whatever is due, and a
         # ticket the caller re-schedules meanwhile moves past `now` (a next change is always
         # later), so it is not met again.
@@ -309,6 +368,7 @@ class Store:
                 " WHERE adapter = ? AND next_change_at IS NOT NULL AND next_change_at <= ?"
                 " AND (next_change_at, ticket_id) > (?, ?)"
                 " AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter AND r.ticket_id = t.ticket_id)"
+                f"{skip}"
                 " ORDER BY next_change_at, ticket_id LIMIT ?", (adapter, _utc(now), *after, DUE_PAGE)).fetchall()
             for row in rows:
                 yield self._record(adapter, row[0], row[1:])
@@ -403,6 +463,51 @@ class Store:
         for row in self._db.execute(query + " ORDER BY adapter, ticket_id", params).fetchall():
             yield self._record(row[0], row[1], row[2:])
 
+    # --- one pass's work list -----------------------------------------------------------
+
+    def queue_begin(self, adapter: str) -> None:
+        """An empty work list for a pass: the tickets its change query listed as changed.
+
+        Kept in a temporary table (this connection's, on disk beyond a small cache), not in
+        memory: a first pass over 100,000 tickets holds a page of ids at a time."""
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS pass_queue (adapter TEXT NOT NULL,"
+                         " ticket_id TEXT NOT NULL, updated TEXT, PRIMARY KEY (adapter, ticket_id))")
+        self._db.execute("DELETE FROM temp.pass_queue WHERE adapter = ?", (adapter,))
+
+    def queue(self, adapter: str, ticket_id: str, updated: datetime | None) -> None:
+        """Add a ticket to the pass's work list (listed twice: the later stamp is kept)."""
+        self._db.execute("INSERT INTO temp.pass_queue (adapter, ticket_id, updated) VALUES (?, ?, ?)"
+                         " ON CONFLICT (adapter, ticket_id) DO UPDATE SET updated ="
+                         " COALESCE(MAX(excluded.updated, pass_queue.updated), excluded.updated, pass_queue.updated)",
+                         (adapter, ticket_id, _utc(updated)))
+
+    def queued(self, adapter: str) -> Iterator[tuple[str, datetime | None]]:
+        """The pass's work list, read a page at a time (in insertion order)."""
+        after = 0
+        while True:
+            rows = self._db.execute("SELECT rowid, ticket_id, updated FROM temp.pass_queue WHERE adapter = ?"
+                                    " AND rowid > ? ORDER BY rowid LIMIT ?", (adapter, after, DUE_PAGE)).fetchall()
+            for row in rows:
+                yield row[1], _parse(row[2])
+            if len(rows) < DUE_PAGE:
+                return
+            after = rows[-1][0]
+
+    def queue_end(self, adapter: str) -> None:
+        self._db.execute("DELETE FROM temp.pass_queue WHERE adapter = ?", (adapter,))
+
+    # --- what adapters learnt about their tracker ----------------------------------------
+
+    def fact(self, adapter: str, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM facts WHERE adapter = ? AND key = ?", (adapter, key)).fetchone()
+        return str(row[0]) if row else None
+
+    def learn(self, adapter: str, key: str, value: str, at: datetime | None = None) -> None:
+        self._db.execute("INSERT INTO facts (adapter, key, value, learnt_at) VALUES (?, ?, ?, ?)"
+                         " ON CONFLICT (adapter, key) DO UPDATE SET value = excluded.value,"
+                         " learnt_at = excluded.learnt_at",
+                         (adapter, key, value, _utc(at or datetime.now(timezone.utc))))
+
     # --- journal ------------------------------------------------------------------
 
     def journaled(self, key: str) -> bool:
@@ -420,3 +525,17 @@ class Store:
             params = (adapter,)
         cols = ("key", "adapter", "ticket_id", "kind", "applied_at", "detail")
         return [dict(zip(cols, row)) for row in self._db.execute(query + " ORDER BY applied_at, key", params)]
+
+
+class StoreFacts:
+    """An adapter's facts (``adapters.base.Facts``) kept in the store, for every later process."""
+
+    def __init__(self, store: Store, adapter: str) -> None:
+        self.store = store
+        self.adapter = adapter
+
+    def get(self, key: str) -> str | None:
+        return self.store.fact(self.adapter, key)
+
+    def put(self, key: str, value: str) -> None:
+        self.store.learn(self.adapter, key, value)

@@ -17,13 +17,15 @@ The flow of design.md, with its invariants:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -174,9 +176,41 @@ class Syncer:
         self.tracks_due_at = bool(getattr(adapter, "tracks_due_at", True))
 
         self.sync = config.file.sync
+        # Tickets worked on at once; an adapter that is not safe to share between threads
+        # (``concurrent = False``) gets one.
+        wanted = (section.workers if section and section.workers else None) or self.sync.workers
+        self.workers = wanted if getattr(adapter, "concurrent", True) else 1
         self._failed_writes = 0  # transient write failures in a row, this pass
-        self._posted: set[str] = set()  # keys of the comments this pass posted
-        self._read_at: datetime | None = None  # when the ticket in hand was read
+        self._tally = threading.Lock()  # the pass's counters and the plugins' hooks, one worker at a time
+        self._local = threading.local()  # the ticket in hand: each worker's own
+
+    @property
+    def _posted(self) -> set[str]:
+        """Keys of the comments this pass posted on the ticket in hand."""
+        posted: set[str] | None = getattr(self._local, "posted", None)
+        if posted is None:
+            posted = self._local.posted = set()
+        return posted
+
+    @property
+    def _read_at(self) -> datetime | None:
+        """When the ticket in hand was read."""
+        return getattr(self._local, "read_at", None)
+
+    @_read_at.setter
+    def _read_at(self, value: datetime | None) -> None:
+        self._local.read_at = value
+
+    def _count(self, summary: SyncSummary, what: str, kind: str | None = None) -> None:
+        with self._tally:
+            if kind is not None:
+                summary.applied[kind] += 1
+            else:
+                setattr(summary, what, getattr(summary, what) + 1)
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        with self._tally:  # plugins see one call at a time, whichever worker makes it
+            notify(self.pm, hook, **kwargs)
 
     @property
     def max_comment_length(self) -> int | None:
@@ -215,13 +249,12 @@ class Syncer:
             self.store.sync_started(name, started)
         since = cursor - timedelta(seconds=self.sync.overlap_seconds) if cursor else None
         newest: datetime | None = None
-        done: set[str] = set()
         self._failed_writes = 0
-        self._posted = set()
         try:
             # Read the whole change query before writing anything: our writes bump
-            # `updated` and would reorder the pages under us. Only ids are kept.
-            changed: dict[str, datetime | None] = {}
+            # `updated` and would reorder the pages under us. Only ids are kept, in the
+            # store's work list, not in memory.
+            self.store.queue_begin(name)
             for row in self.adapter.changed_since(since):
                 if row.updated is None:  # a row the tracker stamped unreadably: that ticket only
                     self._malformed_row(row.id, row.problem or "unreadable `updated`", summary)
@@ -231,21 +264,15 @@ class Syncer:
                     continue  # nothing new since our snapshot
                 if self.store.waiting_retry(name, row.id, row.updated, now):
                     continue  # failed as it is now; tried again after its delay
-                changed[row.id] = row.updated
+                self.store.queue(name, row.id, row.updated)
             # Tickets that failed before are read fresh once their delay is over.
             for ticket_id in self.store.due_retries(name, now):
-                changed.setdefault(ticket_id, None)
-            for ticket_id, updated in changed.items():
-                if self.stop.is_set():
-                    break
-                done.add(ticket_id)
-                self._one(ticket_id, None, now, summary, updated)
-            for record in self.store.due_tickets(name, now):
-                if self.stop.is_set():
-                    break
-                if record.ticket_id not in done:
-                    done.add(record.ticket_id)
-                    self._one(record.ticket_id, record.snapshot, now, summary)
+                self.store.queue(name, ticket_id, None)
+            # Then the timed changes of tickets the change query did not list.
+            work = itertools.chain(
+                ((ticket_id, None, updated) for ticket_id, updated in self.store.queued(name)),
+                ((r.ticket_id, r.snapshot, None) for r in self.store.due_tickets(name, now, skip_queued=True)))
+            self._work(work, now, summary)
             summary.complete = not self.stop.is_set()
         except TransientError as exc:
             summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {unprefixed(exc, name)}")
@@ -256,6 +283,10 @@ class Syncer:
         except Exception as exc:  # noqa: BLE001 - one tracker's surprise must not stop the others
             log.exception("%s: unexpected error", name)
             summary.errors.append(f"{name}: unexpected error, pass abandoned: {type(exc).__name__}: {exc}")
+        try:
+            self.store.queue_end(name)
+        except sqlite3.Error:
+            pass  # a temporary table, emptied at the next pass's start anyway
         summary.finished = self.clock()
         if not dry_run:
             try:
@@ -263,12 +294,53 @@ class Syncer:
             except sqlite3.Error as exc:
                 summary.errors.append(f"{name}: the pass could not be recorded: {store_failure(self.store.path, exc)}")
 
+    def _work(self, work: Iterable[tuple[str, Ticket | None, datetime | None]], now: datetime,
+              summary: SyncSummary) -> None:
+        """Each ticket of `work` once, by up to ``self.workers`` threads.
+
+        A ticket is handed to one worker only (the work list holds each once), so two
+        workers never touch one ticket. At most two tickets per worker wait in line:
+        memory does not grow with the list. The first error that ends a pass (the
+        tracker or the store unusable) stops the handing out; the tickets in hand
+        finish, then it ends the pass as it would with one worker.
+        """
+        if self.workers == 1:
+            for ticket_id, snapshot, updated in work:
+                if self.stop.is_set():
+                    break
+                self._one(ticket_id, snapshot, now, summary, updated)
+            return
+        ended = threading.Event()
+        failures: list[BaseException] = []
+        slots = threading.BoundedSemaphore(2 * self.workers)
+
+        def task(ticket_id: str, snapshot: Ticket | None, updated: datetime | None) -> None:
+            try:
+                if not ended.is_set() and not self.stop.is_set():
+                    self._one(ticket_id, snapshot, now, summary, updated)
+            except BaseException as exc:  # noqa: BLE001 - handed to the pass, as with one worker
+                with self._tally:
+                    failures.append(exc)
+                ended.set()
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix=f"sync-{self.adapter.name}") as pool:
+            for ticket_id, snapshot, updated in work:
+                slots.acquire()
+                if ended.is_set() or self.stop.is_set():
+                    slots.release()
+                    break
+                pool.submit(task, ticket_id, snapshot, updated)
+        if failures:
+            raise failures[0]
+
     def _record_pass(self, summary: SyncSummary, newest: datetime | None) -> None:
         # A ticket left for being created after a --at in the past must be read again.
         advanced = self._advance(newest) if summary.complete and not summary.not_yet_created else None
         assert summary.finished is not None
         self.store.sync_finished(self.adapter.name, summary.finished, advanced, summary.to_json())
-        notify(self.pm, "sla_bridge_sync_finished", adapter=self.adapter.name, summary=summary)
+        self._notify("sla_bridge_sync_finished", adapter=self.adapter.name, summary=summary)
 
     def _malformed_row(self, ticket_id: str, problem: str, summary: SyncSummary) -> None:
         name = self.adapter.name
@@ -297,6 +369,7 @@ class Syncer:
         the pass; they propagate.
         """
         name = self.adapter.name
+        self._local.posted, self._local.read_at = set(), None
         try:
             self._reconcile(ticket_id, snapshot, now, summary)
             if not summary.dry_run:
@@ -305,8 +378,10 @@ class Syncer:
             raise  # the tracker or the store is unusable: the pass ends
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
             if isinstance(exc, WriteDeferred):
-                self._failed_writes += 1
-                if self._failed_writes >= MAX_FAILED_WRITES:  # not one ticket's trouble: the tracker's
+                with self._tally:
+                    self._failed_writes += 1
+                    failed = self._failed_writes
+                if failed >= MAX_FAILED_WRITES:  # not one ticket's trouble: the tracker's
                     raise TransientError(f"{MAX_FAILED_WRITES} writes in a row failed, the last:"
                                          f" {unprefixed(exc, name)}") from None
                 message = f"deferred: {unprefixed(exc, name)}"
@@ -325,7 +400,8 @@ class Syncer:
                 message += f" (retried after {retry_at.astimezone(self.config.calendar.zone):%Y-%m-%d %H:%M})"
             summary.errors.append(f"{name}:{ticket_id}: {message}")
         if self.progress:
-            self.progress(summary.tickets_evaluated)
+            with self._tally:
+                self.progress(summary.tickets_evaluated)
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
         ticket = as_of(ticket, now, self._posted)
@@ -366,7 +442,7 @@ class Syncer:
                            f"{a.key} was sent before and is no longer on the tracker; not sent again" for a in resent))
 
     def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
-        summary.tickets_read += 1
+        self._count(summary, "tickets_read")
         self._read_at = self.clock()  # before the request: an edit after this instant is not in it
         return self.adapter.fetch(ticket_id)
 
@@ -385,7 +461,7 @@ class Syncer:
             ticket = self._fetch(ticket_id, summary)
             evaluation, todo = self._plan(ticket, applied, now)
         todo = self._settled(ticket, applied, now, todo)
-        summary.tickets_evaluated += 1
+        self._count(summary, "tickets_evaluated")
         summary.conflicts += [f"{name}:{ticket_id}: {c}" for c in todo.conflicts]
         if summary.dry_run:
             # What a real run would do, including the follow-up of its own writes,
@@ -413,7 +489,8 @@ class Syncer:
             except TransientError as exc:
                 raise WriteDeferred(f"{name}: a write failed ({unprefixed(exc, name)});"
                                     " the ticket is read again before anything is sent") from None
-            self._failed_writes = 0
+            with self._tally:
+                self._failed_writes = 0
             ticket = self._fetch(ticket_id, summary)
             previous, (evaluation, todo) = todo, self._plan(ticket, applied, now)
             todo = self._settled(ticket, applied, now, todo)
@@ -451,8 +528,8 @@ class Syncer:
             self.store.save_applied(name, ticket, applied)
             for field_action in written:
                 if field_action is not None:
-                    summary.applied[field_action.kind] += 1
-                    notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)
+                    self._count(summary, "applied", field_action.kind)
+                    self._notify("sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)
         for action in actions:
             if isinstance(action, PostComment):
                 self._posted.add(action.key)
@@ -463,12 +540,12 @@ class Syncer:
                 self.store.journal(action.key, name, ticket.id, "transition", now, action.to_status)
             else:
                 continue
-            summary.applied[action.kind] += 1
-            notify(self.pm, "sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
+            self._count(summary, "applied", action.kind)
+            self._notify("sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
         return applied
 
     def _notify_breaches(self, ticket: Ticket, evaluation: Evaluation, before: dict[str, Any]) -> None:
         old = before.get("clocks", {})
         for clock, result in evaluation.clocks.items():
             if result.state is ClockState.BREACHED and old.get(clock.value, {}).get("state") != "breached":
-                notify(self.pm, "sla_bridge_breach", ticket=ticket, clock=result, evaluation=evaluation)
+                self._notify("sla_bridge_breach", ticket=ticket, clock=result, evaluation=evaluation)
