@@ -177,3 +177,10 @@ class ActionRecorder:
 def recording_plugins(seen: list[tuple[str, str]]) -> pluggy.PluginManager:
     """The plugin manager of a test sync: built-in adapters and an ``ActionRecorder``."""
     return build_plugin_manager([ActionRecorder(seen)], load_entry_points=False)
+
+
+@pytest.fixture(autouse=True)
+def _demo_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sla-bridge demo` keeps its store and config in a directory of the user's: never the
+    tester's own ~/.cache in a test."""
+    monkeypatch.setenv("SLA_BRIDGE_DEMO_DIR", str(tmp_path_factory.mktemp("demo")))

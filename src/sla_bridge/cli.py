@@ -301,6 +301,45 @@ def status_command(config: Path, as_json: bool) -> None:
         print_status(_console(), report, cfg.calendar)
 
 
+@cli.command("report")
+@config_argument
+@click.option("--from", "first", required=True, metavar="DATE", help="First day of the period (YYYY-MM-DD).")
+@click.option("--to", "last", required=True, metavar="DATE", help="Last day of the period, included (YYYY-MM-DD).")
+@click.option("--tracker", metavar="NAME", help="Only this tracker.")
+@click.option("--customer", metavar="NAME", help="Only this customer (a [trackers.*.customers.*] section).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table",
+              show_default=True, help="Terminal tables, CSV (one row per ticket and clock), JSON, or a"
+              " self-contained HTML file with charts.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (default: stdout).")
+@click.option("--separator", metavar="CHAR", help='CSV only: the column separator (default ","; ";" for French'
+              " Excel, which also writes decimals with a comma).")
+@_at_option
+def report_command(config: Path, first: str, last: str, tracker: str | None, customer: str | None, fmt: str,
+                   out: Path | None, separator: str | None, at: str | None) -> None:
+    """Service levels met and breached over a period, recomputed from the store's tickets.
+
+    Exit code 2 for a bad date, an unknown tracker or customer; 1 when the store cannot be read.
+    """
+    from .compliance.command import ReportRequest, build, render
+    from .compliance.text import print_report
+
+    cfg = load_config(config)
+    request = ReportRequest.parse(cfg, first, last, tracker, customer, fmt, separator, _now(at, cfg))
+    report = build(cfg, request)
+    if out is None and fmt == "table":
+        print_report(_console(), report)
+        return
+    content = render(report, fmt, request.separator)
+    if out is None:
+        click.echo(content, nl=False)
+        return
+    try:
+        out.write_text(content, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise SlaBridgeError(f"{out}: cannot write the report: {exc.strerror or exc}") from None
+    click.echo(f"report written to {out}", err=True)
+
+
 @cli.command("serve")
 @config_argument
 def serve_command(config: Path) -> None:

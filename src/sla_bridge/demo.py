@@ -6,11 +6,16 @@ something can happen — a scripted event, or the earliest ``next_change_at`` in
 store — one sync pass runs: adapter, engine, reconciliation, store, exactly as
 ``sla-bridge sync`` does against a real tracker. A small observer plugin prints what
 the sync did, through the same hooks notification plugins use.
+
+The demo keeps its store and a configuration beside it (``demo_dir()``), so that
+``sla-bridge report`` and ``status`` can be tried on what it did.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import tomllib
 from datetime import datetime
 from importlib import resources
@@ -27,16 +32,20 @@ from .hookspecs import hookimpl
 from .model import Comment, Role, Ticket, tickets_from_json
 from .plugins import build_plugin_manager
 from .text import local
-from .store import Store
+from .store import Store, StoreError
 from .sync import Syncer
 
 DEMO_START = datetime.fromisoformat("2025-04-28T08:00:00+02:00")
 DEMO_END = datetime.fromisoformat("2025-05-23T19:00:00+02:00")
+DEMO_LAST_PASS = datetime.fromisoformat("2025-05-24T00:00:00+02:00")  # the store has seen every day up to DEMO_END
 DEMO_TRACKER = {"adapter": "memory", "closing_status": "closed", "agents": ["login:sla-bridge", "group:support"],
                 "statuses": {"new": ["new"], "in_progress": ["in_progress"],
                              "waiting_for_customer": ["waiting_for_customer"],
                              "workaround_delivered": ["workaround_delivered"], "resolved": ["resolved"],
                              "closed": ["closed"]}}
+DEMO_DIR_ENV = "SLA_BRIDGE_DEMO_DIR"
+DEMO_STORE = "demo.sqlite"
+_RAW: list[tuple[Config, dict[str, Any]]] = []  # the mapping each recent built-in config was made from
 
 
 def example_config_text() -> str:
@@ -48,7 +57,44 @@ def builtin_config(raw: dict[str, Any] | None = None) -> Config:
     data = raw if raw is not None else tomllib.loads(example_config_text())
     data.setdefault("trackers", {})["demo"] = DEMO_TRACKER
     data.setdefault("sync", {})["store"] = ":memory:"
-    return config_from_mapping(data, Path("config.example.toml (built-in)"))
+    config = config_from_mapping(data, Path("config.example.toml (built-in)"))
+    _RAW[:] = [*_RAW[-7:], (config, copy.deepcopy(data))]
+    return config
+
+
+def demo_dir() -> Path:
+    """Where the demo keeps its store and configuration: ``$SLA_BRIDGE_DEMO_DIR``, else the
+    user's cache (``$XDG_CACHE_HOME/sla-bridge/demo``, by default ``~/.cache/sla-bridge/demo``)."""
+    chosen = os.environ.get(DEMO_DIR_ENV)
+    if chosen:
+        return Path(chosen)
+    cache = os.environ.get("XDG_CACHE_HOME")
+    return (Path(cache) if cache else Path.home() / ".cache") / "sla-bridge" / "demo"
+
+
+def _demo_store(config: Config, console: Console) -> tuple[Store, Path | None]:
+    """A fresh store file in ``demo_dir()`` with the configuration that reads it, or one in
+    memory when the directory cannot be written."""
+    import tomli_w
+
+    raw = next((r for c, r in _RAW if c is config), None)
+    if raw is None:
+        raw = tomllib.loads(example_config_text())
+        raw.setdefault("trackers", {})["demo"] = DEMO_TRACKER
+    raw = copy.deepcopy(raw)
+    raw.setdefault("sync", {})["store"] = DEMO_STORE
+    where = demo_dir()
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        for old in [where / DEMO_STORE, *where.glob(f"{DEMO_STORE}-*"), *where.glob(f"{DEMO_STORE}.*.lock")]:
+            old.unlink(missing_ok=True)  # every run starts from a tracker sla-bridge has never seen
+        (where / "config.toml").write_text(
+            "# Written by `sla-bridge demo`: the contract it ran, and where its store is.\n"
+            + tomli_w.dumps(raw), encoding="utf-8")
+        return Store(where / DEMO_STORE), where
+    except (OSError, StoreError) as exc:
+        console.print(f"(the demo's store is kept in memory only: cannot write {where}: {exc})", markup=False)
+        return Store(":memory:"), None
 
 
 def sample_tickets() -> list[Ticket]:
@@ -110,7 +156,7 @@ def run_demo(console: Console, config: Config | None = None) -> dict[str, int]:
     adapter = MemoryAdapter("demo", tracker)
     narrator = _Narrator(console, cfg, clock)
     pm = build_plugin_manager([narrator], load_entry_points=False)
-    store = Store(":memory:")
+    store, kept = _demo_store(cfg, console)
     syncer = Syncer(cfg, store, adapter, pm, clock=lambda: clock[0])
     console.print(f"[bold]sla-bridge demo[/] - {cfg.file.contract.name}: {len(tracker._pending)} scripted"
                   f" tracker events, {local(DEMO_START, cfg.calendar)} to {local(DEMO_END, cfg.calendar)}",
@@ -135,9 +181,21 @@ def run_demo(console: Console, config: Config | None = None) -> dict[str, int]:
         if not upcoming:
             break
         clock[0] = min(upcoming)
+    if clock[0] < DEMO_LAST_PASS:  # a last pass, so that the store has seen every day of the demo
+        clock[0] = DEMO_LAST_PASS
+        syncer.run(clock[0])
+        passes += 1
     c = narrator.counts
     console.print(f"\n{passes} sync passes, {c['writes']} writes: {c['breaches']} breaches,"
                   f" {c['reminders']} reminders sent, {c['closures']} automatic closures.", soft_wrap=True)
     console.print("Try: sla-bridge explain config.example.toml src/sla_bridge/data/demo-tickets.json DEMO-2"
                   " --at 2025-05-21T12:00", soft_wrap=True)
+    store.close()
+    if kept is not None:
+        written = kept / "config.toml"
+        console.print(f"The demo's store and configuration are in {kept}; its compliance report:", markup=False)
+        console.print(f"  sla-bridge report {written} --from {DEMO_START.date()} --to {DEMO_END.date()}",
+                      soft_wrap=True, markup=False)
+        console.print(f"  sla-bridge report {written} --from {DEMO_START.date()} --to {DEMO_END.date()}"
+                      " --format html --out report.html", soft_wrap=True, markup=False)
     return c
