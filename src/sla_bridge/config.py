@@ -265,8 +265,9 @@ class SyncSection(_Strict):
     store: Path = Path("sla-bridge.sqlite")
     overlap_seconds: int = Field(default=120, ge=0)
     # Tickets worked on at once per tracker: requests overlap the tracker's latency. Never
-    # two workers on one ticket; the tracker's rate limits are shared by all of them.
-    workers: int = Field(default=4, ge=1, le=32)
+    # two workers on one ticket; the tracker's rate limits are shared by all of them. 10 is
+    # the connections requests keeps open per host: more would open and drop connections.
+    workers: int = Field(default=10, ge=1, le=32)
     on_manual_change: OnManualChange = OnManualChange.OVERWRITE
     catch_up: CatchUp = CatchUp.COLLAPSE
 

@@ -164,16 +164,18 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
             raise TransientError(f"the change query makes no progress: asked for tickets updated from"
                                  f" {bound.isoformat()}, it listed one updated {first.isoformat()} (does the"
                                  " tracker ignore the `updated` filter?); the next pass tries again")
-        if bound is None or last > bound:
+        if (bound is None or last > bound) and not (group is not None and first == last):
             bound = last
             forget_before(bound)
             continue
-        if group is not None:
+        if group is not None:  # (a whole page at one stamp is that stamp's group: read it by id at once)
+            bound = last
             at = bound
             yield from _id_group(group, bound, page_size, lambda rows: fresh(rows, after=at))
             bound += group_span if group_span is not None else resolution
             forget_before(bound)
             continue
+        assert bound is not None  # (None took the branch above: no group without a bound)
         yield from _stable_group(query, bound, page_size, fresh)
         bound += resolution  # past the group: an edit moves a ticket later, never before this
         forget_before(bound)
