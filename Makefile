@@ -36,6 +36,8 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_calendar.py
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_sync.py
+	$(BIN)/python benchmarks/bench_sync.py --latency-run
+	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/crash_run.py
 	$(BIN)/python benchmarks/fault_run.py
 
