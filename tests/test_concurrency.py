@@ -176,3 +176,16 @@ def test_six_workers_write_each_ticket_once_and_a_second_pass_writes_nothing(wor
     again = syncer.run(at)
     assert again.complete and not again.errors and not again.applied
     assert server.app.stats()["requests"].get("PUT issue", 0) == before.get("PUT issue", 0)
+
+
+def test_tickets_named_by_a_webhook_are_synced_alone_and_leave_the_cursor(world: Any) -> None:
+    server, app, tickets = world
+    syncer = Syncer(app.config, app.store, app.adapters["redmine"], app.pm, clock=lambda: datetime.now(UTC))
+    at = datetime(2025, 6, 3, 9, 0, tzinfo=UTC)
+    server.app.set_now(at)
+    named = [str(tickets[0]), str(tickets[2]), str(tickets[0])]  # ten webhooks for one ticket: one sync
+    summary = syncer.run_tickets(named, at)
+    assert summary.complete and not summary.errors, summary.errors
+    assert summary.tickets_evaluated == 2 and summary.applied["comment"] == 2
+    assert app.store.cursor("redmine").cursor is None, "the polling pass still reads the change query"
+    assert app.store.ticket("redmine", str(tickets[1])) is None

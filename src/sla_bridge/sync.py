@@ -241,6 +241,27 @@ class Syncer:
                                   f" {exc.strerror}; this pass is skipped")
         return summary
 
+    def run_tickets(self, ticket_ids: Iterable[str], now: datetime | None = None) -> SyncSummary:
+        """Sync these tickets now, read fresh (a webhook named them): the cursor and the
+        last pass's record are left to the polling passes, which stay the safety net."""
+        started = self.clock()
+        summary = SyncSummary(self.adapter.name, started, now or started, False)
+        name = self.adapter.name
+        try:
+            with self.store.lock(name):
+                self._failed_writes = 0
+                self._work(((ticket_id, None, None) for ticket_id in dict.fromkeys(ticket_ids)),
+                           summary.now, summary)
+                summary.complete = not self.stop.is_set()
+        except (TransientError, PermanentError) as exc:
+            summary.errors.append(f"{name}: {unprefixed(exc, name)}")
+        except sqlite3.Error as exc:
+            summary.errors.append(f"{name}: stopped: {store_failure(self.store.path, exc)}")
+        except Busy as exc:
+            summary.errors.append(f"{exc}; the tickets are synced by the next pass")
+        summary.finished = self.clock()
+        return summary
+
     def _pass(self, summary: SyncSummary) -> None:
         name, started, now, dry_run = self.adapter.name, summary.started, summary.now, summary.dry_run
         cursor = self.store.cursor(name).cursor
