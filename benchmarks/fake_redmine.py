@@ -305,12 +305,14 @@ class FakeRedmine:
         # "real": datetime.now(UTC); "frozen": the evaluation instant; "manual": the instant
         # last given to set_now (scripted scenarios); a callable: its answer.
         self.server_clock = server_clock
+        self.latency = 0.0  # seconds added to every answer (bench: a tracker across a network)
         self.frozen_now = now.astimezone(UTC).replace(microsecond=0)
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.put_kinds: Counter[str] = Counter()
         self.put_ids: Counter[int] = Counter()
         self._order: list[tuple[str, int]] | None = None  # (updated_on, id), sorted
+        self._windows: dict[tuple[int, int], list[int]] = {}  # sorted ids of a slice of _order
         # Crash tests: SIGKILL a client right after a write was applied (see kill_after).
         self._kill: dict[str, Any] | None = None
         self.kills: list[dict[str, Any]] = []
@@ -445,7 +447,16 @@ class FakeRedmine:
     def order(self) -> list[tuple[str, int]]:
         if self._order is None:
             self._order = sorted((i["updated_on"], i["id"]) for i in self.issues.values())
+            self._windows = {}
         return self._order
+
+    def _id_window(self, start: int, stop: int) -> list[int]:
+        """The ids of `order()[start:stop]` sorted, kept until the next write: paging a group
+        by id costs a bisection per page, as an index would, not a sort of the group."""
+        window = self._windows.get((start, stop))
+        if window is None:
+            window = self._windows[(start, stop)] = sorted(i for _, i in itertools.islice(self._order or [], start, stop))
+        return window
 
     # endpoints
     def list_issues(self, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -507,7 +518,7 @@ class FakeRedmine:
             if sort == "updated_on,id":
                 ids: Any = (i for _, i in itertools.islice(order, start, stop))
             else:
-                window = sorted(i for _, i in itertools.islice(order, start, stop))
+                window = self._id_window(start, stop)
                 ids = reversed(window) if sort == "id:desc" else iter(window[bisect.bisect_left(window, min_id):])
 
             def wanted(issue: dict[str, Any]) -> bool:
@@ -685,6 +696,12 @@ class FakeRedmine:
         with self.lock:
             return [[i["id"], i["updated_on"], i["status"]["id"]] for i in self.issues.values()]
 
+    def count_since(self, bound: str) -> int:
+        """Issues updated at or after `bound` (a stamp as the server writes them): by bisection."""
+        with self.lock:
+            order = self.order()
+            return len(order) - bisect.bisect_left(order, (bound, 0))
+
 
 _ISSUE = re.compile(r"/issues/(\d+)\.json")
 _USER = re.compile(r"/users/(\d+)\.json")
@@ -722,7 +739,11 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, app.stats())
                 if method == "GET" and path == "/__bench/rows":
                     return self._send(200, app.rows())
+                if method == "GET" and path == "/__bench/count":
+                    return self._send(200, {"count": app.count_since(query.get("since", [""])[0])})
                 return self._send(404)
+            if app.latency:  # a tracker across a network: each answer this much later (threads overlap)
+                time.sleep(app.latency)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             m = _ISSUE.fullmatch(path)
@@ -809,10 +830,13 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _serve(conn: Any, n: int, seed: int, now_iso: str, api_key: str, sqlite_slack: bool, server_clock: str) -> None:
+def _serve(conn: Any, n: int, seed: int, now_iso: str, api_key: str, sqlite_slack: bool, server_clock: str,
+           latency: float = 0.0) -> None:
     app = FakeRedmine(n, seed, datetime.fromisoformat(now_iso), api_key, sqlite_slack=sqlite_slack,
                       server_clock=server_clock)
+    app.latency = latency
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(app))
+    server.request_queue_size = 64
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
@@ -827,11 +851,11 @@ class ServerProcess:
     """The fake Redmine in its own process (spawned), on an ephemeral port of 127.0.0.1."""
 
     def __init__(self, n: int, seed: int, now: datetime, api_key: str, *, sqlite_slack: bool = True,
-                 server_clock: str = "real") -> None:
+                 server_clock: str = "real", latency: float = 0.0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child, n, seed, now.isoformat(), api_key, sqlite_slack,
-                                                        server_clock), daemon=True, name="fake-redmine")
+                                                        server_clock, latency), daemon=True, name="fake-redmine")
         self.process.start()
         deadline = time.monotonic() + 300
         while not self._conn.poll(0.2):

@@ -25,7 +25,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 import pluggy
 
@@ -182,6 +183,8 @@ class Syncer:
         self.workers = wanted if getattr(adapter, "concurrent", True) else 1
         self._failed_writes = 0  # transient write failures in a row, this pass
         self._tally = threading.Lock()  # the pass's counters and the plugins' hooks, one worker at a time
+        self._busy_guard = threading.Lock()
+        self._busy: dict[str, list[Any]] = {}  # ticket id -> [its lock, workers holding or waiting]
         self._local = threading.local()  # the ticket in hand: each worker's own
 
     @property
@@ -382,8 +385,32 @@ class Syncer:
         known = [t for t in (newest, self.store.cursor(self.adapter.name).cursor) if t is not None]
         return max(known) if known else None
 
+    @contextmanager
+    def _holding(self, ticket_id: str) -> Iterator[None]:
+        """The ticket is this worker's until the block ends: another waits for it."""
+        with self._busy_guard:
+            entry = self._busy.setdefault(ticket_id, [threading.Lock(), 0])
+            entry[1] += 1
+        lock: threading.Lock = entry[0]
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+            with self._busy_guard:
+                entry[1] -= 1
+                if entry[1] == 0:  # only the tickets in hand are kept
+                    del self._busy[ticket_id]
+
     def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary,
              updated: datetime | None = None) -> None:
+        with ExitStack() as held:
+            self._local.held, self._local.ids = held, {ticket_id}
+            held.enter_context(self._holding(ticket_id))
+            self._one_held(ticket_id, snapshot, now, summary, updated)
+
+    def _one_held(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary,
+                  updated: datetime | None = None) -> None:
         """One ticket; its failure is reported and retried later, never the pass's end.
 
         Only transient and permanent errors (the tracker is down or unusable) end
@@ -465,7 +492,18 @@ class Syncer:
     def _fetch(self, ticket_id: str, summary: SyncSummary) -> Ticket:
         self._count(summary, "tickets_read")
         self._read_at = self.clock()  # before the request: an edit after this instant is not in it
-        return self.adapter.fetch(ticket_id)
+        ticket = self.adapter.fetch(ticket_id)
+        ids: set[str] | None = getattr(self._local, "ids", None)
+        if ids is not None and ticket.id not in ids:
+            # Known under another id (a Jira issue moved to another project): the stored old
+            # key and the listed new one are one ticket, worked on by one worker at a time.
+            # Held, it is read again: another worker may have written to it meanwhile.
+            ids.add(ticket.id)
+            self._local.held.enter_context(self._holding(ticket.id))
+            self._count(summary, "tickets_read")
+            self._read_at = self.clock()
+            ticket = self.adapter.fetch(ticket_id)
+        return ticket
 
     def _reconcile(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary) -> None:
         name = self.adapter.name
