@@ -240,9 +240,14 @@ def test_datacenter_fetch_reads_comment_properties_and_names_custom_fields() -> 
     ]
     fields = cloud_issue(reporter=ALICE_DC, customfield_10042={"self": f"{DC}{API}/customFieldOption/10202",
                                                                "value": "Majeure", "id": "10202"})
-    del fields["comment"]
+    dc_comments = [
+        comment("1", SAM_DC, "Looking into it", "2025-06-02T10:30:00.000+0200"),
+        comment("2", SAM_DC, "check logs", "2025-06-02T10:35:00.000+0200"),
+        comment("3", ALICE_DC, "Testing", "2025-06-02T12:00:00.000+0200")]
+    # Data Center embeds comments without their properties: an internal note looks public there.
+    fields["comment"] = {"comments": dc_comments, "maxResults": 3, "total": 3, "startAt": 0}
     responses.get(f"{DC}{API}/issue/SUP-1", json=issue_json(fields=fields, histories=dc_histories, base=DC), match=[
-        matchers.query_param_matcher({"fields": FIELDS + ",customfield_10042,customfield_10050",
+        matchers.query_param_matcher({"fields": FIELDS + ",comment,customfield_10042,customfield_10050",
                                       "expand": "changelog"}),
         matchers.header_matcher({"Authorization": "Bearer t0k3n"})])
     responses.get(f"{DC}{API}/field", json=[
@@ -530,7 +535,8 @@ def test_deployment_is_detected_once_from_server_info() -> None:
 
 def test_without_a_known_zone_the_query_starts_early_enough_for_any_zone() -> None:
     adapter = make_adapter()
-    adapter._me, adapter._zone_known = {**ME_CLOUD, "timeZone": None}, False
+    adapter.remember_me({**ME_CLOUD, "timeZone": None})
+    adapter._zone_known = False
     assert adapter.zone is None
     assert adapter.jql_time(T("2025-06-02T15:00:00+02:00")) == "2025-06-02 01:00"  # 13:00 UTC - 12 h
 
@@ -1169,12 +1175,8 @@ def test_configured_fields_are_read_with_their_history(url: str) -> None:
         {"self": f"{url}{API}/component/10301", "id": "10301", "name": "API"}],
         customfield_10061=[{"self": f"{url}{API}/customFieldOption/10401", "value": "Import, with mapping",
                             "id": "10401"}], customfield_10070="2025-05-30T17:00:00.000+0200")
-    if url == DC:
-        del fields["comment"]
-        responses.get(f"{DC}{API}/issue/SUP-1/comment", json={"startAt": 0, "maxResults": 100, "total": 0,
-                                                             "comments": []})
-    wanted = ("comment," if url == CLOUD else "") + "customfield_10050,customfield_10070,customfield_10060,components," \
-        "customfield_10061"
+    # Data Center embeds comments too (without their properties): an issue with none needs no more.
+    wanted = "comment,customfield_10050,customfield_10070,customfield_10060,components,customfield_10061"
     responses.get(f"{url}{API}/issue/SUP-1", json=issue_json(fields=fields, histories=field_history(
         "" if url == DC else "yes"), base=url), match=[matchers.query_param_matcher(
             {"fields": f"{FIELDS},{wanted}", "expand": "changelog"})])

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import re
@@ -570,7 +571,8 @@ def user(cloud: bool, handle: str, kind: str = "atlassian") -> dict[str, Any]:
 
 
 def valid_issue(cloud: bool) -> dict[str, Any]:
-    me = ME_CLOUD if cloud else ME_DC
+    # A copy: mutations change the document in place, never the API user the other tests are answered.
+    me = copy.deepcopy(ME_CLOUD if cloud else ME_DC)
     sam, alice = user(cloud, "sam"), user(cloud, "alice", "customer")
     item = {"field": "status", "fieldtype": "jira", "fromString": "To Do", "toString": "Waiting for customer"}
     if cloud:

@@ -85,6 +85,9 @@ class Harness:
         self.seen: list[tuple[str, str]] = []
         self.pm = recording_plugins(self.seen)
         self.syncer = Syncer(self.config, self.store, self.adapter, self.pm, clock=self.clock)
+        # One worker: scripted answers and failures reach the ticket the test names
+        # (workers at once: test_concurrency, test_crash).
+        self.syncer.workers = 1
 
     def make_adapter(self, cls: type[JiraAdapter]) -> JiraAdapter:
         return cls("jira", self.config.file.trackers["jira"], self.config,

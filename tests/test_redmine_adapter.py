@@ -841,3 +841,158 @@ def test_check_connection_reports_missing_statuses_priorities_and_membership() -
     assert not checks[("project", "sales")].ok
     assert checks[("permission", "support")].detail.startswith(
         "not verified: the API user is not a member of this project: it sees it as public")
+
+
+# --- what is remembered between runs (adapter.facts) ----------------------------------------------------------
+
+def sharing(first: RedmineAdapter, **options: Any) -> RedmineAdapter:
+    """Another adapter (another process) given the same facts, as the sync gives the store's."""
+    second = make_adapter(**options)
+    second.facts = first.facts
+    return second
+
+
+def remembered(adapter: RedmineAdapter, key: str, value: Any, age: float = 0.0) -> None:
+    import time
+
+    adapter.facts.put(key, json.dumps({"site": adapter.memory.site, "at": time.time() - age, "value": value}))
+
+
+LOOKUP_PATHS = ["/issue_statuses.json", "/enumerations/issue_priorities.json", "/trackers.json", "/projects.json",
+                "/users/current.json", "/custom_fields.json", "/projects/1/memberships.json", "/groups/11.json",
+                "/roles/6.json", "/users/5.json", "/users/7.json", "/users/8.json", "/users/9.json"]
+
+
+def lookup_calls() -> dict[str, int]:
+    return {path: calls(path) for path in LOOKUP_PATHS if calls(path)}
+
+
+@responses.activate
+def test_one_issue_read_costs_one_request_once_the_lookups_are_remembered() -> None:
+    """Before: the issue and every lookup it needs, in every process (a non-admin API user: statuses,
+    priorities, trackers, projects, the API user, custom fields (403, then the projects), four users, the
+    project's members and a group: 12 requests). After, with the facts known: the issue alone."""
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(journals=JOURNALS)})
+    fields: dict[str, str | int] = {"category": "category", "tracker": "tracker", "workaround": "Workaround"}
+    first = make_adapter(fields=fields)
+    t = first.fetch("7")
+    before = len(responses.calls)
+    assert before == 12 and calls("/issues/7.json") == 1, lookup_calls()
+    second = sharing(first, fields=fields)
+    again = second.fetch("7")
+    assert len(responses.calls) == before + 1 and calls("/issues/7.json") == 2
+    assert again.events == t.events and again.reporter == t.reporter and again.fields == t.fields
+
+
+@responses.activate
+def test_lookups_are_read_again_after_an_hour_and_the_api_user_s_id_after_a_day() -> None:
+    import time
+
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(journals=JOURNALS)})
+    first = make_adapter()
+    first.fetch("7")
+    later = sharing(first)
+    later.clock = lambda: time.time() + 3601
+    later.fetch("7")
+    assert calls("/issue_statuses.json") == 2 and calls("/users/7.json") == 2
+    assert later.me.id == "10" and calls("/users/current.json") == 1, "who it is: kept a day"
+    assert not later.directory.me_admin() and calls("/users/current.json") == 2, \
+        "its memberships and admin flag (what it may do) an hour"
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("issue_statuses", {"4": 4}), ("issue_statuses", []), ("issue_statuses", {}), ("projects", [{"id": 1}]),
+    ("user:7", {"id": "7", "memberships": {"project": 1}}), ("user:7", "cust-admin"), ("me", {"login": "x"}),
+    ("custom_fields", {"sla labels": "1"}), ("role:6", "edit_issues"), ("project-groups:1", ["Support Team"]),
+])
+@responses.activate
+def test_a_corrupt_remembered_lookup_is_read_again(key: str, value: Any) -> None:
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(journals=JOURNALS)})
+    adapter = make_adapter(labels_field="SLA labels")
+    remembered(adapter, key, value)
+    t = adapter.fetch("7")
+    assert t.status == "Feedback" and t.labels == {"sla-bloquante", "vip"}
+    assert [e.by_role for e in t.events if isinstance(e, StatusChange)] == [Role.AGENT, Role.AGENT]
+    adapter.facts.put(key, "{not json")
+    assert sharing(adapter, labels_field="SLA labels").fetch("7").status == "Feedback"
+
+
+@responses.activate
+def test_a_status_the_remembered_list_lacks_reads_the_statuses_again_once() -> None:
+    """A status an administrator created since the list was remembered."""
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(journals=JOURNALS)})
+    adapter = make_adapter()
+    remembered(adapter, "issue_statuses", {"1": "New", "2": "In Progress", "5": "Closed"})  # no Feedback (4)
+    t = adapter.fetch("7")
+    assert [e.to_status for e in t.events if isinstance(e, StatusChange)] == ["In Progress", "Feedback"]
+    adapter.fetch("7")
+    assert calls("/issue_statuses.json") == 1
+
+
+@responses.activate
+def test_a_closure_refused_with_remembered_statuses_reads_them_again_and_tries_once_more() -> None:
+    """The closing status was recreated (a new id): the remembered id is not among those allowed."""
+    lookups(responses.mock)
+    read_allowed(allowed((4, "Feedback"), 1, 2, 3, 5, 6))
+    read_allowed(allowed((5, "Closed"), 1, 2))
+    responses.put(f"{URL}/issues/7.json", status=204)
+    adapter = make_adapter()
+    remembered(adapter, "issue_statuses", {"1": "New", "3": "Resolved", "4": "Feedback", "9": "Closed"})
+    adapter.transition(_ticket(), "Closed")
+    assert status_puts() == [5] and calls("/issue_statuses.json") == 1
+
+
+@responses.activate
+def test_a_refused_closure_with_statuses_just_read_is_not_tried_again() -> None:
+    lookups(responses.mock)
+    read_allowed(allowed((4, "Feedback"), 1, 2, 6, tracker="Feature"))
+    with pytest.raises(SkippableError, match="no workflow path"):
+        make_adapter().transition(_ticket(), "Closed")
+    assert calls("/issue_statuses.json") == 1 and calls("/issues/7.json") == 1
+
+
+@responses.activate
+def test_a_custom_field_name_the_remembered_list_lacks_is_read_again_once() -> None:
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(journals=JOURNALS)})
+    adapter = make_adapter(labels_field="SLA labels", fields={"workaround": "Workaround"})
+    remembered(adapter, "custom_fields", {"sla labels": [1]})  # Workaround created since
+    remembered(adapter, "projects", [{"id": "1", "identifier": "support", "name": "Support", "categories": {},
+                                      "custom_fields": {"1": "SLA labels"}}])
+    assert ("workaround", "provisional") in adapter.fetch("7").fields
+    assert calls("/custom_fields.json") == 1 and calls("/projects.json") == 1
+
+
+@responses.activate
+def test_a_labels_field_recreated_since_it_was_remembered_is_found_again() -> None:
+    """Redmine ignores a custom field id it does not know: a stale id would make labels vanish."""
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(journals=JOURNALS)})
+    adapter = make_adapter(labels_field="SLA labels")
+    remembered(adapter, "custom_fields", {"sla labels": [99]})
+    assert adapter.fetch("7").labels == {"sla-bloquante", "vip"}
+    assert adapter.labels_id == 1 and calls("/custom_fields.json") == 1
+
+
+@responses.activate
+def test_check_config_reads_the_api_user_now() -> None:
+    """Authentication is checked by asking: a remembered user proves nothing about the key."""
+    lookups(responses.mock)
+    adapter = make_adapter()
+    remembered(adapter, "me", {"id": 10, "login": "sla-bot", "memberships": []})
+    assert adapter.directory.read_me()["login"] == "sla-bot" and calls("/users/current.json") == 1
+
+
+@responses.activate
+def test_another_api_key_is_another_site_for_the_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups(responses.mock)
+    first = make_adapter()
+    assert first.me.id == "10"
+    monkeypatch.setenv("SLA_TEST_REDMINE_KEY", "another-k3y")
+    assert sharing(first).me.id == "10"
+    assert calls("/users/current.json") == 2
+    assert KEY not in json.dumps([first.facts.get("me")]), "the facts never hold the key"

@@ -177,7 +177,12 @@ class FakeRedmine:
             shown = {i: row | {"updated_on": now} for i, row in shown.items()}
         rows = sorted(self.issues.values(),
                       key=lambda i: ((shown[i["id"]] if self.restamp else i)["updated_on"], i["id"]))
-        # `>=t`, or `><a|b` (a group read by id): Redmine reads them `> t - 1 s`, `> a - 1 s and <= b`.
+        # `>=t`, or `><a|b` (a group read by id): Redmine reads them `> t - 1 s`, `> a - 1 s and <= b`;
+        # in the short form (`updated_on=>=t`) or the generic one (`f[]`, `op[..]`, `v[..][]`).
+        query = dict(query)
+        for name in query.get("f[]", []):
+            if name in ("updated_on", "issue_id"):
+                query[name] = [query.get(f"op[{name}]", [""])[0] + "|".join(query.get(f"v[{name}][]", []))]
         bound, _, upper = query.get("updated_on", [""])[0].removeprefix(">=").removeprefix("><").partition("|")
         if bound and "updated_on" not in self.ignores:
             if self.slack:  # stored 08:00:00.4 is after 08:00:01 - 1 s: shown 08:00:00, listed for 08:00:01
@@ -243,6 +248,9 @@ class Bridge:
         self.adapter = self.make()
         self.syncer = Syncer(self.config, self.store, self.adapter, build_plugin_manager(load_entry_points=False),
                              clock=clock)
+        # One worker: scripted answers and failures reach the ticket the test names
+        # (workers at once: test_concurrency, test_crash).
+        self.syncer.workers = 1
 
     def make(self) -> RedmineAdapter:
         return RedmineAdapter("rm", self.config.file.trackers["rm"], self.config,
@@ -765,9 +773,9 @@ def offline_adapter(answers: dict[str, Any] | None = None) -> RedmineAdapter:
         return response
 
     adapter._call = call  # type: ignore[method-assign]
-    adapter._statuses = {str(s["id"]): s["name"] for s in STATUSES["issue_statuses"]}
-    adapter._priorities = {str(p["id"]): p["name"] for p in PRIORITIES["issue_priorities"]}
-    adapter._trackers = {str(t["id"]): t["name"] for t in TRACKERS["trackers"]}
+    adapter.memory.keep("issue_statuses", {str(s["id"]): s["name"] for s in STATUSES["issue_statuses"]})
+    adapter.memory.keep("issue_priorities", {str(p["id"]): p["name"] for p in PRIORITIES["issue_priorities"]})
+    adapter.memory.keep("trackers", {str(t["id"]): t["name"] for t in TRACKERS["trackers"]})
     adapter._answered = True
     return adapter
 

@@ -75,6 +75,9 @@ class Harness:
         self.seen: list[tuple[str, str]] = []
         self.pm = recording_plugins(self.seen)
         self.syncer = Syncer(self.config, self.store, self.adapter, self.pm, clock=self.clock)
+        # One worker: scripted answers and failures reach the ticket the test names
+        # (workers at once: test_concurrency, test_crash).
+        self.syncer.workers = 1
 
     def sync(self, at: str | None = None, dry_run: bool = False) -> Any:
         if at:
@@ -660,6 +663,7 @@ def test_one_malformed_redmine_issue_does_not_stop_the_pass(monkeypatch: pytest.
     responses.put(f"{url}/issues/2.json", status=204)
     syncer = Syncer(config, Store(":memory:"), adapter, build_plugin_manager(load_entry_points=False),
                     clock=lambda: T("2025-06-02T12:00:00+02:00"))
+    syncer.workers = 1
     summary = syncer.run()
     assert summary.complete and summary.errors and summary.errors[0].startswith("rm:1: skipped")
     assert any(c.request.method == "PUT" and str(c.request.url).endswith("/issues/2.json") for c in responses.calls)

@@ -382,7 +382,8 @@ def offline_adapter(answers: dict[str, Any] | None = None) -> ZammadAdapter:
         return users[path]
 
     adapter.directory = Directory(get, "zm", 3600)
-    adapter._me, adapter._answered = ME, True
+    adapter.memory.keep("me", ME)  # known: remembered from an earlier run
+    adapter._answered = True
     return adapter
 
 

@@ -86,6 +86,9 @@ class Bridge:
         self.sleeps: list[float] = []
         self.adapter = self.make(ZammadAdapter)
         self.syncer = Syncer(self.config, self.store, self.adapter, self.pm, clock=clock)
+        # One worker: scripted answers and failures reach the ticket the test names
+        # (workers at once: test_concurrency, test_crash).
+        self.syncer.workers = 1
 
     def make(self, cls: type[ZammadAdapter]) -> ZammadAdapter:
         return cls("zammad", self.config.file.trackers["zammad"], self.config,

@@ -164,12 +164,15 @@ def keyset_pages(query: Callable[[datetime | None, int], Sequence[ChangedTicket]
             raise TransientError(f"the change query makes no progress: asked for tickets updated from"
                                  f" {bound.isoformat()}, it listed one updated {first.isoformat()} (does the"
                                  " tracker ignore the `updated` filter?); the next pass tries again")
-        if (bound is None or last > bound) and not (group is not None and first == last):
+        # A whole page at one stamp, at or past the bound, is that stamp's group: read it by id at
+        # once. (A page at a stamp before the bound is the tracker's slack: the bound's group.)
+        at_once = group is not None and first == last and (bound is None or last >= bound)
+        if (bound is None or last > bound) and not at_once:
             bound = last
             forget_before(bound)
             continue
-        if group is not None:  # (a whole page at one stamp is that stamp's group: read it by id at once)
-            bound = last
+        if group is not None:
+            bound = last if at_once or bound is None else bound
             at = bound
             yield from _id_group(group, bound, page_size, lambda rows: fresh(rows, after=at))
             bound += group_span if group_span is not None else resolution

@@ -75,7 +75,7 @@ def check_connection(adapter: "JiraAdapter") -> list[Check]:
         deployment = _read(lambda: adapter.deployment)
     except _Failed as failed:
         return [Check("authentication", adapter.base, False, failed.detail.removeprefix(f"{adapter.name}: "))]
-    adapter._me = me
+    adapter.remember_me(me)
     who = text(me.get("displayName")) or text(me.get("accountId")) or text(me.get("name")) or "?"
     ident = text(me.get("accountId")) or text(me.get("name")) or text(me.get("key"))
     kind = "Jira Cloud" if deployment == "cloud" else "Jira Data Center"

@@ -32,7 +32,7 @@ NOT_VERIFIED = "not verified: "
 
 def run_checks(adapter: "RedmineAdapter") -> list[Check]:
     try:
-        me = adapter.directory.me()
+        me = adapter.directory.read_me()
     except AdapterError as exc:
         return [Check("authentication", adapter.options.url, False, str(exc))]
     admin = ", an administrator" if me.get("admin") else " (not an administrator)"

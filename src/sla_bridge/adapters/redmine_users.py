@@ -30,11 +30,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..identity import Person
-from .base import SkippableError, TransientError
+from .base import ProcessFacts, SkippableError, TransientError
+from .jira_facts import DAY, HOUR, Memory
 from .redmine_parse import Malformed, MalformedAnswer, need_id, obj, objects, parse_id, short, text
 
 Getter = Callable[..., Any]  # get(path, what, *, expect=(key, type), **params) -> decoded JSON
 PAGE = 100
+# What is kept of a user: its identities, groups (shown to admins) and memberships (roles).
+USER_KEYS = ("id", "login", "mail", "firstname", "lastname", "admin", "groups", "memberships")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,59 @@ class Project:
     name: str
     categories: Mapping[str, str]     # category id -> name
     custom_fields: Mapping[str, str]  # issue custom field id -> name (the fields enabled in the project)
+
+
+def _project_fact(project: Project) -> dict[str, Any]:
+    return {"id": project.id, "identifier": project.identifier, "name": project.name,
+            "categories": dict(project.categories), "custom_fields": dict(project.custom_fields)}
+
+
+def _text_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError("not a map of names")
+    return dict(value)
+
+
+def _projects_fact(value: Any) -> dict[str, Project]:
+    """Remembered projects; ``TypeError`` if the value is not a list of them."""
+    if not isinstance(value, list):
+        raise TypeError("not a list of projects")
+    projects: dict[str, Project] = {}
+    for p in value:
+        fields = [p["id"], p["identifier"], p["name"]]
+        if not all(isinstance(f, str) for f in fields):
+            raise TypeError("not a project")
+        projects[p["id"]] = Project(p["id"], p["identifier"], p["name"], _text_map(p["categories"]),
+                                    _text_map(p["custom_fields"]))
+    return projects
+
+
+def _user_fact(value: Any) -> dict[str, Any]:
+    """A user as kept (its identities, groups and memberships); ``Malformed`` if it is not one."""
+    user = obj(value, "the user")
+    kept = {k: user[k] for k in USER_KEYS if k in user}
+    user_id = need_id(kept.get("id"), "the user's id")
+    person_from_user(kept, user_id, "", None)  # every part readable
+    return kept
+
+
+def _visible_user(value: Any) -> dict[str, Any] | None:
+    return None if value is None else _user_fact(value)  # None: a user the API user may not see
+
+
+def _ids_map(value: Any) -> dict[str, frozenset[str]]:
+    if not isinstance(value, dict) or not all(isinstance(v, list) and all(isinstance(i, str) for i in v)
+                                              for v in value.values()):
+        raise TypeError("not a map of user ids")
+    return {str(k): frozenset(v) for k, v in value.items()}
+
+
+def _permissions_fact(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise TypeError("not a list of permissions")
+    return frozenset(value)
 
 
 def _names(items: Any, what: str) -> dict[str, str]:
@@ -75,24 +131,27 @@ def paged(get: Getter, path: str, key: str, what: str, **params: Any) -> list[di
 
 
 class Directory:
-    """Lookups that do not change during a pass, each made once per adapter instance.
+    """Lookups that do not change during a pass, remembered an hour (``Memory``: in ``facts``, across runs).
 
     ``get`` reads lookups that concern every issue (a malformed answer ends the pass);
     ``about`` reads a user an issue names (a malformed answer skips that issue). A user
     answer that is not shaped like Redmine's is a ``MalformedAnswer``, never taken for
     "not visible" (403, 404), which would make an agent a customer.
+
+    Remembered: ``projects`` (with their categories and custom fields), ``me`` (the API user:
+    its id for a day, its memberships for an hour), ``user:<id>``, ``project-groups:<id>`` and
+    ``role:<id>``, each an hour: an administrator's change (a role, a membership, a new
+    project) is seen within the hour, and a project or category not in the remembered list
+    is read again at once (once per process).
     """
 
-    def __init__(self, get: Getter, tracker: str = "redmine", about: Getter | None = None) -> None:
+    def __init__(self, get: Getter, tracker: str = "redmine", about: Getter | None = None,
+                 memory: Memory | None = None) -> None:
         self._get = get
         self._about = about or get
         self.tracker = tracker
-        self._projects: dict[str, Project] | None = None
-        self._users: dict[str, dict[str, Any] | None] = {}
-        self._people: dict[tuple[str, str | None], Person] = {}
-        self._project_groups: dict[str, dict[str, frozenset[str]]] = {}
-        self._permissions: dict[str, frozenset[str] | None] = {}
-        self._me: dict[str, Any] | None = None
+        own = ProcessFacts()
+        self.memory = memory or Memory(lambda: own, "", tracker)
         self._reloaded: set[str] = set()
 
     def _unreadable(self, what: str, exc: Malformed) -> TransientError:
@@ -102,24 +161,28 @@ class Directory:
 
     def projects(self, reload: bool = False) -> dict[str, Project]:
         """Every project the API user sees, by id."""
-        if self._projects is None or reload:
-            try:
-                rows = paged(self._get, "/projects.json", "projects", "list projects",
-                             include="issue_categories,issue_custom_fields")
-                projects: dict[str, Project] = {}
-                for p in rows:
-                    project_id = need_id(p.get("id"), "a project's id")
-                    identifier = text(p.get("identifier"), f"project {project_id}'s identifier")
-                    if identifier is None:
-                        raise Malformed(f"project {project_id} has no identifier")
-                    projects[project_id] = Project(
-                        project_id, identifier, text(p.get("name"), f"project {project_id}'s name") or "",
-                        _names(p.get("issue_categories"), f"project {project_id}'s categories"),
-                        _names(p.get("issue_custom_fields"), f"project {project_id}'s custom fields"))
-            except Malformed as exc:
-                raise self._unreadable("list projects", exc) from None
-            self._projects = projects
-        return self._projects
+        if reload:
+            self.memory.forget("projects")
+        return self.memory.get("projects", HOUR, self._read_projects, _projects_fact,
+                               lambda found: [_project_fact(p) for p in found.values()])
+
+    def _read_projects(self) -> dict[str, Project]:
+        try:
+            rows = paged(self._get, "/projects.json", "projects", "list projects",
+                         include="issue_categories,issue_custom_fields")
+            projects: dict[str, Project] = {}
+            for p in rows:
+                project_id = need_id(p.get("id"), "a project's id")
+                identifier = text(p.get("identifier"), f"project {project_id}'s identifier")
+                if identifier is None:
+                    raise Malformed(f"project {project_id} has no identifier")
+                projects[project_id] = Project(
+                    project_id, identifier, text(p.get("name"), f"project {project_id}'s name") or "",
+                    _names(p.get("issue_categories"), f"project {project_id}'s categories"),
+                    _names(p.get("issue_custom_fields"), f"project {project_id}'s custom fields"))
+        except Malformed as exc:
+            raise self._unreadable("list projects", exc) from None
+        return projects
 
     def _reload_once(self, key: str) -> dict[str, Project]:
         """Read the projects again for something created since (once per unknown thing, not per issue)."""
@@ -150,21 +213,29 @@ class Directory:
     # --- the API user ------------------------------------------------------------------
 
     def me(self) -> dict[str, Any]:
-        """``/users/current.json`` with memberships: raises on bad credentials."""
-        if self._me is None:
-            me = self._get("/users/current.json", "read the API user", expect=("user", dict),
-                           include="memberships,groups")["user"]
-            try:
-                user_id = need_id(me.get("id"), "its id")
-                roles_in(me, None)  # its memberships are readable
-            except Malformed as exc:
-                raise self._unreadable("read the API user", exc) from None
-            self._me = me
-            self._users.setdefault(user_id, me)
-        return self._me
+        """``/users/current.json`` with memberships (remembered an hour): raises on bad credentials."""
+        return self.memory.get("me", HOUR, self._read_me, _user_fact)
+
+    def read_me(self) -> dict[str, Any]:
+        """The API user read now (``check-config --connect`` authenticates with it), and remembered."""
+        me = self._read_me()
+        self.memory.keep("me", me)
+        return me
+
+    def _read_me(self) -> dict[str, Any]:
+        me = self._get("/users/current.json", "read the API user", expect=("user", dict),
+                       include="memberships,groups")["user"]
+        try:
+            kept = _user_fact(me)
+            roles_in(me, None)  # its memberships are readable
+        except Malformed as exc:
+            raise self._unreadable("read the API user", exc) from None
+        return kept
 
     def me_id(self) -> str:
-        return str(parse_id(self.me().get("id")))
+        """The API user's id: who it is changes only with the key, so it is kept a day."""
+        known = self.memory.peek("me", DAY, _user_fact)
+        return str(parse_id((known[0] if known is not None else self.me()).get("id")))
 
     def me_admin(self) -> bool:
         return self.me().get("admin") is True
@@ -173,20 +244,21 @@ class Directory:
         key = parse_id(role_id)
         if key is None:
             return None
-        if key not in self._permissions:
-            try:
-                role = self._get(f"/roles/{key}.json", f"read role {key}", expect=("role", dict))["role"]
-            except MalformedAnswer:
-                raise
-            except SkippableError:
-                self._permissions[key] = None
-            else:
-                permissions = role.get("permissions")
-                if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
-                    raise TransientError(f"{self.tracker}: read role {key}: its permissions are {short(permissions)},"
-                                         " not a list of names")
-                self._permissions[key] = frozenset(permissions)
-        return self._permissions[key]
+        return self.memory.get(f"role:{key}", HOUR, lambda: self._read_role(key), _permissions_fact,
+                               lambda found: None if found is None else sorted(found))
+
+    def _read_role(self, key: str) -> frozenset[str] | None:
+        try:
+            role = self._get(f"/roles/{key}.json", f"read role {key}", expect=("role", dict))["role"]
+        except MalformedAnswer:
+            raise
+        except SkippableError:
+            return None
+        permissions = role.get("permissions")
+        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+            raise TransientError(f"{self.tracker}: read role {key}: its permissions are {short(permissions)},"
+                                 " not a list of names")
+        return frozenset(permissions)
 
     def my_permissions(self, project_id: Any) -> frozenset[str] | None:
         """The API user's permissions in a project; None when unknown: a role not readable, or no
@@ -211,23 +283,27 @@ class Directory:
             return None
         user_id = need_id(user.get("id"), "a user's id")
         name = text(user.get("name"), f"user {user_id}'s name") or ""
-        project = str(project_id) if project_id is not None else None
-        key = (user_id, project)
-        if key not in self._people:
-            self._people[key] = self._build(user_id, name, project)
-        return self._people[key]
+        return self._build(user_id, name, str(project_id) if project_id is not None else None)
 
     def _user(self, user_id: str) -> dict[str, Any] | None:
-        if user_id not in self._users:
-            try:
-                raw = self._about(f"/users/{user_id}.json", f"read user {user_id}", expect=("user", dict),
-                                  include="groups,memberships")["user"]
-            except MalformedAnswer:
-                raise  # not "not visible": guessing would make an agent a customer
-            except SkippableError:  # 403/404: not visible to the API user (or deleted)
-                raw = None
-            self._users[user_id] = raw
-        return self._users[user_id]
+        if user_id == self.me_id():
+            return self.me()
+        return self.memory.get(f"user:{user_id}", HOUR, lambda: self._read_user(user_id), _visible_user)
+
+    def _read_user(self, user_id: str) -> dict[str, Any] | None:
+        try:
+            raw = self._about(f"/users/{user_id}.json", f"read user {user_id}", expect=("user", dict),
+                              include="groups,memberships")["user"]
+        except MalformedAnswer:
+            raise  # not "not visible": guessing would make an agent a customer
+        except SkippableError:  # 403/404: not visible to the API user (or deleted)
+            return None
+        try:
+            kept = _user_fact(raw)
+            person_from_user(kept, user_id, "", None)  # about this user, every part readable
+            return kept
+        except Malformed as exc:  # never kept: the next issue that names this user reads it again
+            raise MalformedAnswer(f"{self.tracker}: read user {user_id}: {exc}") from None
 
     def _build(self, user_id: str, name: str, project_id: str | None) -> Person:
         raw = self._user(user_id)
@@ -236,7 +312,6 @@ class Directory:
         try:
             person, groups = person_from_user(raw, user_id, name, project_id)
         except Malformed as exc:
-            del self._users[user_id]  # read again for the next issue that names this user
             raise MalformedAnswer(f"{self.tracker}: read user {user_id}: {exc}") from None
         if groups is None:  # groups are shown to admins only
             groups = self._groups_from_project(user_id, project_id)
@@ -250,9 +325,8 @@ class Directory:
     def project_groups(self, project_id: Any) -> dict[str, frozenset[str]]:
         """The groups that are members of a project: name -> user ids."""
         key = str(project_id)
-        if key not in self._project_groups:
-            self._project_groups[key] = self._load_project_groups(key)
-        return self._project_groups[key]
+        return self.memory.get(f"project-groups:{key}", HOUR, lambda: self._load_project_groups(key), _ids_map,
+                               lambda found: {g: sorted(users) for g, users in found.items()})
 
     def _load_project_groups(self, project_id: str) -> dict[str, frozenset[str]]:
         if parse_id(project_id) != project_id:

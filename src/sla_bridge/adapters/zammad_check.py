@@ -52,7 +52,7 @@ NO_WORKFLOW = ("Zammad has no workflow between states: any state can be set from
 def check_connection(adapter: ZammadAdapter) -> list[Check]:
     url = adapter.options.url
     try:
-        me = adapter.me  # /users/me?expand=true
+        me = adapter.read_me()  # /users/me?expand=true, read now
         person = adapter.me_person
     except AdapterError as exc:
         return [Check("authentication", url, False, str(exc))]

@@ -1,7 +1,7 @@
 """Zammad users as sla-bridge ``Person``s: who reported a ticket, who wrote or changed what.
 
-One ``GET /users/{id}?expand=true`` per user, kept in memory for
-``user_cache_seconds``. With ``expand=true`` Zammad resolves the user's
+One ``GET /users/{id}?expand=true`` per user, kept for ``user_cache_seconds`` in memory
+and in the adapter's facts (``user:<id>``, the store's across runs). With ``expand=true`` Zammad resolves the user's
 associations to names itself (``attributes_with_association_names``):
 
 - ``organization`` (the primary organisation's name) and ``organizations`` (the
@@ -35,7 +35,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..identity import Person
-from .base import SkippableError, TransientError
+from .base import Facts, ProcessFacts, SkippableError, TransientError
+from .jira_facts import Memory, dump_person, load_person
 from .zammad_parse import Malformed, MalformedAnswer, parse_id, short, text, type_name
 
 log = logging.getLogger(__name__)
@@ -87,20 +88,17 @@ def group_access(data: Mapping[str, Any]) -> dict[str, frozenset[str]]:
 
 
 class Directory:
-    """Persons by Zammad user id, looked up once and kept ``ttl`` seconds."""
+    """Persons by Zammad user id, looked up once and kept ``ttl`` seconds (in ``facts`` too)."""
 
     def __init__(self, get: Callable[..., Any], tracker: str, ttl: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time, facts: Callable[[], Facts] | None = None,
+                 site: str = "") -> None:
         self._get = get
         self.tracker = tracker
         self.ttl = ttl
-        self.clock = clock
-        self._people: dict[str, tuple[Person, float]] = {}
-
-
-    def remember(self, person: Person) -> None:
-        if person.id is not None:
-            self._people[person.id] = (person, self.clock() + self.ttl)
+        self.clock = clock  # the wall clock: a person is remembered across runs
+        own = ProcessFacts()
+        self.memory = Memory(facts or (lambda: own), site, tracker, lambda: self.clock())
 
     def person(self, user_id: Any, login: str | None = None) -> Person | None:
         """The user ``user_id`` (``None`` for no user); ``login`` is what the caller already knows.
@@ -114,9 +112,11 @@ class Directory:
             raise Malformed(f"user id {short(user_id)} is not a Zammad id")
         if uid == SYSTEM_USER_ID:
             return Person(id=uid, login="-")  # never looked up: it is Zammad itself
-        cached = self._people.get(uid)
-        if cached is not None and cached[1] > self.clock():
-            return cached[0]
+        if self.ttl <= 0:
+            return self._look_up(uid, login)
+        return self.memory.get(f"user:{uid}", self.ttl, lambda: self._look_up(uid, login), load_person, dump_person)
+
+    def _look_up(self, uid: str, login: str | None) -> Person:
         what = f"read user {uid}"
         try:
             data = self._get(f"/users/{uid}", what, expand="true")
@@ -137,7 +137,6 @@ class Directory:
             # Half-known, an agent would not match `role:Agent` and their comment would count
             # as the customer's answer: the ticket waits for its retry instead.
             raise SkippableError(f"{self.tracker}: {self._bare(exc)}; the ticket is read again later") from None
-        self._people[uid] = (person, self.clock() + self.ttl)
         return person
 
     def _bare(self, exc: Exception) -> str:
