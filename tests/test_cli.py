@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,150 @@ def test_help_everywhere() -> None:
     for args in ([], ["calendar", EXAMPLE], ["evaluate"], ["explain"], ["demo"], ["check-config"]):
         code, out, _ = run(*args, "--help")
         assert code == 0 and "Usage" in out
+
+
+# --- issue 12: tracker text as is, plurals, pipes, one form of instants, flags --------------------------------------
+
+MARKUP_TICKETS = """{"tickets": [
+ {"id": "MK-1", "title": "Export [urgent] broken", "reporter": "[bob]", "created": "2025-05-06T09:15:00+02:00",
+  "status": "waiting_for_customer", "severity": "[p1]",
+  "events": [{"type": "label", "at": "2025-05-06T09:20:00+02:00", "label": "[vip]", "added": true, "by": "sam"},
+             {"type": "status", "at": "2025-05-06T10:00:00+02:00", "from": "new", "to": "waiting_for_customer",
+              "by": "sam", "by_role": "agent"}]},
+ {"id": "MK-2", "title": "t", "reporter": "alice", "created": "2025-05-06T09:15:00+02:00",
+  "status": "waiting_for_customer", "severity": "bloquante",
+  "events": [{"type": "status", "at": "2025-05-06T10:00:00+02:00", "from": "new", "to": "waiting_for_customer",
+              "by": "sam", "by_role": "agent"}]}]}"""
+INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0[12]:00$")  # Europe/Paris, to the second
+
+
+def memory_config(tmp_path: Path, name: str = "sample") -> Path:
+    text = re.sub(r'(?m)^store = .*$', 'store = "state.sqlite"', Path(EXAMPLE).read_text(encoding="utf-8"),
+                  count=1) + f"""
+[trackers.{name}]
+adapter = "memory"
+closing_status = "closed"
+agents = ["login:sla-bridge", "group:support"]
+statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
+options = {{ tickets = "{SAMPLES}" }}
+"""
+    path = tmp_path / "sla.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_explain_and_evaluate_print_tracker_text_never_as_markup(tmp_path: Path) -> None:
+    tickets = tmp_path / "t.json"
+    tickets.write_text(MARKUP_TICKETS, encoding="utf-8")
+    code, out, _ = run("explain", EXAMPLE, str(tickets), "MK-1", "--at", "2025-05-07T12:00")
+    assert code == 0
+    assert "by [bob]" in out and "label +[vip]" in out and "unknown severity '[p1]'" in out
+    code, out, _ = run("evaluate", EXAMPLE, str(tickets), "--at", "2025-05-07T12:00")
+    assert code == 0 and "warning: unknown severity '[p1]'" in out
+
+
+def test_dry_run_prints_reminder_keys_and_counts_in_good_english(tmp_path: Path) -> None:
+    code, out, _ = run("sync", str(memory_config(tmp_path)), "--dry-run", "--at", "2025-05-21T12:00")
+    assert code == 0
+    assert re.search(r"^would post public reminder \[sample:DEMO-8/reminder/\w+/3\] on sample:DEMO-8$", out, re.M)
+    assert re.search(r"^ +1 ticket: label \+sla-hors-perimetre$", out, re.M)
+    assert re.search(r"^ +3 tickets: reminder 3$", out, re.M)
+    assert "sample: 8 tickets evaluated, 8 read from the tracker; 12 changes planned; 0 errors, 0 conflicts" in out
+
+
+def test_plural() -> None:
+    from sla_bridge.text import plural, writes_text
+
+    assert [plural(n, "ticket") for n in (0, 1, 2)] == ["0 tickets", "1 ticket", "2 tickets"]
+    assert plural(1, "entry", "entries") == "1 entry" and plural(3, "entry", "entries") == "3 entries"
+    assert writes_text({"comment": 1, "labels": 2, "transition": 1}) == "1 comment, 2 label changes, 1 closure"
+    assert writes_text({}) == "no change"
+
+
+def test_piped_output_is_not_folded_mid_phrase(tmp_path: Path) -> None:
+    name = "the-support-team-tracker-with-a-long-name"
+    code, out, _ = run("sync", str(memory_config(tmp_path, name)), "--at", "2025-05-21T12:00")
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.startswith(f"{name}: ")]
+    assert len(line) > 120 and line.endswith("0 errors, 0 conflicts")
+    code, out, _ = run("explain", EXAMPLE, SAMPLES, "DEMO-4", "--at", "2025-05-06T12:00")
+    assert all(len(line) <= 160 for line in out.splitlines())
+    assert any(len(line) > 80 for line in out.splitlines())  # a long explanation stays on its line
+
+
+def _instants(data: object) -> list[str]:
+    if isinstance(data, dict):
+        return [i for v in data.values() for i in _instants(v)]
+    if isinstance(data, list):
+        return [i for v in data for i in _instants(v)]
+    return [data] if isinstance(data, str) and re.match(r"^\d{4}-\d\d-\d\dT", data) else []
+
+
+def test_every_instant_in_json_has_one_form(tmp_path: Path) -> None:
+    config = str(memory_config(tmp_path))
+    outputs = [
+        run("evaluate", EXAMPLE, SAMPLES, "--at", "2025-05-12T10:30:00Z", "--json"),
+        run("explain", EXAMPLE, SAMPLES, "DEMO-7", "--at", "2025-05-16T10:00Z", "--json"),
+        run("calendar", EXAMPLE, "add", "2025-03-28T16:00Z", "3h", "--json"),
+        run("calendar", EXAMPLE, "between", "2025-03-28T16:00Z", "2025-03-31T09:00:00.5+02:00", "--json"),
+        run("sync", config, "--at", "2025-05-21T10:00:00Z", "--json"),
+        run("status", config, "--json"),
+        run("check-config", EXAMPLE, "--json"),
+    ]
+    seen = []
+    for code, out, err in outputs:
+        assert code == 0, err
+        seen += _instants(json.loads(out))
+    assert len(seen) > 100
+    assert [i for i in seen if not INSTANT.match(i)] == []
+    explained = json.loads(outputs[1][1])
+    assert explained["now"] == "2025-05-16T12:00:00+02:00"  # asked in UTC, written in the calendar's zone
+    # "just after the deadline" (a breach begins 1 µs after 12:00) is rounded up: after the deadline
+    assert explained["clocks"]["acknowledge"]["breached_at"] == "2025-05-12T12:00:01+02:00"
+    assert json.loads(outputs[4][1])[0]["now"] == "2025-05-21T12:00:00+02:00"
+
+
+def test_sync_tracker_flag_and_the_old_names_still_accepted(tmp_path: Path) -> None:
+    config = str(memory_config(tmp_path))
+    code, out, err = run("sync", config, "--tracker", "sample", "--dry-run", "--at", "2025-05-21T12:00")
+    assert code == 0 and "sample: 8 tickets evaluated" in out and err == ""
+    code, _, err = run("sync", config, "--tracker", "jira")
+    assert code == 2 and "no tracker named 'jira'; configured: sample" in err
+    code, out, err = run("sync", config, "--once", "--adapter", "sample", "--dry-run", "--at", "2025-05-21T12:00")
+    assert code == 0 and "sample: 8 tickets evaluated" in out
+    assert err == "sla-bridge: warning: --adapter is deprecated: use --tracker NAME\n"
+    code, _, err = run("sync", config, "--adapter", "sample", "--tracker", "other")
+    assert code == 2 and "name different trackers" in err
+    code, out, _ = run("sync", "--help")
+    assert "--tracker NAME" in out and "--once" not in out and "--adapter" not in out
+
+
+def test_demo_config_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "contract.toml"
+    bad.write_text(Path(EXAMPLE).read_text(encoding="utf-8").replace('acknowledge = "3h"', 'acknowledge = "-3h"', 1),
+                   encoding="utf-8")
+    code, out, err = run("demo", "--config", str(bad))
+    assert code == 2 and out == ""
+    assert err.startswith(f"sla-bridge: error: {bad}: severities.bloquante.acknowledge: expected a positive duration")
+    assert "built-in" not in err
+    code, _, err = run("demo", "--config", str(tmp_path / "missing.toml"))
+    assert code == 2 and f"{tmp_path / 'missing.toml'}: no such configuration file" in err
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[contract\n", encoding="utf-8")
+    code, _, err = run("demo", "--config", str(broken))
+    assert code == 2 and f"{broken}: invalid TOML" in err
+
+
+def test_demo_with_a_good_config_file_runs(tmp_path: Path) -> None:
+    good = tmp_path / "contract.toml"
+    good.write_text(Path(EXAMPLE).read_text(encoding="utf-8"), encoding="utf-8")
+    code, out, _ = run("demo", "--config", str(good))
+    assert code == 0 and "4 breaches, 8 reminders sent, 3 automatic closures" in out
+
+
+def test_help_of_the_new_commands() -> None:
+    for args in (["init"], ["plugins"], ["status"], ["sync"], ["serve"]):
+        code, out, _ = run(*args, "--help")
+        assert code == 0 and "Usage" in out
+    code, out, _ = run("--help")
+    assert "--log-level" in out and "--log-format" in out

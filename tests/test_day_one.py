@@ -77,8 +77,8 @@ options = {{ tickets = "{samples}" }}
 """, encoding="utf-8")
     result = CliRunner().invoke(cli, ["sync", str(config), "--dry-run", "--at", "2025-06-20T10:00"])
     assert result.exit_code == 0, result.output
-    assert "old: first connection: nothing synced before; 1 tickets would change" in result.output
-    assert "1 tickets: reminder 3" in result.output
+    assert "old: first connection: nothing synced before; 1 ticket would change" in result.output
+    assert "1 ticket: reminder 3" in result.output
     assert "reminder 1" not in result.output and "closed (status" not in result.output
 
 

@@ -116,7 +116,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
                                    stderr=stderr, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             for _ in range(300):  # bounded: 30 s for the first pass to finish
-                if '"sync finished"' in log.read_text():
+                if ': pass finished: ' in log.read_text():
                     break
                 time.sleep(0.1)
             process.send_signal(signal.SIGTERM)
@@ -127,7 +127,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     messages = [entry["message"] for entry in entries]
     assert messages[0] == "serving" and messages[-1] == "stopped", messages
     assert not [e for e in entries if e["level"] == "error"], entries
-    finished = next(e for e in entries if e["message"] == "sync finished")
+    finished = next(e for e in entries if ": pass finished: " in e["message"])
     assert finished["summary"]["complete"] is True
     store = Store(tmp_path / "state.sqlite")
     assert sum(1 for _ in store.tickets()) == 8

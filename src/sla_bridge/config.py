@@ -26,6 +26,7 @@ from .policy import (
     AcknowledgedBy, CatchUp, Clock, CustomerRules, Duration, Entitlement, Labels, OnManualChange, Policy,
     ResolutionKind, Scope, SeverityPolicy, StatusMap, StatusRole, Template, TrackerRules, parse_duration,
 )
+from .secrets import SecretRef
 from .templates import DEFAULT_TEMPLATES
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -272,6 +273,65 @@ class SyncSection(_Strict):
     catch_up: CatchUp = CatchUp.COLLAPSE
 
 
+class WebhookSection(_Strict):
+    """``[http.webhooks.<tracker>]``: how that tracker's webhook deliveries are authenticated.
+
+    A secret is required: an unsigned webhook lets anyone on the network make
+    sla-bridge read (and write) a ticket. Only an explicit ``insecure_unsigned = true``
+    accepts deliveries without one (a tracker that cannot sign, on a trusted network).
+    """
+
+    secret: SecretRef | None = None
+    insecure_unsigned: bool = False
+
+    @model_validator(mode="after")
+    def _signed_or_explicitly_not(self) -> "WebhookSection":
+        if self.secret is None and not self.insecure_unsigned:
+            raise ValueError('a webhook needs secret = { env = "VARIABLE" } (or { file = "..." }), the secret'
+                             " the tracker signs its deliveries with; insecure_unsigned = true accepts unsigned"
+                             " ones, on a trusted network only")
+        if self.secret is not None and self.insecure_unsigned:
+            raise ValueError("give either secret or insecure_unsigned = true, not both")
+        return self
+
+
+def _listen(value: Any) -> str:
+    """``"127.0.0.1:8080"``, ``"[::1]:8080"`` or ``"0.0.0.0:8080"``: a host and a port."""
+    text = str(value).strip()
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f'expected a host and a port like "127.0.0.1:8080", got {value!r}')
+    return text
+
+
+class HttpSection(_Strict):
+    """``[http]``: the service's HTTP face (webhooks, /metrics, /healthz, /readyz, the status page).
+
+    Off unless enabled; on loopback unless told otherwise, since the status page shows
+    ticket titles.
+    """
+
+    enabled: bool = False
+    listen: Annotated[str, BeforeValidator(_listen)] = "127.0.0.1:8080"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # Ready when every tracker had a complete pass this recently; default: three of its poll intervals.
+    ready_within_seconds: int | None = Field(default=None, ge=10)
+    token: SecretRef | None = None  # asked of the status page, explain and /metrics when set
+    refresh_seconds: int = Field(default=60, ge=5)
+    queue_size: int = Field(default=1000, ge=1, le=100_000)  # distinct tickets waiting for their sync
+    threads: int = Field(default=4, ge=1, le=64)
+    webhooks: dict[str, WebhookSection] = {}
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].removeprefix("[").removesuffix("]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class ConfigFile(_Strict):
     contract: ContractSection = ContractSection()
     calendar: CalendarSection
@@ -285,6 +345,7 @@ class ConfigFile(_Strict):
     statuses: StatusesSection = DEFAULT_STATUSES
     trackers: dict[str, TrackerSection] = {}
     sync: SyncSection = SyncSection()
+    http: HttpSection = HttpSection()
 
     @model_validator(mode="after")
     def _references(self) -> "ConfigFile":

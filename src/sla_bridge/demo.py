@@ -52,14 +52,35 @@ def example_config_text() -> str:
     return resources.files("sla_bridge").joinpath("data/config.example.toml").read_text(encoding="utf-8")
 
 
-def builtin_config(raw: dict[str, Any] | None = None) -> Config:
-    """The example contract, with the demo's in-memory tracker added."""
+def builtin_config(raw: dict[str, Any] | None = None, source: Path | None = None) -> Config:
+    """The example contract (or `raw`, read from `source`), with the demo's in-memory tracker added.
+
+    Errors name `source`, the file the person gave, with the key path in it."""
     data = raw if raw is not None else tomllib.loads(example_config_text())
     data.setdefault("trackers", {})["demo"] = DEMO_TRACKER
     data.setdefault("sync", {})["store"] = ":memory:"
-    config = config_from_mapping(data, Path("config.example.toml (built-in)"))
+    config = config_from_mapping(data, source or Path("config.example.toml (built-in)"))
     _RAW[:] = [*_RAW[-7:], (config, copy.deepcopy(data))]
     return config
+
+
+def demo_config(path: Path) -> Config:
+    """``demo --config PATH``: the contract of PATH run with the demo's tracker; any error names PATH."""
+    from .errors import ConfigError
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a configuration file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return builtin_config(raw, path)
 
 
 def demo_dir() -> Path:

@@ -206,4 +206,7 @@ class HttpClient:
     def _log(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         said = str(error).removeprefix(f"{self.tracker}: ") if error is not None else "?"  # named once
-        log.warning("%s: retrying after %s (attempt %d)", self.tracker, said, state.attempt_number)
+        wait = state.upcoming_sleep  # what _wait chose: Retry-After, else the backoff
+        log.warning("%s: %s; retrying in %g s (attempt %d of %d)", self.tracker, said, wait, state.attempt_number,
+                    self.retry.attempts, extra={"adapter": self.tracker, "wait_seconds": wait,
+                                                "attempt": state.attempt_number})

@@ -1,4 +1,9 @@
-"""Render evaluations for people (rich tables, timelines) and for machines (JSON)."""
+"""Render evaluations for people (rich tables, timelines) and for machines (JSON).
+
+Text that comes from a tracker or a configuration (keys, titles, statuses, labels, names,
+the engine's explanations quoting them) is escaped before rich sees it: a ``[...]`` in it
+is printed, never read as markup. Every instant in JSON has one form (``text.iso``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .calendar import BusinessCalendar
 from .engine import ClockEvaluation, ClockState, Evaluation
 from .policy import Clock, Policy
-from .text import local, minutes_text
+from .text import iso, local, minutes_text
 
 STATE_STYLE = {
     ClockState.MET: "green", ClockState.RUNNING: "cyan", ClockState.PAUSED: "yellow",
@@ -19,11 +25,10 @@ STATE_STYLE = {
 }
 
 
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t else None
+def clock_to_json(c: ClockEvaluation, cal: BusinessCalendar) -> dict[str, Any]:
+    def _iso(t: datetime | None) -> str | None:
+        return iso(t, cal)
 
-
-def clock_to_json(c: ClockEvaluation) -> dict[str, Any]:
     return {
         "state": c.state.value,
         "target": str(c.target) if c.target else None,
@@ -42,16 +47,20 @@ def clock_to_json(c: ClockEvaluation) -> dict[str, Any]:
     }
 
 
-def evaluation_to_json(e: Evaluation) -> dict[str, Any]:
+def evaluation_to_json(e: Evaluation, cal: BusinessCalendar) -> dict[str, Any]:
+    """An evaluation for machines; every instant as ``text.iso`` writes it (the calendar's zone)."""
+    def _iso(t: datetime | None) -> str | None:
+        return iso(t, cal)
+
     return {
         "ticket": e.ticket_key,
-        "now": e.now.isoformat(),
+        "now": _iso(e.now),
         "severity": e.severity,
         "status": e.status,
         "status_role": e.status_role.value if e.status_role else None,
         "entitled": e.entitled,
         "in_scope": e.in_scope,
-        "clocks": {clock.value: clock_to_json(c) for clock, c in e.clocks.items()},
+        "clocks": {clock.value: clock_to_json(c, cal) for clock, c in e.clocks.items()},
         "waiting_cycles": [{
             "started_at": _iso(cy.started_at), "ended_at": _iso(cy.ended_at), "started_by": cy.started_by,
             "reminders": [{"number": r.number, "at": _iso(r.at), "key": r.key, "sent": r.sent,
@@ -73,8 +82,8 @@ def evaluation_to_json(e: Evaluation) -> dict[str, Any]:
 
 def print_evaluations(console: Console, evaluations: Iterable[Evaluation], cal: BusinessCalendar) -> None:
     for e in evaluations:
-        title = f"{e.ticket_key}  severity={e.severity or '?'}  status={e.status}" \
-                f" ({e.status_role.value if e.status_role else 'unmapped'})"
+        title = escape(f"{e.ticket_key}  severity={e.severity or '?'}  status={e.status}"
+                       f" ({e.status_role.value if e.status_role else 'unmapped'})")
         table = Table(title=title, title_justify="left", show_lines=False)
         for column in ("clock", "state", "target", "deadline", "elapsed", "remaining"):
             table.add_column(column)
@@ -87,61 +96,61 @@ def print_evaluations(console: Console, evaluations: Iterable[Evaluation], cal: 
         if e.cycles and e.cycles[-1].ended_at is None:
             cycle = e.cycles[-1]
             reminders = ", ".join(f"#{r.number} {local(r.at, cal)}" for r in cycle.reminders)
-            console.print(f"  waiting since {local(cycle.started_at, cal)} ({cycle.started_by}):"
+            console.print(f"  waiting since {local(cycle.started_at, cal)} ({escape(str(cycle.started_by))}):"
                           f" reminders {reminders}; auto-close {local(cycle.auto_close_at, cal)}")
         d = e.desired
-        console.print(f"  due {local(d.due_at, cal)}; labels {', '.join(sorted(d.labels)) or '-'};"
+        console.print(f"  due {local(d.due_at, cal)}; labels {escape(', '.join(sorted(d.labels))) or '-'};"
                       f" comments due {len(d.comments)}; close now: {'yes' if d.close else 'no'};"
                       f" next change {local(e.next_change_at, cal)}")
         for warning in e.warnings:
-            console.print(f"  [yellow]warning:[/] {warning}")
+            console.print(f"  [yellow]warning:[/] {escape(warning)}")
         console.print()
 
 
 def print_explanation(console: Console, e: Evaluation, cal: BusinessCalendar) -> None:
-    console.print(f"[bold]{e.ticket_key}[/] at {local(e.now, cal)} - severity {e.severity or '?'},"
-                  f" status {e.status}")
+    console.print(f"[bold]{escape(e.ticket_key)}[/] at {local(e.now, cal)} - severity {escape(e.severity or '?')},"
+                  f" status {escape(e.status)}")
     console.print("[bold]Timeline[/]")
     for at, what in e.timeline:
-        console.print(f"  {local(at, cal)}  {what}")
+        console.print(f"  {local(at, cal)}  {escape(what)}")
     for clock, c in e.clocks.items():
         console.print(f"[bold]{clock.value}[/]: [{STATE_STYLE[c.state]}]{c.state.value}[/]")
         for line in c.why:
-            console.print(f"  - {line}")
+            console.print(f"  - {escape(line)}")
     for cycle in e.cycles:
-        console.print(f"[bold]waiting cycle[/] from {local(cycle.started_at, cal)} ({cycle.started_by})"
+        console.print(f"[bold]waiting cycle[/] from {local(cycle.started_at, cal)} ({escape(str(cycle.started_by))})"
                       f" to {local(cycle.ended_at, cal) if cycle.ended_at else 'now'}")
         for r in cycle.reminders:
             note = " (sent)" if r.sent else " (collapsed into a later one: not sent)" if r.skipped else ""
             console.print(f"  - reminder {r.number} at {local(r.at, cal)}{note}")
         console.print(f"  - auto-close at {local(cycle.auto_close_at, cal)}")
     for warning in e.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def print_policy(console: Console, policy: Policy, calendar_text: str, name: str) -> None:
-    table = Table(title=f"{name} - effective policy", title_justify="left")
+    table = Table(title=f"{escape(name)} - effective policy", title_justify="left")
     for column in ("severity", "acknowledge", "workaround", "resolution", "reminders"):
         table.add_column(column)
     for key, s in policy.severities.items():
         resolution = str(s.resolution) if s.resolution else s.resolution_kind.value
-        table.add_row(f"{key} ({s.name})", str(s.target(Clock.ACKNOWLEDGE) or "NC"),
+        table.add_row(escape(f"{key} ({s.name})"), str(s.target(Clock.ACKNOWLEDGE) or "NC"),
                       str(s.target(Clock.WORKAROUND) or "NC"), resolution,
                       " / ".join(str(r) for r in s.reminders) + f", close +{policy.auto_close_after}")
     console.print(table)
-    console.print(f"calendar: {calendar_text}")
+    console.print(f"calendar: {escape(calendar_text)}")
     paused = "; ".join(f"{clock}: {', '.join(sorted(r.value for r in roles)) or '-'}"
                        for clock, roles in policy.paused_by.items())
     console.print(f"paused by: {paused}")
     console.print(f"acknowledged by: {', '.join(sorted(a.value for a in policy.acknowledged_by))};"
                   f" at risk from {policy.at_risk_threshold:.0%} of a target")
-    console.print(f"entitled: {', '.join(str(p) for p in policy.entitlement.reporters) or 'everyone'}")
+    console.print(f"entitled: {escape(_who(policy.entitlement.reporters))}")
     for tracker, rules in policy.tracker_rules.items():
         parts = [f"{tracker}: {_who(rules.entitlement.reporters)}"]
         parts += [f"customer {c.name}: {_who(c.entitlement.reporters)}" for c in rules.customers]
-        console.print("  " + "; ".join(parts))
+        console.print("  " + escape("; ".join(parts)))
     console.print(f"catch-up of reminders nobody sent: {policy.catch_up.value}")
-    console.print(f"SLA labels (prefix {policy.labels.prefix!r}): {', '.join(sorted(policy.labels.all()))}")
+    console.print(escape(f"SLA labels (prefix {policy.labels.prefix!r}): {', '.join(sorted(policy.labels.all()))}"))
 
 
 def _who(patterns: Iterable[Any]) -> str:
@@ -170,11 +179,11 @@ def policy_to_json(policy: Policy, calendar_text: str, name: str) -> dict[str, A
 def print_checks(console: Console, reports: Iterable[Any]) -> None:
     """One table per tracker: what the config needs, found or missing."""
     for report in reports:
-        table = Table(title=f"tracker {report.name} ({report.adapter})", title_justify="left")
+        table = Table(title=escape(f"tracker {report.name} ({report.adapter})"), title_justify="left")
         for column in ("", "what", "name", "found / missing"):
             table.add_column(column)
         for c in report.checks:
             mark = ("[yellow]unverified[/]" if c.detail.startswith("not verified") else "[green]ok[/]") if c.ok \
                 else "[bold red]missing[/]"
-            table.add_row(mark, c.subject, c.name, c.detail)
+            table.add_row(mark, escape(c.subject), escape(c.name), escape(c.detail))
         console.print(table)

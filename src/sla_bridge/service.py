@@ -21,10 +21,11 @@ from typing import Any, Callable
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from .secrets import install_log_scrubbing, scrub
+from .secrets import install_log_scrubbing
 from .app import App, build_app
+from .logs import JsonFormatter, SyncLog, configure as configure_logging  # noqa: F401 - JsonFormatter: moved
 from .config import Config
-from .sync import Syncer
+from .sync import SyncSummary, Syncer
 
 log = logging.getLogger("sla_bridge.service")
 WAKE_JOB = "wake"
@@ -34,9 +35,11 @@ MAX_BACKOFF = timedelta(minutes=10)
 
 
 class Service:
-    def __init__(self, app: App, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(self, app: App, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
+                 pass_log: SyncLog | None = None) -> None:
         self.app = app
         self.clock = clock
+        self.pass_log = pass_log or SyncLog()
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.backoff = dict.fromkeys(app.adapters, MIN_WAKE)
@@ -56,11 +59,37 @@ class Service:
                 # A tracker that failed is not hammered: its own wake-up backs off.
                 self.backoff[name] = MIN_WAKE if summary.complete else min(
                     max(self.backoff[name] * 2, FIRST_BACKOFF), MAX_BACKOFF)
-                # A pass with errors is an operator's concern, not an information.
-                level = logging.WARNING if summary.errors else logging.INFO
-                log.log(level, "sync finished with errors" if summary.errors else "sync finished",
-                        extra={"adapter": name, "summary": summary.to_json()})
+                # Logged once, as an error when it failed (with its reasons), else at info.
+                self.pass_log.pass_ended(summary)
                 self.arm_wake(name)
+
+    def sync_tickets(self, name: str, ticket_ids: list[str]) -> SyncSummary | None:
+        """Sync the tickets a webhook named, now, read fresh; never beside a pass (the lock).
+
+        The cursor is left to the polling passes, which stay the safety net. The
+        tracker's wake-up is armed again: the customer's answer moved its next change.
+        """
+        if name not in self.syncers:
+            return None
+        with self.lock:
+            if self.stop.is_set():
+                return None
+            summary = self.syncers[name].run_tickets(ticket_ids)
+            level = logging.WARNING if summary.errors else logging.INFO
+            log.log(level, "webhook sync finished with errors" if summary.errors else "webhook sync finished",
+                    extra={"adapter": name, "summary": summary.to_json()})
+            self.arm_wake(name)
+        return summary
+
+    def next_wakeups(self) -> dict[str, datetime]:
+        """When each tracker's next pass is due: its poll or its wake-up, whichever is first."""
+        found: dict[str, datetime] = {}
+        for job in self.scheduler.get_jobs():
+            name = str(job.id).partition(":")[2]
+            when = getattr(job, "next_run_time", None)
+            if name in self.syncers and isinstance(when, datetime):
+                found[name] = min(found.get(name, when), when)
+        return found
 
     def arm_wake(self, name: str) -> None:
         """Schedule the tracker's wake-up at its earliest timed change (or retry)."""
@@ -83,37 +112,32 @@ class Service:
         threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: structured logs for the service's supervisor."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        data: dict[str, Any] = {"at": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
-                                "level": record.levelname.lower(), "logger": record.name,
-                                "message": record.getMessage()}
-        for key in ("adapter", "summary"):
-            if hasattr(record, key):
-                data[key] = getattr(record, key)
-        if record.exc_info:
-            data["error"] = scrub(record.exc_text or self.formatException(record.exc_info))
-        return json.dumps(data, ensure_ascii=False)
+# The JSON log lines are shared by every command: logs.py; imported here for those who used it from here.
 
 
 def serve(config: Config) -> None:
     install_log_scrubbing()
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # JSON lines at info unless the command line chose otherwise (--log-level, --log-format).
+    configure_logging(default_level="info", default_format="json")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    app = build_app(config)
-    service = Service(app)
+
+    from .web import HttpFace, http_settings
+
+    http = http_settings(config)  # a bad [http] (a secret not set) stops before the store is opened
+    pass_log = SyncLog()  # each write at info, a failed pass as an error
+    app = build_app(config, extra_plugins=[pass_log])
+    service = Service(app, pass_log=pass_log)
+    face = HttpFace(http, app, service, service.clock) if http is not None else None
     signal.signal(signal.SIGTERM, service.shutdown)
     signal.signal(signal.SIGINT, service.shutdown)
     service.install()
     log.info("serving", extra={"adapter": ",".join(app.adapters)})
     try:
+        if face is not None:
+            face.start()
         service.scheduler.start()
     finally:
+        if face is not None:
+            face.stop()
         app.close()
         log.info("stopped")

@@ -149,7 +149,7 @@ class Bridge:
 
     def sync(self, at: datetime, *extra: str, expect: int = 0) -> dict[str, Any]:
         result = subprocess.run(
-            [sys.executable, "-m", "sla_bridge.cli", "sync", str(self.config_path), "--once", "--json",
+            [sys.executable, "-m", "sla_bridge.cli", "sync", str(self.config_path), "--json",
              "--at", at.isoformat(), *extra],
             capture_output=True, text=True, timeout=120,
             env={**os.environ, "SLA_BRIDGE_REDMINE_KEY": self.env[BOT_KEY]})

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.live
 
 def _sync(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SLA_BRIDGE_REDMINE_KEY"}
-    return subprocess.run([sys.executable, "-m", "sla_bridge.cli", "sync", str(config), "--once", *extra],
+    return subprocess.run([sys.executable, "-m", "sla_bridge.cli", "sync", str(config), *extra],
                           capture_output=True, text=True, timeout=120, env=env)
 
 

@@ -69,7 +69,7 @@ def build(cfg: Config, request: ReportRequest) -> Report:
     """Read the store of `cfg` and compute the report (the store is only read)."""
     path = cfg.store_path
     if str(path) != ":memory:" and not path.exists():
-        raise SlaBridgeError(f"{path}: no state store yet: run `sla-bridge sync {cfg.path} --once` first"
+        raise SlaBridgeError(f"{path}: no state store yet: run `sla-bridge sync {cfg.path}` first"
                              " (or `sla-bridge demo`, whose store and configuration it names)")
     store = Store(path)
     try:
