@@ -72,7 +72,8 @@ def test_an_admin_api_user_sees_groups_on_the_user(redmine: Redmine, live_adapte
                                   redmine.env["REDMINE_PROJECT_ID"])
     assert jo is not None and jo.groups == {"Support Team"} and jo.roles == {"Developer"}
     assert jo.email == "jo.dupont@example.test"  # an admin sees every address
-    assert adapter.directory._project_groups == {}  # no need to read the project's group members
+    # No need to read the project's group members: nothing learnt about them.
+    assert not adapter.directory.memory.learnt_here(f"project-groups:{redmine.env['REDMINE_PROJECT_ID']}")
 
 
 def test_fields_and_their_changes_by_name(redmine: Redmine, live_adapter: AdapterFactory) -> None:
