@@ -52,7 +52,7 @@ Conventions
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -63,7 +63,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as _holidays
 
-__all__ = ["WHOLE_DAY", "BusinessCalendar", "Interval"]
+__all__ = ["WHOLE_DAY", "BusinessCalendar", "BusinessRuler", "Interval"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US: Final = timedelta(microseconds=1)
@@ -86,8 +86,11 @@ _EDGE_US: Final = 2 * 86_400 * 1_000_000
 # cheaper than building a timedelta.
 _FLOAT_EXACT_US: Final = 2**32 * 1_000_000
 _FIRST_WINDOW_YEARS_AFTER: Final = 3
+_KEPT_WINDOWS: Final = 4
 # Far more minutes than years 2..9997 hold; larger values take the checked path.
 _FAST_MINUTES: Final = 2**53 // 60_000_000
+# Past every instant the index holds: stops the forward steps of its lookups.
+_SENTINEL: Final = 2**63
 
 _WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -161,22 +164,43 @@ class _Index:
     ``day_seg[k]:day_seg[k + 1]``; ``day_off[k]`` is its UTC offset in
     microseconds, or None when the clocks change that day. Queries are fast
     inside ``[lo, hi)``.
+
+    Two tables replace the binary searches of the hot paths (a bisect over
+    thousands of segments costs more than the rest of an ``add``):
+    ``by_day[d - day0]`` is the last segment starting at or before UTC
+    midnight of epoch day ``d``, so the segment holding an instant is a step
+    or two away; ``by_open[t // step]`` is the first segment whose running
+    total reaches ``t``, with ``step`` the mean segment length, so a target
+    of open time is also a step or two away. ``starts_pad`` and ``cum_pad``
+    end with a sentinel that stops those forward steps. ``wall_off[k]`` is
+    the UTC offset of local day ``wall_day0 + k`` (days since 1970-01-01),
+    or None when the clocks change that day: it turns a wall-clock time of
+    the calendar's zone into an instant without asking zoneinfo.
     Never mutated once built, so readers on other threads see a consistent
     snapshot.
     """
 
     __slots__ = (
+        "by_day",
+        "by_open",
         "cum_end",
+        "cum_pad",
+        "day0",
         "day_off",
         "day_ord",
         "day_seg",
         "ends",
+        "exact",
         "hi",
         "lo",
         "numpy",
         "seg_day",
         "starts",
+        "starts_pad",
+        "step",
         "total",
+        "wall_day0",
+        "wall_off",
         "y0",
         "y1",
     )
@@ -200,6 +224,38 @@ class _Index:
         self.day_ord, self.day_seg, self.day_off = day_ord, day_seg, day_off
         self.total = cum_end[-1] if cum_end else 0
         self.numpy: object = None  # the boundaries as numpy arrays, made by calendar_batch when asked
+        self.wall_day0 = 0
+        self.wall_off: list[int | None] = []
+        # Every instant of the window within the range where a float timestamp is
+        # exact: datetimes are made by ``fromtimestamp`` with no further check.
+        self.exact = bool(starts) and -_FLOAT_EXACT_US < starts[0] and ends[-1] < _FLOAT_EXACT_US
+        self.starts_pad = [*starts, _SENTINEL]
+        self.cum_pad = [*cum_end, _SENTINEL]
+        # Both tables are walked once, in step with the sorted segments.
+        self.day0 = (lo - _EDGE_US) // _US_PER_DAY
+        self.by_day: list[int] = []
+        by_day = self.by_day
+        i, count = -1, len(starts)
+        for midnight in range(self.day0 * _US_PER_DAY, hi + _EDGE_US + _US_PER_DAY, _US_PER_DAY):
+            while i + 1 < count and starts[i + 1] <= midnight:
+                i += 1
+            by_day.append(i)
+        self.step = step = max(1, self.total // count) if count else 1
+        self.by_open: list[int] = []
+        by_open = self.by_open
+        j, cum = 0, self.cum_pad
+        for threshold in range(0, self.total + 1, step):
+            while cum[j] < threshold:
+                j += 1
+            by_open.append(j)
+
+    def segment(self, us: int) -> int:
+        """The last segment starting at or before ``us`` (-1 if none): ``bisect_right(starts, us) - 1``."""
+        i = self.by_day[us // _US_PER_DAY - self.day0]
+        starts = self.starts_pad
+        while starts[i + 1] <= us:
+            i += 1
+        return i
 
 
 class BusinessCalendar:
@@ -225,12 +281,14 @@ class BusinessCalendar:
         "_holiday_years",
         "_ix",
         "_last_open_year",
+        "_local_epoch",
         "_lock",
         "_offsets",
         "_open_dates",
         "_open_ords",
         "_weekly",
         "_weekly_spans",
+        "_windows",
         "_zone",
     )
 
@@ -246,6 +304,9 @@ class BusinessCalendar:
         date_hours: Mapping[date, Sequence[Interval]] = _NO_DATE_HOURS,
     ) -> None:
         self._zone = _zone(timezone)
+        # Subtracting two datetimes of the same zone object is a plain
+        # wall-clock difference, with no offset lookup (see ``_us``).
+        self._local_epoch = datetime(1970, 1, 1, tzinfo=self._zone)
         self._weekly = _weekly_hours(weekly)
         self._date_hours = {_plain_date(d, "date_hours"): _day_hours(ivs, f"{d}") for d, ivs in date_hours.items()}
         self._closed = frozenset(_plain_date(d, "closed_dates") for d in closed_dates)
@@ -268,6 +329,7 @@ class BusinessCalendar:
             raise ValueError("the calendar is never open: give weekly hours or date_hours")
         self._last_open_year = None if any(self._weekly) else max(open_years)
         self._ix: _Index | None = None
+        self._windows: list[_Index] = []  # the current window first, then recent others
         self._lock = threading.RLock()
 
     def _check_exceptions(self) -> None:
@@ -347,28 +409,55 @@ class BusinessCalendar:
         return found
 
     # -------------------------------------------------------------- instants
+    #
+    # Each question has an integer form (epoch microseconds in and out, the
+    # ``*_us`` methods) for callers that ask many questions about the same
+    # instants, like the engine: they convert each instant once instead of
+    # once per call, and build datetimes only for the answers they keep.
+
+    def instant_us(self, t: datetime) -> int:
+        """Epoch microseconds of the aware datetime ``t`` (the integer forms' input)."""
+        return self._us(t, "t")
+
+    def _us(self, t: datetime, what: str) -> int:
+        # A datetime in the calendar's own zone is read through the index's
+        # table of daily offsets: three times cheaper than zoneinfo's lookup.
+        ix = self._ix
+        if t.__class__ is datetime and t.tzinfo is self._zone and ix is not None:
+            wall = t - self._local_epoch
+            k = wall.days - ix.wall_day0
+            if 0 <= k < len(ix.wall_off):
+                offset = ix.wall_off[k]
+                if offset is not None:
+                    return (wall.days * 86_400 + wall.seconds) * 1_000_000 + wall.microseconds - offset
+        return _to_us(t, what)
 
     def is_open(self, t: datetime) -> bool:
         """Whether the team is open at instant ``t`` (intervals are half-open)."""
-        us = _to_us(t, "t")
+        us = self._us(t, "t")
         ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
-        i = bisect_right(ix.starts, us) - 1
+        i = ix.segment(us)
         return i >= 0 and us < ix.ends[i]
 
     def next_open(self, t: datetime) -> datetime:
         """``t`` itself (in the calendar's zone) if open, else the next opening instant."""
-        us = _to_us(t, "t")
+        us = self._us(t, "t")
+        found = self.next_open_us(us)
+        return t.astimezone(self._zone) if found == us else self._datetime(found)
+
+    def next_open_us(self, us: int) -> int:
+        """``next_open`` in epoch microseconds."""
         ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
-        i = bisect_right(ix.starts, us) - 1
+        i = ix.segment(us)
         if i >= 0 and us < ix.ends[i]:
-            return t.astimezone(self._zone)
+            return us
         while i + 1 >= len(ix.starts):
             ix = self._grow(ix)
-        return self._datetime(ix.starts[i + 1])
+        return ix.starts[i + 1]
 
     def add(self, start: datetime, minutes: float) -> datetime:
         """The earliest instant ``x >= start`` with ``minutes`` open minutes in ``[start, x)``.
@@ -379,10 +468,17 @@ class BusinessCalendar:
         Minutes may be fractional and are counted to the microsecond.
         Negative minutes raise ``ValueError``.
         """
-        try:
-            us = (start - _EPOCH) // _ONE_US
-        except TypeError:
-            raise _aware_error(start, "start") from None
+        ix = self._ix
+        # ``_us``, inlined: this is the calendar's hottest path.
+        if start.__class__ is datetime and start.tzinfo is self._zone and ix is not None:
+            wall = start - self._local_epoch
+            days = wall.days
+            k = days - ix.wall_day0
+            offset = ix.wall_off[k] if 0 <= k < len(ix.wall_off) else None
+            us = (days * 86_400 + wall.seconds) * 1_000_000 + wall.microseconds - offset if offset is not None \
+                else _to_us(start, "start")
+        else:
+            us = _to_us(start, "start")
         kind = minutes.__class__
         # One comparison also turns NaN, infinities and negatives away to
         # the checked path.
@@ -392,28 +488,57 @@ class BusinessCalendar:
             wanted = _minutes_to_us(minutes)
         if wanted == 0:  # also a float below half a microsecond
             return start.astimezone(self._zone)
-        ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
-        while True:
-            # Open time from the window start to `start`, plus what we want.
-            i = bisect_right(ix.starts, us) - 1
-            if i < 0:
-                target = wanted
-            else:
-                end = ix.ends[i]
-                target = ix.cum_end[i] - (end - us if us < end else 0) + wanted
-            if target <= ix.total:
-                break
-            ix = self._grow(ix, short_us=target - ix.total)
-        cum_end = ix.cum_end
-        # bisect_left: a target equal to a segment's running total ends on
-        # that segment's closing time, not on the next opening.
-        j = bisect_left(cum_end, target)
-        result = ix.ends[j] - (cum_end[j] - target)
-        if -_FLOAT_EXACT_US < result < _FLOAT_EXACT_US:
-            return datetime.fromtimestamp(result / 1e6, self._zone)
-        return (_EPOCH + timedelta(microseconds=result)).astimezone(self._zone)
+        # ix.segment and the search of the running totals, inlined.
+        i = ix.by_day[us // _US_PER_DAY - ix.day0]
+        starts = ix.starts_pad
+        while starts[i + 1] <= us:
+            i += 1
+        # Open time from the window start to `start`, plus what we want.
+        if i < 0:
+            target = wanted
+        else:
+            end = ix.ends[i]
+            target = ix.cum_end[i] - (end - us if us < end else 0) + wanted
+        while target > ix.total:
+            ix = self._grow(ix, short_us=target - ix.total)  # same start: `i` and `target` hold
+        # The first running total >= target: a target equal to a segment's
+        # running total ends on that segment's closing time, not on the next
+        # opening.
+        j = ix.by_open[target // ix.step]
+        cum = ix.cum_pad
+        while cum[j] < target:
+            j += 1
+        if ix.exact:
+            return datetime.fromtimestamp((ix.ends[j] - (cum[j] - target)) / 1e6, self._zone)
+        return self._datetime(ix.ends[j] - (cum[j] - target))
+
+    def add_us(self, start: int, wanted: int) -> int:
+        """``add`` in epoch microseconds, for ``wanted >= 0`` microseconds of open time."""
+        if wanted <= 0:
+            if wanted < 0:
+                raise ValueError(f"wanted must be >= 0 microseconds, got {wanted}")
+            return start
+        ix = self._ix
+        if ix is None or not ix.lo <= start < ix.hi:
+            ix = self._cover(start)
+        i = ix.by_day[start // _US_PER_DAY - ix.day0]
+        starts = ix.starts_pad
+        while starts[i + 1] <= start:
+            i += 1
+        if i < 0:
+            target = wanted
+        else:
+            end = ix.ends[i]
+            target = ix.cum_end[i] - (end - start if start < end else 0) + wanted
+        while target > ix.total:
+            ix = self._grow(ix, short_us=target - ix.total)  # same start: `i` and `target` hold
+        j = ix.by_open[target // ix.step]
+        cum = ix.cum_pad
+        while cum[j] < target:
+            j += 1
+        return ix.ends[j] - (cum[j] - target)
 
     def between(self, a: datetime, b: datetime) -> float:
         """Open minutes in ``[a, b)``; ``-between(b, a)`` when ``b < a``.
@@ -421,17 +546,24 @@ class BusinessCalendar:
         Counted in integer microseconds and divided at the end, so whole
         seconds give exact results (up to float rounding of the division).
         """
-        ua = _to_us(a, "a")
-        ub = _to_us(b, "b")
+        return self.open_us(self._us(a, "a"), self._us(b, "b")) / _US_PER_MINUTE
+
+    def open_us(self, a: int, b: int) -> int:
+        """Open microseconds in ``[a, b)`` (``between`` before the division); negative when ``b < a``."""
         ix = self._ix
-        if ix is None or not (ix.lo <= ua < ix.hi and ix.lo <= ub < ix.hi):
-            ix = self._cover(ua, ub)
-        starts, ends, cum_end = ix.starts, ix.ends, ix.cum_end
-        i = bisect_right(starts, ua) - 1
-        ca = 0 if i < 0 else cum_end[i] - (ends[i] - ua if ua < ends[i] else 0)
-        i = bisect_right(starts, ub) - 1
-        cb = 0 if i < 0 else cum_end[i] - (ends[i] - ub if ub < ends[i] else 0)
-        return (cb - ca) / _US_PER_MINUTE
+        if ix is None or not (ix.lo <= a < ix.hi and ix.lo <= b < ix.hi):
+            ix = self._cover(a, b)
+        # ix.segment for each end, inlined: the engine's most frequent question.
+        by_day, day0, starts, ends, cum_end = ix.by_day, ix.day0, ix.starts_pad, ix.ends, ix.cum_end
+        i = by_day[a // _US_PER_DAY - day0]
+        while starts[i + 1] <= a:
+            i += 1
+        before_a = 0 if i < 0 else cum_end[i] - (ends[i] - a if a < ends[i] else 0)
+        i = by_day[b // _US_PER_DAY - day0]
+        while starts[i + 1] <= b:
+            i += 1
+        before_b = 0 if i < 0 else cum_end[i] - (ends[i] - b if b < ends[i] else 0)
+        return before_b - before_a
 
     def add_days(self, start: datetime, n: int) -> datetime:
         """The same local wall-clock time ``n`` business days after ``next_open(start)``.
@@ -442,7 +574,10 @@ class BusinessCalendar:
         or to the date's first opening when the wall time is before it.
         ``add_days(t, 0) == next_open(t)``. Negative ``n`` raises ``ValueError``.
         """
-        us = _to_us(start, "start")
+        return self._datetime(self.add_days_us(self._us(start, "start"), n))
+
+    def add_days_us(self, us: int, n: int) -> int:
+        """``add_days`` in epoch microseconds."""
         if n.__class__ is not int:
             raise TypeError(f"n must be an int, got {n!r}")
         if n < 0:
@@ -450,14 +585,14 @@ class BusinessCalendar:
         ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
-        i = bisect_right(ix.starts, us) - 1
+        i = ix.segment(us)
         if i < 0 or us >= ix.ends[i]:
             while i + 1 >= len(ix.starts):
                 ix = self._grow(ix)
             i += 1
             us = ix.starts[i]
         if n == 0:
-            return self._datetime(us)
+            return us
         day = ix.seg_day[i]
         target = day + n
         while target >= len(ix.day_ord):
@@ -471,9 +606,19 @@ class BusinessCalendar:
             wall = self._datetime(us).time().replace(fold=0)
             wanted = _local_us(date.fromordinal(ix.day_ord[target]), wall, self._zone)
         if wanted <= ix.starts[first]:
-            return self._datetime(ix.starts[first])
+            return ix.starts[first]
         j = bisect_right(ix.starts, wanted, first, stop) - 1
-        return self._datetime(min(wanted, ix.ends[j]))
+        return min(wanted, ix.ends[j])
+
+    def datetime_at(self, us: int) -> datetime:
+        """The instant ``us`` (epoch microseconds) as an aware datetime in the calendar's zone."""
+        if -_FLOAT_EXACT_US < us < _FLOAT_EXACT_US:
+            return datetime.fromtimestamp(us / 1e6, self._zone)
+        return (_EPOCH + timedelta(microseconds=us)).astimezone(self._zone)
+
+    def ruler(self, anchor: int) -> BusinessRuler:
+        """Business time measured from the instant ``anchor`` (epoch microseconds)."""
+        return BusinessRuler(self, anchor)
 
     # ----------------------------------------------------------------- index
 
@@ -488,6 +633,12 @@ class BusinessCalendar:
             ix = self._ix
             if ix is not None and all(ix.lo <= p < ix.hi for p in points):
                 return ix
+            # A service meets tickets of different eras in turn (a history of years, a
+            # what-if far back): recent windows are kept, not rebuilt at each switch.
+            for kept in self._windows:
+                if all(kept.lo <= p < kept.hi for p in points):
+                    self._keep(kept)
+                    return kept
             years = [(_EPOCH + timedelta(microseconds=p)).year for p in points]
             need0, need1 = min(years) - 1, max(years) + 1
             if need0 < _MIN_YEAR or need1 > _MAX_YEAR:
@@ -509,7 +660,7 @@ class BusinessCalendar:
                     y0 = ix.y0 if need0 >= ix.y0 else min(need0, ix.y0 - span)
                     y1 = ix.y1 if need1 <= ix.y1 else max(need1, ix.y1 + span)
             ix = self._build(max(y0, _MIN_YEAR), min(y1, _MAX_YEAR))
-            self._ix = ix
+            self._keep(ix)
             return ix
 
     def _grow(self, ix: _Index, short_us: int = 0, short_days: int = 0) -> _Index:
@@ -535,8 +686,14 @@ class BusinessCalendar:
             else:
                 years = span
             ix = self._build(ix.y0, min(ix.y1 + years, _MAX_YEAR))
-            self._ix = ix
+            self._keep(ix)
             return ix
+
+    def _keep(self, ix: _Index) -> None:
+        """Make `ix` the current window; keep the few before it whose years it does not cover."""
+        self._ix = ix
+        others = [w for w in self._windows if w is not ix and (w.y0 < ix.y0 or w.y1 > ix.y1)]
+        self._windows = [ix, *others[:_KEPT_WINDOWS - 1]]
 
     def _build(self, y0: int, y1: int) -> _Index:
         zone = self._zone
@@ -552,8 +709,11 @@ class BusinessCalendar:
         day_off: list[int | None] = []
         total = 0
         last_end = -(2**63)
-        next_ordinal, next_offset = 0, 0
-        for ordinal in range(date(y0, 1, 1).toordinal(), date(y1 + 1, 1, 1).toordinal()):
+        first_ordinal, stop_ordinal = date(y0, 1, 1).toordinal(), date(y1 + 1, 1, 1).toordinal()
+        # One zoneinfo lookup per day instead of two per interval: when both
+        # midnights have the same offset the day has no DST change.
+        midnights = [self._offset_us(ordinal) for ordinal in range(first_ordinal, stop_ordinal + 1)]
+        for ordinal in range(first_ordinal, stop_ordinal):
             spans = special.get(ordinal)
             if spans is None:
                 if ordinal in closed or (ordinal in holiday and ordinal not in opened):
@@ -561,10 +721,7 @@ class BusinessCalendar:
                 spans = weekly[(ordinal + 6) % 7]  # ordinal 1 is a Monday
             if not spans:
                 continue
-            # One zoneinfo lookup per day instead of two per interval: when
-            # both midnights have the same offset the day has no DST change.
-            offset = next_offset if next_ordinal == ordinal else self._offset_us(ordinal)
-            next_ordinal, next_offset = ordinal + 1, self._offset_us(ordinal + 1)
+            offset, next_offset = midnights[ordinal - first_ordinal], midnights[ordinal - first_ordinal + 1]
             steady = offset == next_offset
             if steady:
                 base = (ordinal - _EPOCH_ORDINAL) * _US_PER_DAY - offset
@@ -595,7 +752,10 @@ class BusinessCalendar:
         day_seg.append(len(starts))
         lo = _local_us(date(y0, 1, 1), _MIDNIGHT, zone) + _EDGE_US
         hi = _local_us(date(y1 + 1, 1, 1), _MIDNIGHT, zone) - _EDGE_US
-        return _Index(y0, y1, lo, hi, starts, ends, cum_end, seg_day, day_ord, day_seg, day_off)
+        ix = _Index(y0, y1, lo, hi, starts, ends, cum_end, seg_day, day_ord, day_seg, day_off)
+        ix.wall_day0 = first_ordinal - _EPOCH_ORDINAL
+        ix.wall_off = [a if a == b else None for a, b in pairwise(midnights)]
+        return ix
 
     def _offset_us(self, ordinal: int) -> int:
         """UTC offset of local midnight starting date ``ordinal`` (fold=0), in microseconds."""
@@ -631,6 +791,67 @@ class BusinessCalendar:
             if d.year in wanted:
                 self._holiday_names[d.toordinal()] = name
         self._holiday_years.update(missing)
+
+
+class BusinessRuler:
+    """Business time measured from one instant, the anchor, for many questions about it.
+
+    An instant's ``position`` is the open time, in microseconds, from the anchor to
+    it (negative before it). The open time between two instants is the difference
+    of their positions, and ``instant(p)`` is the earliest instant at position
+    ``p``: ``add`` from any instant at position ``q`` is ``instant(q + wanted)``.
+    The anchor's own place in the index is looked up once, so each of those is one
+    lookup instead of two; positions do not depend on the index's window.
+    """
+
+    __slots__ = ("_base", "_cal", "_ix", "anchor")
+
+    def __init__(self, cal: BusinessCalendar, anchor: int) -> None:
+        self._cal, self.anchor = cal, anchor
+        ix = cal._ix
+        self._rebase(ix if ix is not None and ix.lo <= anchor < ix.hi else cal._cover(anchor))
+
+    def _rebase(self, ix: _Index) -> None:
+        self._ix = ix
+        i = ix.segment(self.anchor)
+        self._base = 0 if i < 0 else ix.cum_end[i] - (ix.ends[i] - self.anchor if self.anchor < ix.ends[i] else 0)
+
+    def position_of(self, t: datetime) -> int:
+        """``position`` of an aware datetime."""
+        return self.position(self._cal._us(t, "t"))
+
+    def position(self, us: int) -> int:
+        """The open microseconds from the anchor to ``us`` (``open_us(anchor, us)``)."""
+        ix = self._ix
+        if not ix.lo <= us < ix.hi:
+            self._rebase(self._cal._cover(self.anchor, us))
+            ix = self._ix
+        i = ix.by_day[us // _US_PER_DAY - ix.day0]
+        starts = ix.starts_pad
+        while starts[i + 1] <= us:
+            i += 1
+        if i < 0:
+            return -self._base
+        end = ix.ends[i]
+        return ix.cum_end[i] - (end - us if us < end else 0) - self._base
+
+    def instant(self, position: int) -> int:
+        """The earliest instant at ``position``, which must lie after the start of the index's window.
+
+        ``add_us(t, wanted)`` is ``instant(position(t) + wanted)`` for ``wanted > 0``.
+        """
+        target = self._base + position
+        if target <= 0:
+            raise ValueError(f"position {position} lies before the calendar's window")
+        ix = self._ix
+        while target > ix.total:
+            # Growing keeps the window's start, so the anchor's place holds.
+            ix = self._ix = self._cal._grow(ix, short_us=target - ix.total)
+        j = ix.by_open[target // ix.step]
+        cum = ix.cum_pad
+        while cum[j] < target:
+            j += 1
+        return ix.ends[j] - (cum[j] - target)
 
 
 # --------------------------------------------------------------------- helpers

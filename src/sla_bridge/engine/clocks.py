@@ -7,8 +7,8 @@ opening, not at 18:01.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Sequence
 
 from ..calendar import BusinessCalendar
@@ -24,13 +24,15 @@ from ..policy import (
     Unit,
 )
 from ..text import local, minutes_text
-from .history import History, Segment, first_field, first_label, first_stop, intervals
+from .history import History, Interval, Segment, Spans, first_field, first_label, first_stop
 from .results import ClockEvaluation, ClockState, Pause
+from .running import EPSILON, US_PER_MINUTE, Meter, Walk
 
-EPSILON = 1e-6  # minutes: float sums of business minutes are compared with this slack
-
+__all__ = ["EPSILON", "breach_instant", "clocks_of", "not_applicable", "overdue"]
 
 _JUST_AFTER = timedelta(microseconds=1)
+_NEW_ROLES = frozenset({StatusRole.NEW})
+_DONE_ROLES = frozenset({StatusRole.RESOLVED, StatusRole.CLOSED})
 
 
 def overdue(cal: BusinessCalendar, deadline: datetime, t: datetime) -> bool:
@@ -52,76 +54,106 @@ def not_applicable(clock: Clock, why: str) -> ClockEvaluation:
     return ClockEvaluation(clock, ClockState.NOT_APPLICABLE, why=(why,))
 
 
-def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetime, start: datetime,
-               target: Duration, stop: datetime | None, stop_reason: str,
-               pauses: list[tuple[datetime, datetime | None, str]], why: list[str], explain: bool
-               ) -> ClockEvaluation:
+@lru_cache(maxsize=256)
+def _no_target(clock: Clock, severity: str) -> ClockEvaluation:
+    """A severity without a target for `clock` (NC): the same immutable answer for every ticket."""
+    return not_applicable(clock, f"no {clock} target for {severity} (NC, §1.2)")
+
+
+class _Clocks:
+    """What the clocks of one evaluation share: the calendar, the start, the positions of instants."""
+
+    __slots__ = ("_targets", "cal", "meter", "policy", "start", "start_at")
+
+    def __init__(self, cal: BusinessCalendar, policy: Policy, start: datetime) -> None:
+        self.cal, self.policy, self.start = cal, policy, start
+        self.meter = Meter(cal, start)
+        self.start_at = self.meter(start)
+        self._targets: dict[int, float] = {}
+
+    def target_minutes(self, target: Duration) -> float:
+        """A target in business minutes; a day target is converted once, from the start (§1.2)."""
+        if target.unit is not Unit.DAYS:
+            return float(target.amount)
+        minutes = self._targets.get(target.amount)
+        if minutes is None:
+            ruler = self.meter.ruler
+            end = self.cal.add_days_us(ruler.anchor, target.amount)
+            minutes = self._targets[target.amount] = ruler.position(end) / US_PER_MINUTE
+        return minutes
+
+    def overdue(self, deadline: datetime, deadline_at: int, t: datetime) -> bool:
+        """``overdue``, for a deadline at position `deadline_at`."""
+        return t > deadline and self.meter(t) - deadline_at > 0
+
+    def breach_instant(self, deadline: datetime, deadline_us: int) -> datetime:
+        """``breach_instant``, on a deadline already converted."""
+        opening = self.cal.next_open_us(deadline_us)
+        # next_open gives the deadline itself (in the calendar's zone) when open.
+        return (deadline.astimezone(self.cal.zone) if opening == deadline_us
+                else self.cal.datetime_at(opening)) + _JUST_AFTER
+
+
+def _target(sev: SeverityPolicy, clock: Clock) -> Duration | None:
+    """``sev.target(clock)`` without building a mapping for each question."""
+    if clock is Clock.ACKNOWLEDGE:
+        return sev.acknowledge
+    return sev.workaround if clock is Clock.WORKAROUND else sev.resolution
+
+
+def _run_clock(c: _Clocks, clock: Clock, now: datetime, target: Duration, stop: datetime | None, stop_reason: str,
+               walk: Walk, why: list[str], explain: bool) -> tuple[ClockEvaluation, int]:
+    """The clock at `now`, and its deadline's microseconds."""
+    cal, start = c.cal, c.start
     stopped = stop is not None and stop <= now
     end = stop if stop is not None and stopped else now
-    if target.unit is Unit.DAYS:
-        target_minutes = cal.between(start, cal.add_days(start, target.amount))
-        if explain:
+    target_minutes = c.target_minutes(target)
+    if explain:
+        if target.unit is Unit.DAYS:
             why.append(f"target {target} = {minutes_text(target_minutes)} of opening hours from"
                        f" {local(cal.next_open(start), cal)}")
-    else:
-        target_minutes = float(target.amount)
-        if explain:
+        else:
             why.append(f"target {target} of opening hours")
 
-    # Running segments: [start, end) minus the pauses; the last one stays open
-    # (None) when the clock is still counting, since the deadline may lie beyond now.
-    clipped: list[Pause] = []
-    running: list[tuple[datetime, datetime | None]] = []
-    cursor = start
-    still_paused = reached_end = False
-    for p_start, p_end, status in pauses:
-        s = max(p_start, cursor)
-        if s > end or (s == end and stopped):
-            break
-        e = end if p_end is None else min(p_end, end)
-        beyond = p_end is None or p_end > end  # the pause is still on at `end`
-        if e < s or (e == s and not beyond):
-            continue
-        running.append((cursor, s))
-        minutes = cal.between(s, e)
-        clipped.append(Pause(s, p_end, status, minutes))
-        if explain:
-            why.append(f"paused {local(s, cal)} -> {local(p_end, cal) if p_end else 'now'} ({status}):"
-                       f" {minutes_text(minutes)} of business time not counted")
-        cursor = e
-        if beyond:
-            still_paused, reached_end = not stopped, True
-            break
-    if not reached_end:
-        running.append((cursor, None))
+    end_at = c.meter(end)
+    resume: datetime | None
+    if walk.empty:  # most clocks stop before any pause: counted from the start, straight
+        steps, resume, resume_at = 0, start, c.start_at
+        elapsed = (end_at - resume_at) / US_PER_MINUTE if start < end else 0.0
+    else:
+        steps, resume, resume_at, elapsed = walk.run(end, end_at, stopped)
+    still_paused = resume is None and not stopped
+    pauses: tuple[Pause, ...] = ()
+    if steps:
+        clipped = []
+        for k in range(steps):
+            s, p_end, status = walk.starts[k], walk.ends[k], walk.statuses[k]
+            # The pause still on at the end counts up to the end.
+            minutes = ((end_at if resume is None and k == steps - 1 else walk.ends_at[k]) - walk.starts_at[k]) \
+                / US_PER_MINUTE
+            clipped.append(Pause(s, p_end, status, minutes))
+            if explain:
+                why.append(f"paused {local(s, cal)} -> {local(p_end, cal) if p_end else 'now'} ({status}):"
+                           f" {minutes_text(minutes)} of business time not counted")
+        pauses = tuple(clipped)
 
-    elapsed = 0.0
-    deadline: datetime | None = None
-    at_risk_at: datetime | None = None
-    risk_minutes = target_minutes * policy.at_risk_threshold
-    for seg_start, seg_end in running:
-        seg_stop = end if seg_end is None else min(seg_end, end)
-        available = cal.between(seg_start, seg_stop) if seg_start < seg_stop else 0.0
-        open_ended = seg_end is None
-        if deadline is None and (open_ended or elapsed + available >= target_minutes - EPSILON):
-            deadline = cal.add(seg_start, max(0.0, target_minutes - elapsed))
-        if at_risk_at is None and (open_ended or elapsed + available >= risk_minutes - EPSILON):
-            at_risk_at = cal.add(seg_start, max(0.0, risk_minutes - elapsed))
-        elapsed += available
+    deadline, deadline_us, deadline_at = walk.deadline(steps, resume, resume_at, target_minutes)
+    at_risk_at = walk.deadline(steps, resume, resume_at, target_minutes * c.policy.at_risk_threshold)[0]
 
     remaining = target_minutes - elapsed
     if stop is not None and stopped:
         # Business time past the deadline, not wall time: an answer at 20:00, or
         # at the next opening, to a deadline at 18:00 is on time.
-        on_time = not overdue(cal, deadline, stop) if deadline is not None else elapsed <= target_minutes + EPSILON
+        on_time = not c.overdue(deadline, deadline_at, stop) if deadline is not None \
+            else elapsed <= target_minutes + EPSILON
         state = ClockState.MET if on_time else ClockState.BREACHED
         if explain:
             why.append(f"{'met' if state is ClockState.MET else 'breached, stopped late'}: {stop_reason}"
                        f" at {local(stop, cal)}, after {minutes_text(elapsed)} of business time")
-        stopped_at = stop
+        stopped_at: datetime | None = stop
     else:
         stopped_at = None
-        if deadline is not None and overdue(cal, deadline, now):
+        if deadline is not None and c.overdue(deadline, deadline_at, now):
             state = ClockState.BREACHED
         elif still_paused:
             state = ClockState.PAUSED
@@ -138,15 +170,40 @@ def _run_clock(clock: Clock, cal: BusinessCalendar, policy: Policy, now: datetim
     elif explain and still_paused:
         why.append(f"deadline unknown while paused; {minutes_text(remaining)} left")
     return ClockEvaluation(clock, state, target, target_minutes, start, stopped_at, deadline, elapsed,
-                           remaining, at_risk_at, tuple(clipped), tuple(why),
-                           breached_at=breach_instant(cal, deadline)
-                           if state is ClockState.BREACHED and deadline is not None else None)
+                           remaining, at_risk_at, pauses, tuple(why), None,
+                           c.breach_instant(deadline, deadline_us)
+                           if state is ClockState.BREACHED and deadline is not None else None), deadline_us
+
+
+def _breached_then(c: _Clocks, until: datetime, target: Duration, stop: datetime | None, walk: Walk
+                   ) -> tuple[bool, datetime | None, datetime | None]:
+    """Whether the clock was breached at `until` under `target`: (breached, its deadline, when it was breached).
+
+    The same rule as ``_run_clock``, reduced to what a breach needs.
+    """
+    stopped = stop is not None and stop <= until
+    end = stop if stop is not None and stopped else until
+    steps, resume, resume_at, elapsed = walk.run(end, c.meter(end), stopped)
+    target_minutes = c.target_minutes(target)
+    deadline, deadline_us, deadline_at = walk.deadline(steps, resume, resume_at, target_minutes)
+    if stop is not None and stopped:
+        breached = c.overdue(deadline, deadline_at, stop) if deadline is not None \
+            else elapsed > target_minutes + EPSILON
+    else:
+        breached = deadline is not None and c.overdue(deadline, deadline_at, until)
+    breached_at = c.breach_instant(deadline, deadline_us) if breached and deadline is not None else None
+    return breached, deadline, breached_at
 
 
 def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetime, sev: SeverityPolicy,
             segments: list[Segment], h: History, labels_now: frozenset[str], explain: bool,
-            earlier: Sequence[tuple[SeverityPolicy, datetime]] = ()) -> dict[Clock, ClockEvaluation]:
+            earlier: Sequence[tuple[SeverityPolicy, datetime]] = (), spans: Spans | None = None
+            ) -> tuple[dict[Clock, ClockEvaluation], list[datetime]]:
+    """Each clock at `now`, and the future instants at which one of them changes with no new event
+    (it becomes at risk, or breached)."""
     start = ticket.started
+    ctx = _Clocks(cal, policy, start)
+    spans = spans or Spans(segments)
     fallback = ticket.updated or now
     intro: list[str] = []
     if explain:
@@ -161,25 +218,32 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
         if opening != start:
             intro.append(f"created out of hours ({local(start, cal)}): counting from {local(opening, cal)}")
 
-    new_roles = frozenset({StatusRole.NEW})
+    # What the status history says, in one pass: when the ticket left the new
+    # statuses, was first resolved or closed, first had its workaround delivered.
+    left_new = resolved_at = delivered_at = None
+    first_segment = segments[0]
+    for seg in segments:
+        role = seg.role
+        if left_new is None and role not in _NEW_ROLES and seg is not first_segment:
+            left_new = seg.start
+        if resolved_at is None and role in _DONE_ROLES:
+            resolved_at = seg.start
+        if delivered_at is None and role is StatusRole.WORKAROUND_DELIVERED:
+            delivered_at = seg.start
     ack_candidates: list[tuple[datetime | None, str]] = []
     if AcknowledgedBy.AGENT_PUBLIC_COMMENT in policy.acknowledged_by:
         ack_candidates.append((next((c.at for c in h.comments if c.role is Role.AGENT and c.public), None),
                                "first public agent comment"))
     if AcknowledgedBy.STATUS_CHANGE in policy.acknowledged_by:
-        ack_candidates.append((next((s.start for s in segments[1:] if s.role not in new_roles), None),
-                               "ticket left the new statuses"))
-        if segments[0].role not in new_roles and segments[0].role is not None:
+        ack_candidates.append((left_new, "ticket left the new statuses"))
+        if segments[0].role not in _NEW_ROLES and segments[0].role is not None:
             ack_candidates.append((start, "ticket created past the new statuses"))
-    done_roles = frozenset({StatusRole.RESOLVED, StatusRole.CLOSED})
-    resolved_at = next((s.start for s in segments if s.role in done_roles), None)
     definitive_label = (first_label(h, policy.definitive_workaround_labels, labels_now, fallback),
                         "definitive workaround")
     definitive_field = (first_field(h, policy.definitive_workaround_fields, ticket, fallback),
                         "definitive workaround (field)")
     workaround_at, workaround_why = first_stop([
-        (next((s.start for s in segments if s.role is StatusRole.WORKAROUND_DELIVERED), None),
-         "workaround delivered (status)"),
+        (delivered_at, "workaround delivered (status)"),
         (first_label(h, policy.workaround_labels, labels_now, fallback), "workaround delivered (label)"),
         definitive_label,
         (first_field(h, policy.workaround_fields, ticket, fallback), "workaround delivered (field)"),
@@ -187,23 +251,26 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
         (resolved_at, "resolved"),
     ])
     definitive_at, _ = first_stop([definitive_label, definitive_field])
-    current_done = segments[-1].role in done_roles
+    current_done = segments[-1].role in _DONE_ROLES
     resolution_stop, resolution_why = first_stop([
         (segments[-1].start if current_done else None, f"resolved ({segments[-1].status})"),
         (definitive_at, "workaround accepted as definitive"),
     ])
     # Earlier resolved/closed spells of a reopened ticket pause its resolution clock.
-    reopened = [(s, e, f"{st} (before reopening)") for s, e, st in intervals(segments, done_roles)
-                if e is not None]
+    reopened: list[Interval] = [(s, e, f"{st} (before reopening)") for s, e, st in spans(_DONE_ROLES)
+                                if e is not None] if resolved_at is not None else []
 
-    plans = {
-        Clock.ACKNOWLEDGE: (*first_stop(ack_candidates), []),
-        Clock.WORKAROUND: (workaround_at, workaround_why, []),
-        Clock.RESOLUTION: (resolution_stop, resolution_why, reopened),
-    }
+    plans: tuple[tuple[Clock, datetime | None, str, list[Interval]], ...] = (
+        (Clock.ACKNOWLEDGE, *first_stop(ack_candidates), []),
+        (Clock.WORKAROUND, workaround_at, workaround_why, []),
+        (Clock.RESOLUTION, resolution_stop, resolution_why, reopened),
+    )
+    # The clocks paused by the same statuses share one walk through the pauses.
+    walks: dict[frozenset[StatusRole], Walk] = {}
     result: dict[Clock, ClockEvaluation] = {}
-    for clock, (stop, stop_why, extra_pauses) in plans.items():
-        target = sev.target(clock)
+    changes: list[datetime] = []
+    for clock, stop, stop_why, extra_pauses in plans:
+        target = _target(sev, clock)
         if target is None:
             if clock is Clock.RESOLUTION and sev.resolution_kind is ResolutionKind.NEXT_MINOR_RELEASE:
                 met = ticket.fix_version is not None or current_done
@@ -213,20 +280,28 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
                     why=(*intro, "no time target: the fix ships in a future minor release (§1.2)",
                          f"fix version {ticket.fix_version}" if ticket.fix_version else "no fix version yet"))
             else:
-                result[clock] = not_applicable(clock, f"no {clock} target for {sev.key} (NC, §1.2)")
+                result[clock] = _no_target(clock, sev.key)
             continue
-        pauses = intervals(segments, policy.paused_by.get(clock, frozenset())) + extra_pauses
-        pauses.sort(key=lambda p: p[0])
-        result[clock] = _run_clock(clock, cal, policy, now, start, target, stop, stop_why, pauses, list(intro),
-                                   explain)
-        if result[clock].state is not ClockState.BREACHED:
-            result[clock] = _earlier_breach(result[clock], cal, policy, start, stop, stop_why, pauses, earlier,
-                                            explain)
-    return result
+        roles = policy.paused_by.get(clock, frozenset())
+        if extra_pauses:
+            walk = Walk(ctx.meter, start, sorted(spans(roles) + extra_pauses, key=lambda p: p[0]))
+        else:
+            walk = walks.get(roles) or walks.setdefault(roles, Walk(ctx.meter, start, spans(roles)))
+        evaluation, deadline_us = _run_clock(ctx, clock, now, target, stop, stop_why, walk, list(intro), explain)
+        if earlier and evaluation.state is not ClockState.BREACHED:
+            evaluation = _earlier_breach(ctx, evaluation, stop, walk, earlier, explain)
+        result[clock] = evaluation
+        if evaluation.stopped_at is None and evaluation.state is not ClockState.PAUSED:
+            if evaluation.at_risk_at is not None and evaluation.at_risk_at > now:
+                changes.append(evaluation.at_risk_at)
+            if evaluation.deadline is not None:
+                breach = ctx.breach_instant(evaluation.deadline, deadline_us)
+                if breach > now:
+                    changes.append(breach)
+    return result, changes
 
 
-def _earlier_breach(current: ClockEvaluation, cal: BusinessCalendar, policy: Policy, start: datetime,
-                    stop: datetime | None, stop_why: str, pauses: list[tuple[datetime, datetime | None, str]],
+def _earlier_breach(c: _Clocks, current: ClockEvaluation, stop: datetime | None, walk: Walk,
                     earlier: Sequence[tuple[SeverityPolicy, datetime]], explain: bool) -> ClockEvaluation:
     """A breach under a severity in force at the time stays a breach after a downgrade.
 
@@ -234,15 +309,17 @@ def _earlier_breach(current: ClockEvaluation, cal: BusinessCalendar, policy: Pol
     the report; the clock keeps counting toward the current severity's deadline.
     """
     for old, until in earlier:
-        target = old.target(current.clock)
+        target = _target(old, current.clock)
         if target is None:
             continue
-        then = _run_clock(current.clock, cal, policy, until, start, target, stop, stop_why, pauses, [], False)
-        if then.state is ClockState.BREACHED:
+        breached, deadline, breached_at = _breached_then(c, until, target, stop, walk)
+        if breached:
             why = current.why
             if explain:
-                why += (f"breached while the severity was {old.key} (deadline {local(then.deadline, cal)}"
-                        f" if then.deadline else ''); the severity changed on {local(until, cal)}: a breach stays",)
-            return replace(current, state=ClockState.BREACHED, breached_under=old.key,
-                           breached_at=then.breached_at, why=why)
+                # (The conditional inside the text is a slip the explanations have
+                # always shown; kept so that they read the same.)
+                why += (f"breached while the severity was {old.key} (deadline {local(deadline, c.cal)}"
+                        f" if then.deadline else ''); the severity changed on {local(until, c.cal)}: a breach stays",)
+            return current._replace(state=ClockState.BREACHED, breached_under=old.key, breached_at=breached_at,
+                                    why=why)
     return current

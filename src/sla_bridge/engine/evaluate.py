@@ -7,10 +7,11 @@ from datetime import datetime
 from ..calendar import BusinessCalendar
 from ..model import Ticket
 from ..policy import Clock, Policy, ResolutionKind, SeverityPolicy, StatusMap
-from .clocks import breach_instant, clocks_of, not_applicable
+from .clocks import clocks_of, not_applicable
 from .history import (
     History,
     Segment,
+    Spans,
     current_severity,
     history_until,
     labels_at,
@@ -52,8 +53,9 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
     """Evaluate one ticket at `now`. Events after `now` are ignored (what-if).
 
     With ``explain=False`` the texts for people (each clock's ``why``, the
-    timeline) are left empty: the sync does not read them, and they cost a third
-    of the time.
+    timeline) are left empty, and waiting cycles other than the ongoing one carry
+    no schedule: the sync does not read them, and they cost nearly half of the time. All
+    else is the same answer (tests/test_engine_fast_path.py holds them to it).
     """
     if now.tzinfo is None:
         raise ValueError("evaluate: `now` is a naive datetime; a time zone offset is required")
@@ -72,6 +74,7 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
 
     labels: set[str] = set()
     clocks: dict[Clock, ClockEvaluation] = {}
+    future: list[datetime] = []  # when the answer changes with no new event
     cycles: list[WaitingCycle] = []
     if not entitled:
         labels.add(policy.labels.not_entitled)
@@ -87,13 +90,14 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
         sev = policy.severities[severity]
         if policy.labels.severity.get(severity):
             labels.add(policy.labels.severity[severity])
-        clocks = clocks_of(ticket, policy, cal, now, sev, segments, h, labels_now, explain,
-                         _earlier_severities(h, statuses, policy, severity))
+        spans = Spans(segments)  # the waiting periods, merged once for the clocks and the cycles
+        clocks, future = clocks_of(ticket, policy, cal, now, sev, segments, h, labels_now, explain,
+                                   _earlier_severities(h, statuses, policy, severity), spans)
         if sev.resolution_kind is ResolutionKind.NEXT_MINOR_RELEASE and clocks[Clock.RESOLUTION].unmet \
                 and not ticket.fix_version:
             labels.add(policy.labels.missing_fix_version)
             warnings.append("no fix version: the contract promises the fix in a future minor release")
-        cycles = cycles_of(ticket, segments, h, policy, cal, sev.reminders, now, explain)
+        cycles = cycles_of(ticket, segments, h, policy, cal, sev.reminders, now, explain, spans=spans)
     for c in clocks.values():
         if c.state is ClockState.BREACHED:
             labels.add(policy.labels.breached[c.clock])
@@ -103,18 +107,14 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
     comments, close, changes = waiting_actions(ticket, cycles, policy, cal, now, severity, role)
     deadlines = [c.deadline for c in clocks.values() if c.unmet and c.deadline is not None]
     due_at = min(deadlines) if deadlines else None
-    future = [t for c in clocks.values() if c.stopped_at is None and c.state is not ClockState.PAUSED
-              for t in (c.at_risk_at, breach_instant(cal, c.deadline) if c.deadline else None)
-              if t is not None and t > now]
     future += changes
     return Evaluation(
-        ticket_key=ticket.key, now=now, severity=severity, status=status, status_role=role,
-        entitled=entitled, in_scope=in_scope, clocks=clocks, cycles=tuple(cycles),
-        desired=DesiredState(due_at.astimezone(cal.zone) if due_at else None,
-                             due_at.astimezone(cal.zone).date() if due_at else None,
-                             frozenset(labels), tuple(comments), close),
-        next_change_at=min(future) if future else None,
-        warnings=tuple(warnings), timeline=_timeline(ticket, segments, h, cycles) if explain else (),
+        ticket.key, now, severity, status, role, entitled, in_scope, clocks, tuple(cycles),
+        DesiredState(due_at.astimezone(cal.zone) if due_at else None,
+                     due_at.astimezone(cal.zone).date() if due_at else None,
+                     frozenset(labels), tuple(comments), close),
+        min(future) if future else None,
+        tuple(warnings), _timeline(ticket, segments, h, cycles) if explain else (),
     )
 
 

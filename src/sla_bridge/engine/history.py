@@ -5,14 +5,19 @@ Every rule is a function of these, computed once per evaluation.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Sequence
+from operator import itemgetter
+from typing import Any, Iterable, NamedTuple, Sequence
 
+from ..calendar import BusinessCalendar
 from ..model import (
     Comment,
+    Event,
     FieldChange,
     LabelChange,
+    Role,
     SeverityChange,
     StatusChange,
     Ticket,
@@ -20,8 +25,7 @@ from ..model import (
 from ..policy import Policy, StatusRole
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     start: datetime
     end: datetime | None  # None: still in this status at `now`
     status: str
@@ -30,7 +34,7 @@ class Segment:
 
 def status_segments(ticket: Ticket, policy: Policy, now: datetime, changes: Sequence[StatusChange],
                      complete: bool) -> list[Segment]:
-    statuses = policy.status_map(ticket.tracker)
+    roles = policy.status_map(ticket.tracker).roles
     current = ticket.initial_status()
     segments: list[Segment] = []
     start = ticket.created
@@ -39,26 +43,26 @@ def status_segments(ticket: Ticket, policy: Policy, now: datetime, changes: Sequ
             current = change.to_status
             continue
         if change.to_status != current:
-            segments.append(Segment(start, change.at, current, statuses.role(current)))
+            segments.append(Segment(start, change.at, current, roles.get(current.casefold())))
             start, current = change.at, change.to_status
     if complete and changes and current != ticket.status:
         # The history missed a change (trackers prune); the ticket's own status wins,
         # dated at its last update so that the answer does not move with `now`.
         missed = min(max(ticket.updated or start, start), now)
         if missed > start:
-            segments.append(Segment(start, missed, current, statuses.role(current)))
+            segments.append(Segment(start, missed, current, roles.get(current.casefold())))
         start, current = missed, ticket.status
-    segments.append(Segment(start, None, current, statuses.role(current)))
+    segments.append(Segment(start, None, current, roles.get(current.casefold())))
     return segments
 
 
-def intervals(segments: Iterable[Segment], roles: frozenset[StatusRole]
-               ) -> list[tuple[datetime, datetime | None, str]]:
+Interval = tuple[datetime, "datetime | None", str]
+
+
+def intervals(segments: Iterable[Segment], roles: frozenset[StatusRole]) -> list[Interval]:
     """Merge consecutive segments whose role is in `roles` into intervals."""
-    merged: list[tuple[datetime, datetime | None, str]] = []
-    for seg in segments:
-        if seg.role not in roles:
-            continue
+    merged: list[Interval] = []
+    for seg in [seg for seg in segments if seg.role in roles]:
         if merged and merged[-1][1] == seg.start:
             merged[-1] = (merged[-1][0], seg.end, merged[-1][2])
         else:
@@ -66,7 +70,24 @@ def intervals(segments: Iterable[Segment], roles: frozenset[StatusRole]
     return merged
 
 
-@dataclass(frozen=True)
+class Spans:
+    """The intervals of a ticket's status segments for each set of roles asked, each merged once
+    (the clocks and the waiting cycles ask for the same waiting periods)."""
+
+    __slots__ = ("_known", "segments")
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self._known: dict[frozenset[StatusRole], list[Interval]] = {}
+
+    def __call__(self, roles: frozenset[StatusRole]) -> list[Interval]:
+        found = self._known.get(roles)
+        if found is None:
+            found = self._known[roles] = intervals(self.segments, roles)
+        return found
+
+
+@dataclass(slots=True)
 class History:
     """The ticket's events up to `now`, sorted by kind, computed once."""
 
@@ -77,23 +98,46 @@ class History:
     fields: list[FieldChange]
     complete: bool  # no event lies after `now`
 
+    def answers(self) -> list[datetime]:
+        """When the customer answered: a customer comment, or a status change they made; sorted."""
+        found = [c.at for c in self.comments if c.role is Role.CUSTOMER]
+        found += [s.at for s in self.statuses if s.by_role is Role.CUSTOMER]
+        found.sort()
+        return found
+
+    def comments_since(self, since: datetime) -> list[Comment]:
+        """The comments at or after `since` (they are in time order: a bisection, not a scan)."""
+        return self.comments[bisect_left(self.comments, since, key=_at):]
+
+
+def _at(event: Event) -> datetime:
+    return event.at
+
 
 def history_until(ticket: Ticket, now: datetime) -> History:
-    h = History([], [], [], [], [], True)
-    for event in ticket.events:
-        if event.at > now:
-            object.__setattr__(h, "complete", False)
-            continue
-        if isinstance(event, StatusChange):
-            h.statuses.append(event)
-        elif isinstance(event, SeverityChange):
-            h.severities.append(event)
-        elif isinstance(event, LabelChange):
-            h.labels.append(event)
-        elif isinstance(event, FieldChange):
-            h.fields.append(event)
-        else:
-            h.comments.append(event)
+    events = ticket.events
+    # Events are kept in time order (``Ticket``), so those up to `now` are a prefix.
+    cut = bisect_right(events, now, key=_at)
+    h = History([], [], [], [], [], cut == len(events))
+    # One dictionary lookup per event instead of a chain of isinstance checks.
+    buckets: dict[type, list[Any]] = {StatusChange: h.statuses, SeverityChange: h.severities,
+                                      LabelChange: h.labels, FieldChange: h.fields, Comment: h.comments}
+    try:
+        for event in events[:cut] if cut < len(events) else events:
+            buckets[event.__class__].append(event)
+    except KeyError:  # a subclass of an event type
+        h = History([], [], [], [], [], h.complete)
+        for event in events[:cut]:
+            if isinstance(event, StatusChange):
+                h.statuses.append(event)
+            elif isinstance(event, SeverityChange):
+                h.severities.append(event)
+            elif isinstance(event, LabelChange):
+                h.labels.append(event)
+            elif isinstance(event, FieldChange):
+                h.fields.append(event)
+            else:
+                h.comments.append(event)
     return h
 
 
@@ -145,9 +189,37 @@ def first_field(h: History, wanted: frozenset[tuple[str, str]], ticket: Ticket,
 
 
 def first_stop(candidates: Iterable[tuple[datetime | None, str]]) -> tuple[datetime | None, str]:
-    found = [(t, why) for t, why in candidates if t is not None]
-    return min(found, key=lambda c: c[0]) if found else (None, "")
+    """The earliest candidate; the first listed wins a tie."""
+    found = [c for c in candidates if c[0] is not None]
+    if len(found) < 2:
+        return found[0] if found else (None, "")
+    return min(found, key=itemgetter(0))
 
 
 def comments_of(ticket: Ticket) -> list[Comment]:
     return [e for e in ticket.events if isinstance(e, Comment)]
+
+
+class Instants:
+    """Epoch microseconds of the datetimes of one evaluation, each converted once.
+
+    Keyed by the object's identity: the same datetime objects (an event's instant,
+    a segment's start) come back for every clock, and hashing an aware datetime
+    would cost as much as converting it.
+    """
+
+    __slots__ = ("_cal", "_known")
+
+    def __init__(self, cal: BusinessCalendar) -> None:
+        self._cal = cal
+        # The datetime is kept beside its value so that its id cannot be reused
+        # by another object while the evaluation runs.
+        self._known: dict[int, tuple[datetime, int]] = {}
+
+    def __call__(self, t: datetime) -> int:
+        known = self._known.get(id(t))
+        if known is not None:
+            return known[1]
+        us = self._cal.instant_us(t)
+        self._known[id(t)] = (t, us)
+        return us

@@ -8,6 +8,7 @@ reminder actually sent.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timezone
 from typing import Sequence
 
@@ -16,8 +17,11 @@ from ..markers import markers_in
 from ..model import Comment, Role, Ticket
 from ..policy import CatchUp, Duration, Policy, StatusRole, Unit
 from ..text import customer_date
-from .history import History, Segment, comments_of, intervals
+from .history import History, Instants, Segment, Spans, comments_of, intervals
 from .results import CommentKind, DesiredComment, Reminder, WaitingCycle
+
+_WAITING = frozenset({StatusRole.WAITING_FOR_CUSTOMER})
+_US_PER_MINUTE = 60_000_000
 
 
 def cycle_stamp(t: datetime) -> str:
@@ -30,50 +34,73 @@ def after(cal: BusinessCalendar, start: datetime, delay: Duration) -> datetime:
     return cal.add(start, delay.amount)
 
 
+def _after_us(cal: BusinessCalendar, start: int, delay: Duration) -> int:
+    """``after``, in epoch microseconds."""
+    if delay.unit is Unit.DAYS:
+        return cal.add_days_us(start, delay.amount)
+    return cal.add_us(start, delay.amount * _US_PER_MINUTE)
+
+
 def cycles_of(ticket: Ticket, segments: list[Segment], h: History, policy: Policy, cal: BusinessCalendar,
-            severity_reminders: Sequence[Duration], now: datetime, explain: bool = True) -> list[WaitingCycle]:
-    """The waiting cycles; without `explain`, those that ended before the last one carry no
-    schedule (only ``explain`` shows them: what a sync acts on is the last cycle)."""
-    waiting = intervals(segments, frozenset({StatusRole.WAITING_FOR_CUSTOMER}))
-    answers = [c.at for c in h.comments if c.role is Role.CUSTOMER]
-    answers += [s.at for s in h.statuses if s.by_role is Role.CUSTOMER]
-    answers.sort()
+            severity_reminders: Sequence[Duration], now: datetime, explain: bool = True,
+            inst: Instants | None = None, spans: Spans | None = None) -> list[WaitingCycle]:
+    """The waiting cycles. Without `explain`, only the ongoing cycle carries its schedule
+    (reminders, auto-close) and only the last one its closure key: what a sync acts on.
+    The others are listed with their start, end and cause, which ``explain`` completes."""
+    waiting = spans(_WAITING) if spans is not None else intervals(segments, _WAITING)
+    if not waiting:
+        return []
+    key = ticket.key
+    answers = h.answers()
     cycles: list[WaitingCycle] = []
     for n, (w_start, w_end, _status) in enumerate(waiting):
-        starts = [(w_start, "waiting status")]
-        starts += [(a, "customer answer") for a in answers if w_start < a and (w_end is None or a < w_end)]
-        for i, (c_start, started_by) in enumerate(starts):
-            c_end = starts[i + 1][0] if i + 1 < len(starts) else w_end
-            if not explain and (i + 1 < len(starts) or n + 1 < len(waiting)):
-                cycles.append(WaitingCycle(c_start, c_end, started_by, (), None, ""))
-                continue
-            stamp = cycle_stamp(c_start)
-            keys = [f"{ticket.key}/reminder/{stamp}/{k + 1}" for k in range(len(severity_reminders))]
-            if c_end is None and policy.catch_up is CatchUp.COLLAPSE:
-                reminders, auto_close = _caught_up(h, cal, policy, c_start, severity_reminders, keys, now)
+        # Each customer answer strictly inside the waiting period starts a new cycle; found
+        # by bisection, so that a long history is not scanned once per period.
+        inside = answers[bisect_right(answers, w_start):bisect_left(answers, w_end) if w_end is not None else None]
+        c_start, started_by = w_start, "waiting status"
+        for i in range(len(inside) + 1):
+            c_end = inside[i] if i < len(inside) else w_end
+            last = i == len(inside) and n + 1 == len(waiting)
+            if explain or (last and c_end is None):
+                inst = inst or Instants(cal)
+                stamp = cycle_stamp(c_start)
+                keys = [f"{key}/reminder/{stamp}/{k + 1}" for k in range(len(severity_reminders))]
+                if c_end is None and policy.catch_up is CatchUp.COLLAPSE:
+                    reminders, auto_close = _caught_up(h, cal, inst, policy, c_start, severity_reminders, keys, now)
+                else:
+                    reminders, auto_close = _on_contract_dates(cal, inst, policy, c_start, c_end,
+                                                               severity_reminders, keys)
+                cycles.append(WaitingCycle(c_start, c_end, started_by, reminders, auto_close,
+                                           f"{key}/closure/{stamp}"))
             else:
-                reminders, auto_close = _on_contract_dates(cal, policy, c_start, c_end, severity_reminders, keys)
-            cycles.append(WaitingCycle(c_start, c_end, started_by, reminders, auto_close,
-                                       f"{ticket.key}/closure/{stamp}"))
+                cycles.append(WaitingCycle(c_start, c_end, started_by, (), None,
+                                           f"{key}/closure/{cycle_stamp(c_start)}" if last else ""))
+            if i < len(inside):
+                c_start, started_by = inside[i], "customer answer"
     return cycles
 
 
-def _on_contract_dates(cal: BusinessCalendar, policy: Policy, c_start: datetime, c_end: datetime | None,
-                       delays: Sequence[Duration], keys: Sequence[str]
+def _on_contract_dates(cal: BusinessCalendar, inst: Instants, policy: Policy, c_start: datetime,
+                       c_end: datetime | None, delays: Sequence[Duration], keys: Sequence[str]
                        ) -> tuple[tuple[Reminder, ...], datetime | None]:
     """Each reminder at the contract's business days from the cycle's start, then the auto-close."""
+    start_us = inst(c_start)
     instants: list[datetime] = []
+    last_us = 0
     for delay in delays:
-        instants.append(after(cal, c_start, delay))
+        last_us = _after_us(cal, start_us, delay)
+        instants.append(cal.datetime_at(last_us))
         if c_end is not None and instants[-1] >= c_end:
             break  # a cycle that ended needs its reminders only up to its end
     complete = len(instants) == len(delays) and (c_end is None or instants[-1] < c_end)
-    auto_close = after(cal, instants[-1], policy.auto_close_after) if instants and complete else None
+    auto_close = cal.datetime_at(_after_us(cal, last_us, policy.auto_close_after)) if instants and complete \
+        else None
     return tuple(Reminder(k + 1, at, keys[k]) for k, at in enumerate(instants)), auto_close
 
 
-def _caught_up(h: History, cal: BusinessCalendar, policy: Policy, c_start: datetime, delays: Sequence[Duration],
-               keys: Sequence[str], now: datetime) -> tuple[tuple[Reminder, ...], datetime | None]:
+def _caught_up(h: History, cal: BusinessCalendar, inst: Instants, policy: Policy, c_start: datetime,
+               delays: Sequence[Duration], keys: Sequence[str], now: datetime
+               ) -> tuple[tuple[Reminder, ...], datetime | None]:
     """The ongoing cycle's reminders when some came due while nobody sent them (catch_up = "collapse").
 
     Reminders due together and never sent become one, the latest step due; each
@@ -83,28 +110,37 @@ def _caught_up(h: History, cal: BusinessCalendar, policy: Policy, c_start: datet
     always has the contract's time after a warning.
     """
     sent = _sent_at(h, keys, c_start)
-    contract = [after(cal, c_start, d) for d in delays]
+    start_us = inst(c_start)
+    contract_us = [_after_us(cal, start_us, d) for d in delays]
+    contract = [cal.datetime_at(us) for us in contract_us]
     last_sent = max((k for k, key in enumerate(keys) if key in sent), default=-1)
     reminders: list[Reminder] = []
     base: datetime | None = None  # when the previous reminder went (or will go) out
+    base_us = 0
     k = 0
     while k < len(keys):
         if keys[k] in sent:
             base = sent[keys[k]]
+            base_us = inst(base)
             reminders.append(Reminder(k + 1, base, keys[k], sent=True))
         elif k < last_sent:
             reminders.append(Reminder(k + 1, contract[k], keys[k], skipped=True))
         else:
-            due = contract[k] if base is None else max(contract[k], after(cal, base, _gap(delays, k)))
+            due, due_us = contract[k], contract_us[k]
+            if base is not None:
+                gap_us = _after_us(cal, base_us, _gap(delays, k))
+                due = max(due, cal.datetime_at(gap_us))
+                due_us = due_us if due is contract[k] else gap_us
             if due <= now:
                 latest = max(j for j in range(k, len(keys)) if j == k or contract[j] <= now)
                 reminders += [Reminder(j + 1, contract[j], keys[j], skipped=True) for j in range(k, latest)]
                 k = latest
                 due = max(due, contract[k])
             reminders.append(Reminder(k + 1, due, keys[k], contract_at=contract[k]))
-            base = now if due <= now else due  # sent by this pass, or planned for later
+            # sent by this pass, or planned for later
+            base, base_us = (now, inst(now)) if due <= now else (due, due_us)
         k += 1
-    auto_close = after(cal, base, policy.auto_close_after) if base is not None else None
+    auto_close = cal.datetime_at(_after_us(cal, base_us, policy.auto_close_after)) if base is not None else None
     return tuple(reminders), auto_close
 
 
@@ -122,8 +158,8 @@ def _sent_at(h: History, keys: Sequence[str], since: datetime) -> dict[str, date
     """When each reminder of `keys` was posted, from the markers in sla-bridge's own comments."""
     wanted = set(keys)
     found: dict[str, datetime] = {}
-    for comment in h.comments:
-        if comment.at < since or not comment.own or "[sla-bridge:" not in comment.body:
+    for comment in h.comments_since(since):
+        if not comment.own or "[sla-bridge:" not in comment.body:
             continue
         for key in markers_in(comment.body) & wanted:
             found.setdefault(key, comment.at)
@@ -163,9 +199,16 @@ def waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, 
         return comments, cycles[-1].closure_key.replace("/closure/", "/close/"), upcoming
     if cycle is None or role is StatusRole.CLOSED:
         return comments, close, upcoming
-    values = {"ticket": ticket.id, "title": _short(ticket.title), "reminders": str(len(cycle.reminders)),
-              "severity": severity or "", "waiting_since": customer_date(cycle.started_at, cal),
-              "close_on": customer_date(cycle.auto_close_at, cal) if cycle.auto_close_at else ""}
+    values: dict[str, str] = {}  # the comments' texts, filled when one is due (most looks post nothing)
+
+    def texts() -> dict[str, str]:
+        if not values:
+            assert cycle is not None
+            values.update(ticket=ticket.id, title=_short(ticket.title), reminders=str(len(cycle.reminders)),
+                          severity=severity or "", waiting_since=customer_date(cycle.started_at, cal),
+                          close_on=customer_date(cycle.auto_close_at, cal) if cycle.auto_close_at else "")
+        return values
+
     pending: Reminder | None = None  # due, not yet on the tracker: this pass sends it
     for reminder in cycle.reminders:
         if reminder.skipped:
@@ -179,7 +222,7 @@ def waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, 
         if reminder.at > now:
             upcoming.append(reminder.at)
             return comments, close, upcoming
-        body = policy.reminder_template.render(**values, reminder=str(reminder.number))
+        body = policy.reminder_template.render(**texts(), reminder=str(reminder.number))
         comments.append(DesiredComment(reminder.key, CommentKind.REMINDER, reminder.at, body))
         if policy.catch_up is CatchUp.COLLAPSE and not reminder.sent:
             pending = reminder
@@ -190,6 +233,6 @@ def waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, 
         upcoming.append(at)
     elif at is not None:
         comments.append(DesiredComment(cycle.closure_key, CommentKind.CLOSURE, at,
-                                       policy.closure_template.render(**values)))
+                                       policy.closure_template.render(**texts())))
         close = cycle.closure_key.replace("/closure/", "/close/")
     return comments, close, upcoming
