@@ -252,8 +252,13 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
     ])
     definitive_at, _ = first_stop([definitive_label, definitive_field])
     current_done = segments[-1].role in _DONE_ROLES
+    # Resolved, then closed: the resolution is when the ticket entered its last done spell,
+    # not the closure weeks later (the time spent resolved is not resolution time).
+    last_done = len(segments) - 1
+    while current_done and last_done > 0 and segments[last_done - 1].role in _DONE_ROLES:
+        last_done -= 1
     resolution_stop, resolution_why = first_stop([
-        (segments[-1].start if current_done else None, f"resolved ({segments[-1].status})"),
+        (segments[last_done].start if current_done else None, f"resolved ({segments[last_done].status})"),
         (definitive_at, "workaround accepted as definitive"),
     ])
     # Earlier resolved/closed spells of a reopened ticket pause its resolution clock.
@@ -281,6 +286,11 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
                          f"fix version {ticket.fix_version}" if ticket.fix_version else "no fix version yet"))
             else:
                 result[clock] = _no_target(clock, sev.key)
+            if earlier:
+                # No target now, but one under a severity in force before: its breach stays.
+                roles = policy.paused_by.get(clock, frozenset())
+                walk = Walk(ctx.meter, start, sorted(spans(roles) + extra_pauses, key=lambda p: p[0]))
+                result[clock] = _earlier_breach(ctx, result[clock], stop, walk, earlier, explain)
             continue
         roles = policy.paused_by.get(clock, frozenset())
         if extra_pauses:
@@ -316,10 +326,8 @@ def _earlier_breach(c: _Clocks, current: ClockEvaluation, stop: datetime | None,
         if breached:
             why = current.why
             if explain:
-                # (The conditional inside the text is a slip the explanations have
-                # always shown; kept so that they read the same.)
-                why += (f"breached while the severity was {old.key} (deadline {local(deadline, c.cal)}"
-                        f" if then.deadline else ''); the severity changed on {local(until, c.cal)}: a breach stays",)
+                why += (f"breached while the severity was {old.key} (deadline {local(deadline, c.cal)});"
+                        f" the severity changed on {local(until, c.cal)}: a breach stays",)
             return current._replace(state=ClockState.BREACHED, breached_under=old.key, breached_at=breached_at,
                                     why=why)
     return current
