@@ -1,52 +1,6 @@
-"""Business time: when a support team is open, and deadlines measured in that time.
+"""``BusinessCalendar``: opening hours, holidays and exceptions, and business-time arithmetic on them.
 
-A support contract promises "first response within 4 business hours" or
-"resolution within 5 business days", so every deadline sla-bridge reports is
-computed here. The module is pure: it does no I/O and never reads the clock,
-so the engine can replay any history and the tests can pin every instant.
-
-Why an index
-------------
-Deadline engines call ``add`` and ``between`` for every open ticket on every
-tick, so stepping through minutes or days is not an option. The calendar
-lays the opening intervals of a window of years out as sorted integer
-instants (microseconds since the Unix epoch) with a running total of open
-time. ``add`` and ``between`` are then two binary searches and some integer
-arithmetic, exact to the microsecond. The window is built on demand and
-grows (or moves) by itself, so any instant from year 2 to year 9997 works;
-public holidays come from the ``holidays`` package for whatever years the
-window needs.
-
-Conventions
------------
-* Opening hours are local wall-clock ``Interval``s, half-open
-  ``[start, end)``; ``end == time(0, 0)`` means midnight at the end of the
-  day (24:00), so ``Interval(time(0), time(0))`` is the whole day.
-* A date's hours: ``date_hours`` for that date if given (overrides all),
-  else closed if it is in ``closed_dates``, else its weekday's hours unless
-  it is a public holiday that is not in ``open_dates``.
-* Every operation takes timezone-aware datetimes, in any zone, and returns
-  aware datetimes in the calendar's zone. A naive datetime raises
-  ``ValueError``.
-* ``add(start, m)`` is the earliest instant ``x >= start`` at which ``m``
-  open minutes have elapsed since ``start``: a result that lands exactly on
-  a closing time stays there (Tuesday 15:00 + 3 h = Tuesday 18:00, not
-  Wednesday 09:00); ``add(t, 0) == t`` even when closed; for ``m > 0`` a
-  closed start first moves to the next opening.
-* ``between(a, b)`` is the open time in ``[a, b)`` in minutes, and
-  ``-between(b, a)`` when ``b < a``, so ``between(t, add(t, m)) == m``.
-* ``add_days(start, n)`` moves a closed start to ``next_open(start)``, then
-  keeps its local wall-clock time ``n`` business days (dates with any
-  opening hours) later. When that time is not open on the target date the
-  result is clamped back to the end of the date's preceding interval, or
-  forward to the date's first opening when it is earlier than that.
-* DST: the intervals are wall-clock times, converted to instants through
-  ``zoneinfo``; a day of 09:00-18:00 is nine real hours even on the days
-  the clocks change (they change at night). A wall time that does not exist
-  (spring-forward gap) or occurs twice (fall-back) is read with ``fold=0``,
-  zoneinfo's rule: the offset in force before the change. Where that would
-  make an interval overlap the previous one it is cut so that no instant is
-  counted twice.
+The conventions of every operation are in the package's docstring.
 """
 
 from __future__ import annotations
@@ -54,208 +8,26 @@ from __future__ import annotations
 import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
-from types import MappingProxyType
+from datetime import date, datetime, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays as _holidays
 
-__all__ = ["WHOLE_DAY", "BusinessCalendar", "BusinessRuler", "Interval"]
+from .hours import (
+    _NO_DATE_HOURS, _WEEKDAYS, Interval, _check_exceptions, _day_hours, _holiday_source, _plain_date, _weekly_hours,
+    _zone,
+)
+from .index import (
+    _EPOCH, _FLOAT_EXACT_US, _MAX_YEAR, _MIN_YEAR, _ONE_US, _US_PER_DAY, _US_PER_MINUTE, _build_index, _Index,
+    _local_us, _minutes_to_us, _spans, _to_us,
+)
+from .ruler import BusinessRuler
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US: Final = timedelta(microseconds=1)
-_US_PER_MINUTE: Final = 60_000_000
-_MIDNIGHT: Final = time(0)
-_ONE_DAY: Final = timedelta(days=1)
-_US_PER_DAY: Final = 86_400_000_000
-_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
-
-# The index covers whole local years and reads the next year's first
-# midnight, so it can only be built for years 1..9998; a query needs a year
-# of slack on each side (local dates straddle UTC years).
-_MIN_YEAR: Final = 1
-_MAX_YEAR: Final = 9998
-# A query closer than this to the edge of the window triggers a rebuild, so
-# that every local date touching the query instant is inside the window.
-_EDGE_US: Final = 2 * 86_400 * 1_000_000
-# Below 2**32 seconds a float timestamp is within 0.24 us of the exact value,
-# so datetime.fromtimestamp (which rounds to the microsecond) is exact and
-# cheaper than building a timedelta.
-_FLOAT_EXACT_US: Final = 2**32 * 1_000_000
 _FIRST_WINDOW_YEARS_AFTER: Final = 3
 _KEPT_WINDOWS: Final = 4
 # Far more minutes than years 2..9997 hold; larger values take the checked path.
 _FAST_MINUTES: Final = 2**53 // 60_000_000
-# Past every instant the index holds: stops the forward steps of its lookups.
-_SENTINEL: Final = 2**63
-
-_WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-# The holidays package names Alsace-Moselle differently across versions and
-# has no code for the two Alsace departments: accept the department numbers
-# people actually write and map them to whatever the installed version knows.
-_SUBDIVISION_CANDIDATES: Final[Mapping[tuple[str, str], tuple[str, ...]]] = {
-    ("FR", "57"): ("57", "Moselle", "GES"),
-    ("FR", "67"): ("6AE", "Alsace", "67", "GES"),
-    ("FR", "68"): ("6AE", "Alsace", "68", "GES"),
-    ("FR", "ALSACE-MOSELLE"): ("6AE", "Alsace", "GES"),
-}
-
-_NO_DATE_HOURS: Final[Mapping[date, Sequence[Interval]]] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """An opening interval in local wall-clock time, half-open ``[start, end)``.
-
-    ``end == time(0, 0)`` stands for 24:00 (midnight ending the day), the
-    only way to keep a day open until midnight; otherwise ``start < end``.
-    Times are naive (the calendar's zone applies) and may carry seconds.
-    """
-
-    start: time
-    end: time
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if not isinstance(value, time):
-                raise TypeError(f"Interval.{name} must be a datetime.time, got {value!r}")
-            if value.tzinfo is not None:
-                raise ValueError(f"Interval.{name} must be a naive time: the calendar's time zone applies")
-            if value.fold:
-                # fold only means something on an aware datetime; keep equal
-                # intervals equal.
-                object.__setattr__(self, name, value.replace(fold=0))
-        if self.end != _MIDNIGHT and self.start >= self.end:
-            raise ValueError(f"interval {self} must start before it ends")
-
-    @property
-    def until_midnight(self) -> bool:
-        """True when the interval runs until the end of the day (24:00)."""
-        return self.end == _MIDNIGHT
-
-    def contains(self, t: time) -> bool:
-        """Whether the wall-clock time ``t`` is inside ``[start, end)``."""
-        return self.start <= t and (self.until_midnight or t < self.end)
-
-    def __str__(self) -> str:
-        end = "24:00" if self.until_midnight else _format_time(self.end)
-        return f"{_format_time(self.start)}-{end}"
-
-
-WHOLE_DAY: Final = Interval(_MIDNIGHT, _MIDNIGHT)
-"""Open all day, from 00:00 to 24:00 (for 24/7 service levels)."""
-
-
-def _format_time(t: time) -> str:
-    return t.isoformat(timespec="minutes" if not (t.second or t.microsecond) else "auto")
-
-
-class _Index:
-    """Opening intervals of local years ``y0..y1`` as sorted epoch microseconds.
-
-    ``cum_end[j]`` is the open time from the window start to ``ends[j]``;
-    ``seg_day[j]`` is the business-day number of segment ``j``, and business
-    day ``k`` (date ordinal ``day_ord[k]``) owns segments
-    ``day_seg[k]:day_seg[k + 1]``; ``day_off[k]`` is its UTC offset in
-    microseconds, or None when the clocks change that day. Queries are fast
-    inside ``[lo, hi)``.
-
-    Two tables replace the binary searches of the hot paths (a bisect over
-    thousands of segments costs more than the rest of an ``add``):
-    ``by_day[d - day0]`` is the last segment starting at or before UTC
-    midnight of epoch day ``d``, so the segment holding an instant is a step
-    or two away; ``by_open[t // step]`` is the first segment whose running
-    total reaches ``t``, with ``step`` the mean segment length, so a target
-    of open time is also a step or two away. ``starts_pad`` and ``cum_pad``
-    end with a sentinel that stops those forward steps. ``wall_off[k]`` is
-    the UTC offset of local day ``wall_day0 + k`` (days since 1970-01-01),
-    or None when the clocks change that day: it turns a wall-clock time of
-    the calendar's zone into an instant without asking zoneinfo.
-    Never mutated once built, so readers on other threads see a consistent
-    snapshot.
-    """
-
-    __slots__ = (
-        "by_day",
-        "by_open",
-        "cum_end",
-        "cum_pad",
-        "day0",
-        "day_off",
-        "day_ord",
-        "day_seg",
-        "ends",
-        "exact",
-        "hi",
-        "lo",
-        "numpy",
-        "seg_day",
-        "starts",
-        "starts_pad",
-        "step",
-        "total",
-        "wall_day0",
-        "wall_off",
-        "y0",
-        "y1",
-    )
-
-    def __init__(
-        self,
-        y0: int,
-        y1: int,
-        lo: int,
-        hi: int,
-        starts: list[int],
-        ends: list[int],
-        cum_end: list[int],
-        seg_day: list[int],
-        day_ord: list[int],
-        day_seg: list[int],
-        day_off: list[int | None],
-    ) -> None:
-        self.y0, self.y1, self.lo, self.hi = y0, y1, lo, hi
-        self.starts, self.ends, self.cum_end, self.seg_day = starts, ends, cum_end, seg_day
-        self.day_ord, self.day_seg, self.day_off = day_ord, day_seg, day_off
-        self.total = cum_end[-1] if cum_end else 0
-        self.numpy: object = None  # the boundaries as numpy arrays, made by calendar_batch when asked
-        self.wall_day0 = 0
-        self.wall_off: list[int | None] = []
-        # Every instant of the window within the range where a float timestamp is
-        # exact: datetimes are made by ``fromtimestamp`` with no further check.
-        self.exact = bool(starts) and -_FLOAT_EXACT_US < starts[0] and ends[-1] < _FLOAT_EXACT_US
-        self.starts_pad = [*starts, _SENTINEL]
-        self.cum_pad = [*cum_end, _SENTINEL]
-        # Both tables are walked once, in step with the sorted segments.
-        self.day0 = (lo - _EDGE_US) // _US_PER_DAY
-        self.by_day: list[int] = []
-        by_day = self.by_day
-        i, count = -1, len(starts)
-        for midnight in range(self.day0 * _US_PER_DAY, hi + _EDGE_US + _US_PER_DAY, _US_PER_DAY):
-            while i + 1 < count and starts[i + 1] <= midnight:
-                i += 1
-            by_day.append(i)
-        self.step = step = max(1, self.total // count) if count else 1
-        self.by_open: list[int] = []
-        by_open = self.by_open
-        j, cum = 0, self.cum_pad
-        for threshold in range(0, self.total + 1, step):
-            while cum[j] < threshold:
-                j += 1
-            by_open.append(j)
-
-    def segment(self, us: int) -> int:
-        """The last segment starting at or before ``us`` (-1 if none): ``bisect_right(starts, us) - 1``."""
-        i = self.by_day[us // _US_PER_DAY - self.day0]
-        starts = self.starts_pad
-        while starts[i + 1] <= us:
-            i += 1
-        return i
 
 
 class BusinessCalendar:
@@ -311,7 +83,7 @@ class BusinessCalendar:
         self._date_hours = {_plain_date(d, "date_hours"): _day_hours(ivs, f"{d}") for d, ivs in date_hours.items()}
         self._closed = frozenset(_plain_date(d, "closed_dates") for d in closed_dates)
         self._open_dates = frozenset(_plain_date(d, "open_dates") for d in open_dates)
-        self._check_exceptions()
+        _check_exceptions(self._closed, self._open_dates, self._weekly)
         self._holiday_args = _holiday_source(country, subdivision)
         # The index build walks date ordinals and microseconds of the day:
         # the same settings keyed that way keep it free of date objects.
@@ -331,16 +103,6 @@ class BusinessCalendar:
         self._ix: _Index | None = None
         self._windows: list[_Index] = []  # the current window first, then recent others
         self._lock = threading.RLock()
-
-    def _check_exceptions(self) -> None:
-        both = self._closed & self._open_dates
-        if both:
-            raise ValueError(f"dates both closed and open: {', '.join(map(str, sorted(both)))}")
-        for d in sorted(self._open_dates):
-            if not self._weekly[d.weekday()]:
-                raise ValueError(
-                    f"open date {d} is a {_WEEKDAYS[d.weekday()]}, which has no weekly hours: use date_hours to open it"
-                )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -696,66 +458,9 @@ class BusinessCalendar:
         self._windows = [ix, *others[:_KEPT_WINDOWS - 1]]
 
     def _build(self, y0: int, y1: int) -> _Index:
-        zone = self._zone
         self._load_holidays(y0, y1)
-        holiday, closed, opened = self._holiday_names, self._closed_ords, self._open_ords
-        weekly, special = self._weekly_spans, self._date_spans
-        starts: list[int] = []
-        ends: list[int] = []
-        cum_end: list[int] = []
-        seg_day: list[int] = []
-        day_ord: list[int] = []
-        day_seg: list[int] = []
-        day_off: list[int | None] = []
-        total = 0
-        last_end = -(2**63)
-        first_ordinal, stop_ordinal = date(y0, 1, 1).toordinal(), date(y1 + 1, 1, 1).toordinal()
-        # One zoneinfo lookup per day instead of two per interval: when both
-        # midnights have the same offset the day has no DST change.
-        midnights = [self._offset_us(ordinal) for ordinal in range(first_ordinal, stop_ordinal + 1)]
-        for ordinal in range(first_ordinal, stop_ordinal):
-            spans = special.get(ordinal)
-            if spans is None:
-                if ordinal in closed or (ordinal in holiday and ordinal not in opened):
-                    continue
-                spans = weekly[(ordinal + 6) % 7]  # ordinal 1 is a Monday
-            if not spans:
-                continue
-            offset, next_offset = midnights[ordinal - first_ordinal], midnights[ordinal - first_ordinal + 1]
-            steady = offset == next_offset
-            if steady:
-                base = (ordinal - _EPOCH_ORDINAL) * _US_PER_DAY - offset
-                pairs = [(base + s, base + e) for s, e, _ in spans]
-            else:
-                d = date.fromordinal(ordinal)
-                pairs = [
-                    (_local_us(d, iv.start, zone), _local_us(d + _ONE_DAY if iv.until_midnight else d, iv.end, zone))
-                    for _, _, iv in spans
-                ]
-            first = len(starts)
-            for start, end in pairs:
-                # fold=0 can map a wall time in a DST gap before the end of
-                # the previous interval: never count an instant twice.
-                start = max(start, last_end)
-                if end <= start:
-                    continue
-                starts.append(start)
-                ends.append(end)
-                total += end - start
-                cum_end.append(total)
-                seg_day.append(len(day_ord))
-                last_end = end
-            if len(starts) > first:
-                day_ord.append(ordinal)
-                day_seg.append(first)
-                day_off.append(offset if steady else None)
-        day_seg.append(len(starts))
-        lo = _local_us(date(y0, 1, 1), _MIDNIGHT, zone) + _EDGE_US
-        hi = _local_us(date(y1 + 1, 1, 1), _MIDNIGHT, zone) - _EDGE_US
-        ix = _Index(y0, y1, lo, hi, starts, ends, cum_end, seg_day, day_ord, day_seg, day_off)
-        ix.wall_day0 = first_ordinal - _EPOCH_ORDINAL
-        ix.wall_off = [a if a == b else None for a, b in pairwise(midnights)]
-        return ix
+        return _build_index(y0, y1, self._zone, self._offset_us, self._weekly_spans, self._date_spans,
+                            self._closed_ords, self._holiday_names, self._open_ords)
 
     def _offset_us(self, ordinal: int) -> int:
         """UTC offset of local midnight starting date ``ordinal`` (fold=0), in microseconds."""
@@ -791,164 +496,3 @@ class BusinessCalendar:
             if d.year in wanted:
                 self._holiday_names[d.toordinal()] = name
         self._holiday_years.update(missing)
-
-
-class BusinessRuler:
-    """Business time measured from one instant, the anchor, for many questions about it.
-
-    An instant's ``position`` is the open time, in microseconds, from the anchor to
-    it (negative before it). The open time between two instants is the difference
-    of their positions, and ``instant(p)`` is the earliest instant at position
-    ``p``: ``add`` from any instant at position ``q`` is ``instant(q + wanted)``.
-    The anchor's own place in the index is looked up once, so each of those is one
-    lookup instead of two; positions do not depend on the index's window.
-    """
-
-    __slots__ = ("_base", "_cal", "_ix", "anchor")
-
-    def __init__(self, cal: BusinessCalendar, anchor: int) -> None:
-        self._cal, self.anchor = cal, anchor
-        ix = cal._ix
-        self._rebase(ix if ix is not None and ix.lo <= anchor < ix.hi else cal._cover(anchor))
-
-    def _rebase(self, ix: _Index) -> None:
-        self._ix = ix
-        i = ix.segment(self.anchor)
-        self._base = 0 if i < 0 else ix.cum_end[i] - (ix.ends[i] - self.anchor if self.anchor < ix.ends[i] else 0)
-
-    def position_of(self, t: datetime) -> int:
-        """``position`` of an aware datetime."""
-        return self.position(self._cal._us(t, "t"))
-
-    def position(self, us: int) -> int:
-        """The open microseconds from the anchor to ``us`` (``open_us(anchor, us)``)."""
-        ix = self._ix
-        if not ix.lo <= us < ix.hi:
-            self._rebase(self._cal._cover(self.anchor, us))
-            ix = self._ix
-        i = ix.by_day[us // _US_PER_DAY - ix.day0]
-        starts = ix.starts_pad
-        while starts[i + 1] <= us:
-            i += 1
-        if i < 0:
-            return -self._base
-        end = ix.ends[i]
-        return ix.cum_end[i] - (end - us if us < end else 0) - self._base
-
-    def instant(self, position: int) -> int:
-        """The earliest instant at ``position``, which must lie after the start of the index's window.
-
-        ``add_us(t, wanted)`` is ``instant(position(t) + wanted)`` for ``wanted > 0``.
-        """
-        target = self._base + position
-        if target <= 0:
-            raise ValueError(f"position {position} lies before the calendar's window")
-        ix = self._ix
-        while target > ix.total:
-            # Growing keeps the window's start, so the anchor's place holds.
-            ix = self._ix = self._cal._grow(ix, short_us=target - ix.total)
-        j = ix.by_open[target // ix.step]
-        cum = ix.cum_pad
-        while cum[j] < target:
-            j += 1
-        return ix.ends[j] - (cum[j] - target)
-
-
-# --------------------------------------------------------------------- helpers
-
-
-def _to_us(t: datetime, what: str) -> int:
-    try:
-        return (t - _EPOCH) // _ONE_US
-    except TypeError:
-        raise _aware_error(t, what) from None
-
-
-def _aware_error(t: object, what: str) -> Exception:
-    if not isinstance(t, datetime):
-        return TypeError(f"{what} must be a datetime, got {t!r}")
-    return ValueError(f"naive datetime {what}={t.isoformat()}: give a time zone offset")
-
-
-def _local_us(d: date, t: time, zone: ZoneInfo) -> int:
-    """Epoch microseconds of wall time ``t`` on local date ``d`` (fold=0)."""
-    return (datetime.combine(d, t, zone) - _EPOCH) // _ONE_US
-
-
-def _minutes_to_us(minutes: float) -> int:
-    """Checked conversion for what the fast path of ``add`` turns away."""
-    if isinstance(minutes, bool):
-        raise TypeError(f"minutes must be a number, got {minutes!r}")
-    try:
-        negative = minutes < 0
-        us = round(minutes * _US_PER_MINUTE)
-    except TypeError:
-        raise TypeError(f"minutes must be a number, got {minutes!r}") from None
-    except (ValueError, ArithmeticError):  # NaN and infinities, float or Decimal
-        raise ValueError(f"minutes must be finite, got {minutes!r}") from None
-    if negative:
-        raise ValueError(f"minutes must be >= 0, got {minutes!r}")
-    return us
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-
-
-def _plain_date(d: object, what: str) -> date:
-    # A datetime is a date, but would never equal a date key: refuse it.
-    if not isinstance(d, date) or isinstance(d, datetime):
-        raise TypeError(f"{what}: expected a datetime.date, got {d!r}")
-    return d
-
-
-def _day_hours(intervals: Sequence[Interval], where: str) -> tuple[Interval, ...]:
-    """The intervals of one day, sorted, refusing overlaps (touching is fine)."""
-    for iv in intervals:
-        if not isinstance(iv, Interval):
-            raise TypeError(f"{where}: expected Interval objects, got {iv!r}")
-    ordered = tuple(sorted(intervals, key=lambda iv: iv.start))
-    for before, after in pairwise(ordered):
-        if before.until_midnight or after.start < before.end:
-            raise ValueError(f"{where}: overlapping intervals {before} and {after}")
-    return ordered
-
-
-def _spans(intervals: tuple[Interval, ...]) -> tuple[tuple[int, int, Interval], ...]:
-    """(start, end, interval) with start and end in microseconds since local midnight."""
-    return tuple((_time_us(iv.start), _US_PER_DAY if iv.until_midnight else _time_us(iv.end), iv) for iv in intervals)
-
-
-def _time_us(t: time) -> int:
-    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
-
-
-def _weekly_hours(weekly: Mapping[int, Sequence[Interval]]) -> tuple[tuple[Interval, ...], ...]:
-    for day in weekly:
-        if day.__class__ is not int or not 0 <= day <= 6:
-            raise ValueError(f"weekly: weekday must be 0 (Monday) .. 6 (Sunday), got {day!r}")
-    return tuple(_day_hours(weekly.get(day, ()), _WEEKDAYS[day]) for day in range(7))
-
-
-def _holiday_source(country: str | None, subdivision: str | None) -> tuple[str, str | None, str | None] | None:
-    """(country, subdivision, language) as the installed holidays package spells them."""
-    if country is None:
-        if subdivision is not None:
-            raise ValueError(f"subdivision {subdivision!r} given without a country")
-        return None
-    candidates = _SUBDIVISION_CANDIDATES.get((country.upper(), str(subdivision).upper()), (subdivision,))
-    problem: Exception | None = None
-    for candidate in candidates:
-        try:
-            probe = _holidays.country_holidays(country, subdiv=candidate, years=())
-        except NotImplementedError as error:
-            problem = error
-            continue
-        # Names in English whatever the machine's locale, so that
-        # explanations do not depend on where sla-bridge runs.
-        language = "en_US" if "en_US" in getattr(probe, "supported_languages", ()) else None
-        return country, candidate, language
-    raise ValueError(f"no public holidays known for country {country!r} subdivision {subdivision!r}: {problem}")
