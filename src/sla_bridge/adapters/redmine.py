@@ -147,7 +147,7 @@ class RedmineAdapter(RedmineWriter):
             raise PermanentError(f"{self.name}: Redmine answered {len(rows)} issues of {total} although {size}"
                                  f" were asked ({where}): something in front of it caps pages at {limit}; set"
                                  f" trackers.{self.name}.options.page_size = {limit}")
-        progress.page(bound, rows)
+        progress.page(bound, rows, by_id=group)
         return rows
 
     def _project_ids(self) -> list[str]:

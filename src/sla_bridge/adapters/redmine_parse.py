@@ -149,6 +149,9 @@ def issue_rows(answer: Any) -> tuple[list[ChangedTicket], list[str]]:
     return rows, problems
 
 
+PRUNE_AT = 2_000  # rows remembered before those behind the bound are let go
+
+
 class Progress:
     """Stops a change query that makes no progress, within a few requests.
 
@@ -174,9 +177,16 @@ class Progress:
         self.seen: set[tuple[str, datetime | None]] = set()
         self.stamps: dict[str, int] = {}
 
-    def page(self, bound: datetime | None, rows: Sequence[ChangedTicket]) -> None:
+    def page(self, bound: datetime | None, rows: Sequence[ChangedTicket], *, by_id: bool = False) -> None:
+        """Check one page; `by_id`: a page of a group read by id (ids only grow: no restamp to chase)."""
         if bound is not None:
             floor = bound.replace(microsecond=0) - timedelta(seconds=1)
+            if len(self.seen) > PRUNE_AT:
+                # Rows stamped before what is asked now cannot be listed again: memory stays a
+                # few pages whatever the number of issues.
+                self.seen = {key for key in self.seen if key[1] is None or key[1] >= floor}
+                listed = {issue_id for issue_id, _ in self.seen}
+                self.stamps = {i: n for i, n in self.stamps.items() if n > 1 or i in listed}
             early = next((row for row in rows if row.updated is not None and row.updated < floor), None)
             if early is not None and early.updated is not None:
                 raise TransientError(
@@ -184,6 +194,8 @@ class Progress:
                     f" {bound.isoformat()}, Redmine answered issue {early.id}, updated {early.updated.isoformat()}"
                     " (the server, or a proxy in front of it, ignores the updated_on filter); the next pass reads"
                     " them again")
+        if by_id:
+            return
         fresh = {(row.id, row.updated) for row in rows} - self.seen
         self.seen |= fresh
         for issue_id, _ in fresh:
