@@ -8,11 +8,15 @@ last Sunday of October.
 from __future__ import annotations
 
 import copy
+import json
+import os
 import tomllib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pluggy
 import pytest
@@ -24,6 +28,8 @@ from sla_bridge.hookspecs import hookimpl
 from sla_bridge.identity import Person
 from sla_bridge.plugins import build_plugin_manager
 from sla_bridge.model import Comment, Event, LabelChange, Role, SeverityChange, StatusChange, Ticket
+from sla_bridge.secrets import SecretRef
+from sla_bridge.store import PostgresLocation
 
 
 # --- instants -------------------------------------------------------------------------
@@ -184,3 +190,76 @@ def _demo_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     """`sla-bridge demo` keeps its store and config in a directory of the user's: never the
     tester's own ~/.cache in a test."""
     monkeypatch.setenv("SLA_BRIDGE_DEMO_DIR", str(tmp_path_factory.mktemp("demo")))
+
+
+# --- a PostgreSQL store ---------------------------------------------------------------------
+# `scripts/postgres-live.sh` installs and starts a throwaway PostgreSQL 15 on loopback
+# (``.ci/run`` does so in CI) and writes its settings to an env file. Tests needing it
+# skip, saying how to start it, when none answers, except in CI, where they fail.
+
+PG_ENV_FILE = Path(os.environ.get("SLA_BRIDGE_POSTGRES_ENV", "/tmp/sla-bridge-postgres/env.json"))
+PG_HOW = "bash scripts/postgres-live.sh install && bash scripts/postgres-live.sh start"
+PG_PASSWORD_ENV = "SLA_BRIDGE_TEST_PG_PASSWORD"  # the store's store_password = { env = ... } in the tests
+
+
+def _postgres_settings() -> tuple[dict[str, str] | None, str]:
+    """The live PostgreSQL's settings, or why there is none."""
+    try:
+        env: dict[str, str] = json.loads(PG_ENV_FILE.read_text(encoding="utf-8"))
+        url, password = env["SLA_BRIDGE_PG_URL"], env["SLA_BRIDGE_PG_PASSWORD"]
+    except FileNotFoundError:
+        return None, f"no env file {PG_ENV_FILE}"
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"cannot read {PG_ENV_FILE}: {exc!r}"
+    try:
+        import psycopg
+    except ImportError:
+        return None, "psycopg is not installed (pip install -e '.[test]')"
+    try:
+        psycopg.connect(url, password=password, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        return None, f"{url} does not answer: {' '.join(str(exc).split())}"
+    return env, ""
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> dict[str, str]:
+    env, problem = _postgres_settings()
+    if env is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no PostgreSQL for the store's tests ({problem}); CI must start one: {PG_HOW}")
+        pytest.skip(f"no PostgreSQL on this machine ({problem}); start one with: {PG_HOW}")
+    # Where the stores' store_password = { env = ... } reads it, for the whole session (and the
+    # processes tests start): a test undoing its own monkeypatch does not take it away.
+    os.environ[PG_PASSWORD_ENV] = env["SLA_BRIDGE_PG_PASSWORD"]
+    return env
+
+
+def _as_owner(env: dict[str, str], sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(env["SLA_BRIDGE_PG_URL"], password=env["SLA_BRIDGE_PG_PASSWORD"], autocommit=True) as db:
+        db.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def postgres(postgres_server: dict[str, str]) -> Iterator[PostgresLocation]:
+    """A PostgreSQL store of the test's own: a new schema (the URL's search_path), dropped after.
+
+    The password is read as a store's is: ``store_password = { env = PG_PASSWORD_ENV }``."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    _as_owner(postgres_server, f'CREATE SCHEMA "{schema}"')
+    try:
+        yield PostgresLocation(f"{postgres_server['SLA_BRIDGE_PG_URL']}?options=-csearch_path%3D{schema}",
+                               SecretRef(env=PG_PASSWORD_ENV))
+    finally:
+        _as_owner(postgres_server, f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | PostgresLocation:
+    """Where a store of each backend goes: a SQLite file, or a PostgreSQL schema of the test's own."""
+    if request.param == "sqlite":
+        return tmp_path / "s.sqlite"
+    location: PostgresLocation = request.getfixturevalue("postgres")
+    return location

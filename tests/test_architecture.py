@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "sla_bridge"
-CORE = ["model.py", "identity.py", "calendar.py", "calendar_batch.py", "policy.py", "markers.py", "templates.py",
-        "actions.py", "text.py", "reconcile.py",
+CORE = ["model.py", "identity.py", "calendar_batch.py", "policy.py", "markers.py", "templates.py",
+        "actions.py", "text.py", "reconcile.py", "contracts.py",
+        *sorted(str(p.relative_to(SRC)) for p in (SRC / "calendar").glob("*.py")),
         *sorted(str(p.relative_to(SRC)) for p in (SRC / "engine").glob("*.py")),
         "compliance/model.py", "compliance/tickets.py", "compliance/compute.py", "compliance/i18n.py",
         "compliance/json_form.py", "compliance/csv_form.py"]

@@ -1,108 +1,247 @@
-"""The state store: schema versions, cursors, snapshots, the journal."""
+"""The state store: schema versions, cursors, snapshots, the journal, retries, the lock, the work list.
+
+Every test taking ``store`` or ``store_location`` runs on both backends: a SQLite file and
+a PostgreSQL schema of its own (``conftest.postgres``; skipped without a PostgreSQL, failed
+in CI). SQLite's own matters (WAL, the file, the lock files) are in test_store_sqlite.py,
+PostgreSQL's in test_store_postgres.py.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import signal
+import subprocess
+import sys
 import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import pytest
 
 from sla_bridge import store as store_module
 from sla_bridge.actions import Applied
 from sla_bridge.model import Ticket
-from sla_bridge.store import MIGRATIONS, RETRY_FIRST, RETRY_MAX, Busy, Store, StoreError
+from sla_bridge.store import MIGRATIONS, RETRY_FIRST, RETRY_MAX, Busy, PostgresLocation, Store, StoreError
 from sla_bridge.identity import Person
 
 ALICE = Person(id="3", login="alice", name="Alice Martin")  # a customer: her name is not her login
 
 T = datetime.fromisoformat
+Where = Path | PostgresLocation
 
 
 def ticket(id: str = "1", updated: str = "2025-06-02T10:00:00+02:00") -> Ticket:
     return Ticket("rm", id, "t", ALICE, T("2025-06-02T09:00:00+02:00"), "New", "Urgent", updated=T(updated))
 
 
-def test_a_new_store_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite")
+@pytest.fixture()
+def store(store_location: Where) -> Iterator[Store]:
+    opened = Store(store_location)
+    yield opened
+    opened.close()
+
+
+def set_version(where: Where, number: int) -> None:
+    """Write the schema version as a store of another release would have."""
+    opened = Store(where)
+    opened._dialect.set_version(opened._db, number)
+    opened.close()
+
+
+def columns(store: Store, table: str) -> list[str]:
+    if store.backend == "sqlite":
+        return [row[1] for row in store._db.execute(f"PRAGMA table_info({table})")]
+    return [row[0] for row in store._db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name = ?", (table,))]
+
+
+def tables(store: Store) -> set[str]:
+    if store.backend == "sqlite":
+        return {row[0] for row in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {row[0] for row in store._db.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+
+
+# --- schema versions -------------------------------------------------------------------------------------------
+
+def test_a_new_store_is_migrated_and_reopening_migrates_nothing(store_location: Where) -> None:
+    store = Store(store_location)
     assert store.schema_version == len(MIGRATIONS)
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"cursors", "tickets", "journal", "retries", "facts"} <= tables(store)
     store.close()
-    assert Store(tmp_path / "s.sqlite").schema_version == len(MIGRATIONS)  # reopening migrates nothing
+    again = Store(store_location)
+    assert again.schema_version == len(MIGRATIONS)
+    again.close()
 
 
-def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    Store(path).close()
-    db = sqlite3.connect(path)
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    db.commit()
-    db.close()
+def test_a_store_from_a_newer_version_is_refused(store_location: Where) -> None:
+    Store(store_location).close()
+    set_version(store_location, len(MIGRATIONS) + 1)
     with pytest.raises(StoreError, match="newer than this sla-bridge"):
-        Store(path)
+        Store(store_location)
 
 
-def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    path.write_text("not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="the state store failed .file is not a database.: the file is damaged"):
-        Store(path)
+def test_a_failed_migration_rolls_back_and_leaves_the_version(store_location: Where,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    Store(store_location).close()
+    broken = "ALTER TABLE tickets ADD COLUMN extra TEXT; CREATE TABLE broken (x"
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
+    with pytest.raises(StoreError, match="the state store failed"):
+        Store(store_location)
+    monkeypatch.undo()
+    store = Store(store_location)
+    assert store.schema_version == len(MIGRATIONS)
+    assert "extra" not in columns(store, "tickets")
+    store.close()
 
 
-def test_snapshots_round_trip_and_due_tickets_come_in_order() -> None:
-    store = Store(":memory:")
+def test_a_migration_of_several_statements_is_applied_whole(store_location: Where,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    Store(store_location).close()
+    script = ("CREATE TABLE a (x TEXT DEFAULT ';'); -- the first; of two\n"
+              "CREATE TABLE b (y TEXT); CREATE TABLE c (z TEXT)")
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, script))
+    store = Store(store_location)
+    assert store.schema_version == len(MIGRATIONS) + 1
+    assert {"a", "b", "c"} <= tables(store)
+    store.close()
+
+
+def test_opening_a_new_store_from_several_threads_at_once(store_location: Where) -> None:
+    """Each opening migrates in one transaction that holds the others off: they find it done."""
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(Store(store_location))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and [s.schema_version for s in opened] == [len(MIGRATIONS)] * 4
+    for s in opened:
+        s.close()
+
+
+def test_a_store_from_the_previous_release_gets_the_retries_updated_column(store_location: Where,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    old_v2 = MIGRATIONS[1].replace("updated TEXT,", "")  # migration 2 as cad8063 shipped it
+    monkeypatch.setattr(store_module, "MIGRATIONS", (MIGRATIONS[0], old_v2))
+    Store(store_location).close()
+    monkeypatch.undo()
+    store = Store(store_location)
+    now = T("2025-06-02T10:00:00+02:00")
+    store.defer("rm", "1", now, "boom", updated=now)
+    assert store.waiting_retry("rm", "1", now, now)
+    store.close()
+
+
+# --- snapshots, cursors, the journal, facts ---------------------------------------------------------------------
+
+def test_snapshots_round_trip_and_due_tickets_come_in_order(store: Store) -> None:
     applied = Applied(date(2025, 6, 3), T("2025-06-03T11:00:00+02:00"), frozenset({"sla-bloquante"}))
     store.save_ticket("rm", ticket("1"), applied, {"severity": "bloquante"}, T("2025-06-05T10:00:00+02:00"))
     store.save_ticket("rm", ticket("2"), Applied(), {}, T("2025-06-04T10:00:00+02:00"))
     store.save_ticket("rm", ticket("3"), Applied(), {}, None)
     record = store.ticket("rm", "1")
     assert record is not None and record.snapshot == ticket("1") and record.applied == applied
+    assert record.evaluation == {"severity": "bloquante"}
     assert store.known_updated("rm", "1") == T("2025-06-02T10:00:00+02:00")
+    assert store.ticket("rm", "9") is None and store.known_updated("rm", "9") is None
     assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-06T00:00:00+02:00"))] == ["2", "1"]
     assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-04T12:00:00+02:00"))] == ["2"]
     assert store.earliest_change() == T("2025-06-04T10:00:00+02:00")
+    assert [(r.adapter, r.ticket_id) for r in store.tickets()] == [("rm", "1"), ("rm", "2"), ("rm", "3")]
+    assert [r.ticket_id for r in store.tickets("other")] == []
 
 
-def test_cursor_moves_only_when_given() -> None:
-    store = Store(":memory:")
+def test_saving_again_keeps_when_the_snapshot_was_read(store: Store) -> None:
+    read = T("2025-06-02T10:00:02+02:00")
+    store.save_ticket("rm", ticket("1"), Applied(), {}, None, read_at=read)
+    assert store.up_to_date("rm", "1", T("2025-06-02T10:00:00+02:00"), timedelta(seconds=1))
+    assert not store.up_to_date("rm", "1", T("2025-06-02T10:00:00+02:00"), timedelta(seconds=3))
+    assert not store.up_to_date("rm", "1", T("2025-06-02T10:00:01+02:00"))
+    store.save_ticket("rm", ticket("1"), Applied(), {"again": True}, None)  # no read_at: the last one stays
+    assert store.up_to_date("rm", "1", T("2025-06-02T10:00:00+02:00"), timedelta(seconds=1))
+    store.save_ticket("rm", ticket("2"), Applied(), {}, None)
+    assert not store.up_to_date("rm", "2", T("2025-06-02T10:00:00+02:00")), "never read: not proven"
+
+
+def test_cursor_moves_only_when_given(store: Store) -> None:
     store.sync_started("rm", T("2025-06-02T10:00:00Z"))
     store.sync_finished("rm", T("2025-06-02T10:01:00Z"), T("2025-06-02T09:59:00Z"), {"complete": True})
     store.sync_started("rm", T("2025-06-02T11:00:00Z"))
     store.sync_finished("rm", T("2025-06-02T11:01:00Z"), None, {"complete": False})
     record = store.cursor("rm")
     assert record.cursor == T("2025-06-02T09:59:00Z") and record.last_summary == {"complete": False}
+    assert record.last_started == T("2025-06-02T11:00:00Z") and record.last_finished == T("2025-06-02T11:01:00Z")
+    store.sync_started("jira", T("2025-06-02T11:00:00Z"))
+    assert [c.adapter for c in store.cursors()] == ["jira", "rm"]
+    assert store.cursor("zm").cursor is None
 
 
-def test_the_journal_keeps_one_entry_per_key() -> None:
-    store = Store(":memory:")
+def test_the_journal_keeps_one_entry_per_key(store: Store) -> None:
     for _ in range(2):
         store.journal("rm:1/reminder/x/1", "rm", "1", "comment", T("2025-06-02T10:00:00Z"), "reminder")
+    store.journal("zm:1/closure/x", "zm", "1", "comment", T("2025-06-02T09:00:00Z"), "100% done; it's 'closed'")
     assert store.journaled("rm:1/reminder/x/1") and not store.journaled("rm:1/reminder/x/2")
     assert len(store.journal_entries("rm")) == 1
+    assert [e["key"] for e in store.journal_entries()] == ["zm:1/closure/x", "rm:1/reminder/x/1"]
+    assert store.journal_entries("zm")[0]["detail"] == "100% done; it's 'closed'"
 
 
-# --- review probes: migrations, WAL readers, threads -----------------------------------------------------------
-
-def test_a_failed_migration_rolls_back_and_leaves_the_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "s.sqlite"
-    Store(path).close()
-    broken = "ALTER TABLE tickets ADD COLUMN extra TEXT; CREATE TABLE broken (x"
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
-    with pytest.raises(StoreError, match="the state store failed"):
-        Store(path)
-    monkeypatch.undo()
-    store = Store(path)
-    assert store.schema_version == len(MIGRATIONS)
-    assert "extra" not in [row[1] for row in store._db.execute("PRAGMA table_info(tickets)")]
-    store.close()
+def test_facts_are_learnt_and_replaced(store: Store) -> None:
+    assert store.fact("rm", "version") is None
+    store.learn("rm", "version", "5.0", T("2025-06-02T10:00:00Z"))
+    store.learn("rm", "version", "5.1")
+    store.learn("jira", "version", "9")
+    assert store.fact("rm", "version") == "5.1" and store.fact("jira", "version") == "9"
 
 
-def test_status_reads_while_serve_writes(tmp_path: Path) -> None:
-    """WAL: a reader in another connection (``status``) never blocks or fails while a pass commits tickets."""
-    path = tmp_path / "s.sqlite"
-    writer, reader = Store(path), Store(path)
+def test_instants_in_any_offset_compare_as_instants(store: Store) -> None:
+    store.save_ticket("rm", ticket(updated="2025-06-02T10:00:00.250+02:00"), Applied(), {},
+                      T("2025-06-02T23:30:00-05:00"))  # 04:30 UTC on the 3rd
+    assert store.known_updated("rm", "1") == T("2025-06-02T08:00:00.250Z")
+    assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-03T06:29:59+02:00"))] == []
+    assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-03T06:30:00+02:00"))] == ["1"]
+
+
+def test_save_applied_records_a_new_ticket_due_now_and_keeps_an_old_snapshot(store: Store) -> None:
+    applied = Applied(date(2025, 6, 3), T("2025-06-03T11:00:00+02:00"), frozenset({"sla-bloquante"}))
+    store.save_applied("rm", ticket("1"), applied)
+    record = store.ticket("rm", "1")
+    assert record is not None and record.applied == applied and record.snapshot == ticket("1")
+    assert record.next_change_at == T("2025-06-02T10:00:00+02:00"), "due at once: read again by the next pass"
+    store.save_ticket("rm", ticket("2"), Applied(), {"severity": "x"}, T("2025-06-09T10:00:00+02:00"))
+    store.save_applied("rm", ticket("2", updated="2025-06-02T11:00:00+02:00"), applied)
+    record = store.ticket("rm", "2")
+    assert record is not None and record.applied == applied and record.evaluation == {"severity": "x"}
+    assert record.updated == T("2025-06-02T10:00:00+02:00") and record.next_change_at == T("2025-06-09T10:00:00+02:00")
+
+
+def test_due_tickets_come_in_pages_each_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "DUE_PAGE", 3)
+    due = T("2025-06-03T11:00:00+02:00")
+    for i in range(10):  # several share one instant: the page boundary falls inside a group
+        store.save_ticket("rm", ticket(str(i)), Applied(), {}, due + timedelta(seconds=i % 4))
+    seen = []
+    for record in store.due_tickets("rm", due + timedelta(minutes=1)):
+        seen.append(record.ticket_id)
+        store.save_ticket("rm", record.snapshot, Applied(), {}, due + timedelta(days=1))  # done: later
+    assert sorted(seen) == [str(i) for i in range(10)] and len(seen) == 10
+
+
+# --- threads ---------------------------------------------------------------------------------------------------
+
+def test_status_reads_while_serve_writes(store_location: Where) -> None:
+    """A reader in another connection (``status``) never blocks or fails while a pass commits tickets."""
+    writer, reader = Store(store_location), Store(store_location)
     failures: list[BaseException] = []
     done = threading.Event()
 
@@ -128,8 +267,7 @@ def test_status_reads_while_serve_writes(tmp_path: Path) -> None:
     reader.close()
 
 
-def test_a_store_opened_on_one_thread_serves_the_scheduler_thread() -> None:
-    store = Store(":memory:")
+def test_a_store_opened_on_one_thread_serves_the_scheduler_thread(store: Store) -> None:
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -145,44 +283,36 @@ def test_a_store_opened_on_one_thread_serves_the_scheduler_thread() -> None:
     assert errors == [] and store.ticket("rm", "1") is not None
 
 
-def test_instants_in_any_offset_compare_as_instants() -> None:
-    store = Store(":memory:")
-    store.save_ticket("rm", ticket(updated="2025-06-02T10:00:00.250+02:00"), Applied(), {},
-                      T("2025-06-02T23:30:00-05:00"))  # 04:30 UTC on the 3rd
-    assert store.known_updated("rm", "1") == T("2025-06-02T08:00:00.250Z")
-    assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-03T06:29:59+02:00"))] == []
-    assert [r.ticket_id for r in store.due_tickets("rm", T("2025-06-03T06:30:00+02:00"))] == ["1"]
+def test_workers_share_the_store_one_statement_at_a_time(store: Store) -> None:
+    """A pass's workers (threads) write and read through one store at once: nothing lost, nothing mixed."""
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(40):
+                tid = f"{n}-{i}"
+                store.save_ticket("rm", ticket(tid), Applied(), {"n": n}, T("2025-06-05T10:00:00+02:00"))
+                store.journal(f"rm:{tid}/reminder/x/1", "rm", tid, "comment", T("2025-06-02T10:00:00Z"))
+                record = store.ticket("rm", tid)
+                assert record is not None and record.evaluation == {"n": n}
+                store.defer("rm", tid, T("2025-06-02T10:00:00Z"), "boom")
+                store.retried("rm", tid)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(1 for _ in store.tickets("rm")) == 240 and len(store.journal_entries("rm")) == 240
+    assert store.retries() == []
 
 
-def test_two_processes_opening_a_new_store_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "s.sqlite"
-    connect = sqlite3.connect
+# --- retries (backoff) and earliest_change -----------------------------------------------------------------------
 
-    class OtherProcessFirst:
-        """A connection that lets another process open (and migrate) the store just before it begins."""
-
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db, self.raced = db, False
-
-        def execute(self, sql: str, *args: Any) -> Any:
-            if sql == "BEGIN IMMEDIATE" and not self.raced:
-                self.raced = True
-                monkeypatch.setattr(sqlite3, "connect", connect)
-                Store(path).close()
-            return self.db.execute(sql, *args)
-
-        def close(self) -> None:
-            self.db.close()
-
-    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: OtherProcessFirst(connect(*a, **k)))
-    store = Store(path)
-    assert store.schema_version == len(MIGRATIONS)
-
-
-# --- review probes: retries (backoff), earliest_change, the OS lock -----------------------------------------------
-
-def test_defer_backs_off_from_five_minutes_doubling_to_six_hours() -> None:
-    store = Store(":memory:")
+def test_defer_backs_off_from_five_minutes_doubling_to_six_hours(store: Store) -> None:
     now = T("2025-06-02T10:00:00+00:00")
     delays = [store.defer("rm", "1", now, "boom") - now for _ in range(12)]
     assert [int(d.total_seconds() // 60) for d in delays] == [5, 10, 20, 40, 80, 160, 320, 360, 360, 360, 360, 360]
@@ -193,8 +323,7 @@ def test_defer_backs_off_from_five_minutes_doubling_to_six_hours() -> None:
     assert store.retries()[0]["attempts"] == 112 and store.due_retries("rm", now + RETRY_MAX) == ["1"]
 
 
-def test_due_retries_and_their_clearing() -> None:
-    store = Store(":memory:")
+def test_due_retries_and_their_clearing(store: Store) -> None:
     now = T("2025-06-02T10:00:00+00:00")
     store.defer("rm", "1", now, "403")
     store.defer("rm", "2", now + timedelta(minutes=1), "404")
@@ -213,8 +342,20 @@ def test_due_retries_and_their_clearing() -> None:
     assert store.defer("rm", "3", now, "x") == now + RETRY_FIRST, "attempts start again after a success"
 
 
-def test_a_pending_retry_hides_the_tickets_timed_change() -> None:
-    store = Store(":memory:")
+def test_waiting_retry_holds_for_the_stamp_it_failed_at_even_none(store: Store) -> None:
+    now = T("2025-06-02T10:00:00+00:00")
+    stamp = T("2025-06-02T09:00:00+00:00")
+    store.defer("rm", "1", now, "boom", updated=stamp)
+    store.defer("rm", "2", now, "unreadable")  # no stamp: None
+    assert store.waiting_retry("rm", "1", stamp, now)
+    assert not store.waiting_retry("rm", "1", stamp + timedelta(seconds=1), now), "it changed: tried now"
+    assert not store.waiting_retry("rm", "1", stamp, now + RETRY_FIRST), "its delay is over"
+    assert store.waiting_retry("rm", "2", None, now) and not store.waiting_retry("rm", "2", stamp, now)
+    store.defer("rm", "1", now, "again")  # no stamp given: the failed one stays
+    assert store.waiting_retry("rm", "1", stamp, now)
+
+
+def test_a_pending_retry_hides_the_tickets_timed_change(store: Store) -> None:
     now = T("2025-06-02T10:00:00+00:00")
     store.save_ticket("rm", ticket("1"), Applied(), {}, now - timedelta(hours=1))
     store.save_ticket("rm", ticket("2"), Applied(), {}, now + timedelta(hours=2))
@@ -226,8 +367,7 @@ def test_a_pending_retry_hides_the_tickets_timed_change() -> None:
     assert store.earliest_change(["rm"]) == now + RETRY_FIRST
 
 
-def test_earliest_change_with_and_without_an_adapter_list() -> None:
-    store = Store(":memory:")
+def test_earliest_change_with_and_without_an_adapter_list(store: Store) -> None:
     now = T("2025-06-02T10:00:00+00:00")
     assert store.earliest_change() is None and store.earliest_change([]) is None
     store.save_ticket("old", ticket("1"), Applied(), {}, now - timedelta(days=1))
@@ -245,25 +385,65 @@ def test_earliest_change_with_and_without_an_adapter_list() -> None:
     assert store.earliest_change(["rm", "zm"]) == now + timedelta(hours=3)
 
 
-def test_save_applied_records_a_new_ticket_due_now_and_keeps_an_old_snapshot() -> None:
-    store = Store(":memory:")
-    applied = Applied(date(2025, 6, 3), T("2025-06-03T11:00:00+02:00"), frozenset({"sla-bloquante"}))
-    store.save_applied("rm", ticket("1"), applied)
-    record = store.ticket("rm", "1")
-    assert record is not None and record.applied == applied and record.snapshot == ticket("1")
-    assert record.next_change_at == T("2025-06-02T10:00:00+02:00"), "due at once: read again by the next pass"
-    store.save_ticket("rm", ticket("2"), Applied(), {"severity": "x"}, T("2025-06-09T10:00:00+02:00"))
-    store.save_applied("rm", ticket("2", updated="2025-06-02T11:00:00+02:00"), applied)
-    record = store.ticket("rm", "2")
-    assert record is not None and record.applied == applied and record.evaluation == {"severity": "x"}
-    assert record.updated == T("2025-06-02T10:00:00+02:00") and record.next_change_at == T("2025-06-09T10:00:00+02:00")
+# --- one pass's work list ---------------------------------------------------------------------------------------
+
+def test_the_work_list_keeps_the_listed_order_and_the_later_stamp(store: Store,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "DUE_PAGE", 3)  # read in pages
+    store.queue_begin("rm")
+    early, late = T("2025-06-02T10:00:00Z"), T("2025-06-02T11:00:00Z")
+    for i in range(7):
+        store.queue("rm", str(10 - i), early)
+    store.queue("rm", "9", late)     # listed twice: the later stamp is kept, the place too
+    store.queue("rm", "8", None)     # a retry (no stamp) of a listed ticket keeps its stamp
+    store.queue("rm", "3", None)     # a retry alone
+    store.queue("rm", "4", late)
+    store.queue("rm", "4", early)    # the earlier stamp second: the later one stays
+    assert list(store.queued("rm")) == [("10", early), ("9", late), ("8", early), ("7", early), ("6", early),
+                                        ("5", early), ("4", late), ("3", None)]
 
 
-def test_the_lock_refuses_a_second_holder_and_is_released_on_an_exception(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    one, two = Store(path), Store(path)
+def test_each_tracker_has_its_own_work_list_and_a_new_pass_starts_empty(store: Store) -> None:
+    stamp = T("2025-06-02T10:00:00Z")
+    store.queue_begin("rm")
+    store.queue_begin("zm")
+    store.queue("rm", "1", stamp)
+    store.queue("zm", "1", stamp)
+    store.queue("zm", "2", stamp)
+    assert [t for t, _ in store.queued("rm")] == ["1"] and [t for t, _ in store.queued("zm")] == ["1", "2"]
+    store.queue_end("zm")
+    assert list(store.queued("zm")) == [] and [t for t, _ in store.queued("rm")] == ["1"]
+    store.queue_begin("rm")
+    assert list(store.queued("rm")) == []
+
+
+def test_due_tickets_can_leave_the_work_lists_tickets_to_it(store: Store) -> None:
+    now = T("2025-06-02T10:00:00Z")
+    for i in ("1", "2", "3"):
+        store.save_ticket("rm", ticket(i), Applied(), {}, now - timedelta(minutes=1))
+    store.queue_begin("rm")
+    store.queue("rm", "2", now)
+    assert [r.ticket_id for r in store.due_tickets("rm", now, skip_queued=True)] == ["1", "3"]
+    assert [r.ticket_id for r in store.due_tickets("rm", now)] == ["1", "2", "3"]
+
+
+def test_the_work_list_belongs_to_the_store_that_made_it(store_location: Where) -> None:
+    """A TEMP table: another process's (another Store's) work list is not this one's."""
+    one, two = Store(store_location), Store(store_location)
+    one.queue_begin("rm")
+    two.queue_begin("rm")
+    one.queue("rm", "1", None)
+    assert [t for t, _ in one.queued("rm")] == ["1"] and list(two.queued("rm")) == []
+    one.close()
+    two.close()
+
+
+# --- one pass per tracker at a time -----------------------------------------------------------------------------
+
+def test_the_lock_refuses_a_second_holder_and_is_released_on_an_exception(store_location: Where) -> None:
+    one, two = Store(store_location), Store(store_location)
     with one.lock("rm"):
-        with pytest.raises(Busy, match="another pass of 'rm' is running"), two.lock("rm"):
+        with pytest.raises(Busy, match="another pass of 'rm' is running on"), two.lock("rm"):
             pass
         with pytest.raises(Busy), one.lock("rm"):  # the same Store, nested: refused too
             pass
@@ -281,70 +461,61 @@ def test_the_lock_refuses_a_second_holder_and_is_released_on_an_exception(tmp_pa
     two.close()
 
 
-def test_memory_stores_take_no_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    store, other = Store(":memory:"), Store(":memory:")
-    with store.lock("rm"), store.lock("rm"), other.lock("rm"):
+def test_the_busy_message_names_the_store(store_location: Where) -> None:
+    one, two = Store(store_location), Store(store_location)
+    with one.lock("rm"), pytest.raises(Busy) as caught, two.lock("rm"):
         pass
-    assert list(tmp_path.iterdir()) == [], "no lock file (nor a file named ':memory:') is created"
+    assert str(caught.value) == f"another pass of 'rm' is running on {store_location}"
+    one.close()
+    two.close()
 
 
-@pytest.mark.parametrize("name", ["a/b", "../x", "sp ace", "tab\there", "é-ü_1", ".", "..", "-dash", "a" * 200])
-def test_odd_tracker_names_lock_a_file_beside_the_store(tmp_path: Path, name: str) -> None:
-    store = Store(tmp_path / "s.sqlite")
-    with store.lock(name):
-        files = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".lock"))
-        assert len(files) == 1 and files[0].startswith("s.sqlite.") and "/" not in files[0]
-        with pytest.raises(Busy), Store(tmp_path / "s.sqlite").lock(name):
+def test_two_trackers_whose_names_differ_by_punctuation_have_their_own_locks(store_location: Where) -> None:
+    with Store(store_location).lock("support.eu"), Store(store_location).lock("support_eu"):
+        pass
+
+
+HOLD_THE_LOCK = """
+import sys, time
+from sla_bridge.secrets import SecretRef
+from sla_bridge.store import PostgresLocation, Store
+where, tracker, password_env = sys.argv[1:4]
+store = Store(PostgresLocation(where, SecretRef(env=password_env)) if where.startswith("postgresql") else where)
+with store.lock(tracker):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def hold_in_another_process(where: Where, tracker: str) -> subprocess.Popen[str]:
+    from conftest import PG_PASSWORD_ENV
+
+    target = where.url if isinstance(where, PostgresLocation) else str(where)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, target, tracker, PG_PASSWORD_ENV],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_another_process_holding_the_tracker_makes_a_pass_busy_until_it_dies(store_location: Where) -> None:
+    """The `serve` of one host and a cron `sync` of another: the second is Busy; a crash (SIGKILL)
+    of the holder releases the lock (the kernel closes the file; the server ends the session)."""
+    store = Store(store_location)
+    holder = hold_in_another_process(store_location, "rm")
+    try:
+        with pytest.raises(Busy, match="another pass of 'rm' is running"), store.lock("rm"):
             pass
-    assert [p for p in tmp_path.rglob("*") if p.parent != tmp_path] == [], "nothing outside the store's folder"
+        with store.lock("jira"):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    for _ in range(50):  # the server notices the closed connection at once, or nearly
+        try:
+            with store.lock("rm"):
+                break
+        except Busy:
+            threading.Event().wait(0.1)
+    else:
+        pytest.fail("the lock of a killed process was not released")
     store.close()
-
-
-def test_two_trackers_whose_names_differ_by_punctuation_have_their_own_locks(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    with Store(path).lock("support.eu"), Store(path).lock("support_eu"):
-        pass
-
-
-def migrated_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Store:
-    path = tmp_path / "s.sqlite"
-    Store(path).close()
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, script))
-    return Store(path)
-
-
-@pytest.mark.parametrize("script", [
-    "CREATE TABLE a (x TEXT DEFAULT ';');\nCREATE TABLE b (y);",
-    "CREATE TABLE a (x); -- the first; of two\nCREATE TABLE b (y)\n",
-    ("CREATE TABLE a (x);\nCREATE TABLE b (y);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN\n"
-     "  INSERT INTO b VALUES (1);\n  INSERT INTO b VALUES (2);\nEND;\n"),
-])
-def test_a_migration_is_split_into_whole_statements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     script: str) -> None:
-    store = migrated_with(tmp_path, monkeypatch, script)
-    assert store.schema_version == len(MIGRATIONS) + 1
-    tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
-    assert {"a", "b"} <= tables
-    store.close()
-
-
-def test_a_migration_with_two_statements_on_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = migrated_with(tmp_path, monkeypatch, "CREATE TABLE a (x); CREATE TABLE b (y);")
-    assert store.schema_version == len(MIGRATIONS) + 1
-
-
-# --- review (HEAD 64e7c7c): migration 2 edited in place ----------------------------------------------------------
-
-def test_a_store_from_the_previous_release_gets_the_retries_updated_column(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    db = sqlite3.connect(path)
-    old_v2 = MIGRATIONS[1].replace("updated TEXT,", "")  # migration 2 as cad8063 shipped it
-    db.executescript(MIGRATIONS[0] + old_v2)
-    db.execute("PRAGMA user_version = 2")
-    db.commit()
-    db.close()
-    store = Store(path)
-    now = T("2025-06-02T10:00:00+02:00")
-    store.defer("rm", "1", now, "boom", updated=now)
-    assert store.waiting_retry("rm", "1", now, now)

@@ -36,11 +36,22 @@ def build_app(config: Config, only: str | None = None, extra_plugins: Iterable[A
         raise ConfigError(f"{config.path}: trackers: no tracker is configured (add a [trackers.<name>] section)")
     adapters = {name: build_adapter(registry.get(section.adapter), name, section, config)
                 for name, section in sections.items() if only in (None, name)}
-    store = Store(config.store_path)
+    store = open_store(config)
     for name, adapter in adapters.items():
         if hasattr(adapter, "facts"):  # what it learns about its tracker outlives the process
             setattr(adapter, "facts", StoreFacts(store, name))
     return App(config, pm, adapters, store)
+
+
+def open_store(config: Config) -> Store:
+    """The store the configuration names: a SQLite file, or a PostgreSQL server (whose
+    password is read now: unset, it is a configuration error naming the file)."""
+    try:
+        return Store(config.store_path)
+    except ConfigError as exc:
+        if str(exc).startswith(str(config.path)):
+            raise
+        raise ConfigError(f"{config.path}: {exc}") from None
 
 
 def build_adapter(factory: AdapterFactory, name: str, section: TrackerSection, config: Config) -> Adapter:

@@ -53,6 +53,8 @@ def check_trackers(config: Config, connect: bool = False) -> list[TrackerReport]
     for name, section in config.file.trackers.items():
         report = TrackerReport(name, section.adapter)
         report.checks += _mapping_checks(section)
+        if config.contracts.several:
+            report.checks += _contract_checks(config, name)
         try:
             factory = registry.get(section.adapter)
         except ConfigError as exc:
@@ -92,6 +94,17 @@ def _mapping_checks(section: TrackerSection) -> list[Check]:
                         "empty: only tracker values spelled like the contract's severities would count"))
     checks.append(Check("agents", "identities", True, ", ".join(str(a) for a in section.agents)))
     return checks
+
+
+def _contract_checks(config: Config, tracker: str) -> list[Check]:
+    """Which contract judges the tracker's tickets (overlaps were refused when the file was loaded)."""
+    rows = []
+    for p in config.contracts.placements:
+        if p.tracker == tracker:
+            label = config.contracts.get(p.contract).label
+            rows.append(Check("contract", f"customer {p.customer}" if p.customer else "tracker", True,
+                              f"{label}: {p.selects()}"))
+    return rows
 
 
 def _connection_checks(adapter: Adapter) -> list[Check]:

@@ -233,6 +233,10 @@ class TrackerRules:
     scope: Scope
     customers: tuple[CustomerRules, ...] = ()
 
+    def customer_for(self, ticket: "Ticket") -> CustomerRules | None:
+        """The first customer, in the configuration's order, whose projects or organisations cover `ticket`."""
+        return next((c for c in self.customers if c.covers(ticket)), None)
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -258,14 +262,19 @@ class Policy:
     def status_map(self, tracker: str) -> StatusMap:
         return self.trackers.get(tracker, self.default_statuses)
 
+    def customer_for(self, ticket: "Ticket") -> CustomerRules | None:
+        """The customer section of the ticket's tracker that covers it, if any (the first in the file)."""
+        rules = self.tracker_rules.get(ticket.tracker)
+        return rules.customer_for(ticket) if rules is not None else None
+
     def rules_for(self, ticket: "Ticket") -> tuple[Entitlement, Scope]:
         """The entitlement and scope that apply to `ticket`: its customer's, its tracker's, or the default."""
         rules = self.tracker_rules.get(ticket.tracker)
         if rules is None:
             return self.entitlement, self.scope
-        for customer in rules.customers:
-            if customer.covers(ticket):
-                return customer.entitlement, customer.scope
+        customer = rules.customer_for(ticket)
+        if customer is not None:
+            return customer.entitlement, customer.scope
         return rules.entitlement, rules.scope
 
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .calendar import BusinessCalendar
+from .contracts import Contract, Contracts, Placement
 from .engine import ClockEvaluation, ClockState, Evaluation
 from .policy import Clock, Policy
 from .text import iso, local, minutes_text
@@ -80,10 +81,18 @@ def evaluation_to_json(e: Evaluation, cal: BusinessCalendar) -> dict[str, Any]:
     }
 
 
-def print_evaluations(console: Console, evaluations: Iterable[Evaluation], cal: BusinessCalendar) -> None:
-    for e in evaluations:
+def contract_to_json(contract: Contract) -> dict[str, str]:
+    """The contract that judged a ticket: its key in the configuration and its title."""
+    return {"key": contract.key, "name": contract.name}
+
+
+def print_evaluations(console: Console, judged: Iterable[tuple[Evaluation, Contract]], several: bool = False) -> None:
+    """Each evaluation with the contract that made it (named when the configuration has several)."""
+    for e, contract in judged:
+        cal = contract.calendar
         title = escape(f"{e.ticket_key}  severity={e.severity or '?'}  status={e.status}"
-                       f" ({e.status_role.value if e.status_role else 'unmapped'})")
+                       f" ({e.status_role.value if e.status_role else 'unmapped'})"
+                       + (f"  contract={contract.key}" if several else ""))
         table = Table(title=title, title_justify="left", show_lines=False)
         for column in ("clock", "state", "target", "deadline", "elapsed", "remaining"):
             table.add_column(column)
@@ -107,9 +116,13 @@ def print_evaluations(console: Console, evaluations: Iterable[Evaluation], cal: 
         console.print()
 
 
-def print_explanation(console: Console, e: Evaluation, cal: BusinessCalendar) -> None:
+def print_explanation(console: Console, e: Evaluation, cal: BusinessCalendar,
+                      contract: Contract | None = None) -> None:
     console.print(f"[bold]{escape(e.ticket_key)}[/] at {local(e.now, cal)} - severity {escape(e.severity or '?')},"
                   f" status {escape(e.status)}")
+    if contract is not None:
+        console.print(f"contract {escape(contract.label)}")
+        console.print(f"calendar: {escape(contract.calendar_text or str(cal.zone))}")
     console.print("[bold]Timeline[/]")
     for at, what in e.timeline:
         console.print(f"  {local(at, cal)}  {escape(what)}")
@@ -128,7 +141,8 @@ def print_explanation(console: Console, e: Evaluation, cal: BusinessCalendar) ->
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
-def print_policy(console: Console, policy: Policy, calendar_text: str, name: str) -> None:
+def print_policy(console: Console, policy: Policy, calendar_text: str, name: str, trackers: bool = True) -> None:
+    """One contract's effective policy; `trackers`: with each tracker's and customer's entitlement."""
     table = Table(title=f"{escape(name)} - effective policy", title_justify="left")
     for column in ("severity", "acknowledge", "workaround", "resolution", "reminders"):
         table.add_column(column)
@@ -145,7 +159,7 @@ def print_policy(console: Console, policy: Policy, calendar_text: str, name: str
     console.print(f"acknowledged by: {', '.join(sorted(a.value for a in policy.acknowledged_by))};"
                   f" at risk from {policy.at_risk_threshold:.0%} of a target")
     console.print(f"entitled: {escape(_who(policy.entitlement.reporters))}")
-    for tracker, rules in policy.tracker_rules.items():
+    for tracker, rules in policy.tracker_rules.items() if trackers else ():
         parts = [f"{tracker}: {_who(rules.entitlement.reporters)}"]
         parts += [f"customer {c.name}: {_who(c.entitlement.reporters)}" for c in rules.customers]
         console.print("  " + escape("; ".join(parts)))
@@ -174,6 +188,28 @@ def policy_to_json(policy: Policy, calendar_text: str, name: str) -> dict[str, A
                      for name, rules in policy.tracker_rules.items()},
         "labels": sorted(policy.labels.all()),
     }
+
+
+def placement_to_json(p: Placement) -> dict[str, Any]:
+    return {"tracker": p.tracker, "customer": p.customer, "projects": list(p.projects),
+            "organisations": list(p.organisations), "contract": p.contract, "key": p.key or None}
+
+
+def print_placements(console: Console, contracts: Contracts) -> None:
+    """Which contract applies where (``check-config``): per tracker, then per customer of it."""
+    if not contracts.placements:
+        return
+    if not contracts.several:
+        console.print(f"contract: {escape(contracts.default.label)} on every tracker")
+        return
+    table = Table(title="Contracts by tracker and customer (a customer's contract wins over its tracker's)",
+                  title_justify="left")
+    for column in ("tracker", "customer", "tickets", "contract", "set by"):
+        table.add_column(column)
+    for p in contracts.placements:
+        table.add_row(escape(p.tracker), escape(p.customer or "-"), escape(p.selects()),
+                      escape(contracts.get(p.contract).label), escape(p.key or "(default)"))
+    console.print(table)
 
 
 def print_checks(console: Console, reports: Iterable[Any]) -> None:

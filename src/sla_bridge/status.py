@@ -87,7 +87,8 @@ def collect_status(store: Store, config: Config, filters: StatusFilter = StatusF
             continue
         clocks = record.evaluation.get("clocks", {})
         ticket = f"{record.adapter}:{record.ticket_id}"
-        row = {"ticket": ticket, "title": record.snapshot.title, "severity": record.evaluation.get("severity"),
+        row = {"ticket": ticket, "contract": config.contract_for(record.snapshot).key,
+               "title": record.snapshot.title, "severity": record.evaluation.get("severity"),
                "status": record.evaluation.get("status"), "due_at": iso_text(record.evaluation.get("due_at"), cal),
                "next_change_at": iso(record.next_change_at, cal)}
         states = {name: c.get("state") for name, c in clocks.items()}
@@ -109,6 +110,7 @@ def collect_status(store: Store, config: Config, filters: StatusFilter = StatusF
     retries = [{**r, "retry_at": iso_text(r["retry_at"], cal)} for r in store.retries()
                if not filters.trackers or r["adapter"] in filters.trackers]
     return {"store": str(store.path), "ok": not any(s["failed"] for s in syncs), "tickets": count,
+            "contracts": {key: c.name for key, c in config.contracts.all.items()},
             "filters": {"trackers": sorted(filters.trackers), "states": sorted(filters.states),
                         "severities": sorted(filters.severities), "limit": filters.limit or None},
             "counts": {name: len(rows) for name, rows in ordered.items()} | {"retries": len(retries)},
@@ -127,6 +129,8 @@ def _more(console: Console, report: dict[str, Any], name: str) -> None:
 
 
 def print_status(console: Console, report: dict[str, Any], cal: BusinessCalendar) -> None:
+    """The report for people; with several contracts, each ticket's is named (instants: `cal`'s zone)."""
+    several = len(report.get("contracts", {})) > 1
     console.print(f"store {escape(report['store'])}: {plural(report['tickets'], 'ticket')}")
     for s in report["syncs"]:
         if s["last_finished"] is None:
@@ -147,10 +151,11 @@ def print_status(console: Console, report: dict[str, Any], cal: BusinessCalendar
             console.print(f"{title}: none")
             continue
         table = Table(title=f"{title} ({report['counts'][name]})", title_justify="left")
-        for column in ("ticket", "severity", "clocks", "deadline", "title"):
+        for column in ("ticket", *(["contract"] if several else []), "severity", "clocks", "deadline", "title"):
             table.add_column(column)
         for r in rows:
-            table.add_row(escape(r["ticket"]), escape(r["severity"] or "?"), escape(", ".join(r["clocks"])),
+            table.add_row(escape(r["ticket"]), *([escape(r["contract"])] if several else []),
+                          escape(r["severity"] or "?"), escape(", ".join(r["clocks"])),
                           _when(r["deadline"], cal), escape(r["title"] or ""))
         console.print(table)
         _more(console, report, name)
@@ -160,10 +165,11 @@ def print_status(console: Console, report: dict[str, Any], cal: BusinessCalendar
     _more(console, report, "retries")
     if report["next_changes"]:
         table = Table(title="Next timed changes", title_justify="left")
-        for column in ("when", "ticket", "status", "title"):
+        for column in ("when", "ticket", *(["contract"] if several else []), "status", "title"):
             table.add_column(column)
         for r in report["next_changes"]:
-            table.add_row(_when(r["next_change_at"], cal), escape(r["ticket"]), escape(r["status"] or ""),
+            table.add_row(_when(r["next_change_at"], cal), escape(r["ticket"]),
+                          *([escape(r["contract"])] if several else []), escape(r["status"] or ""),
                           escape(r["title"] or ""))
         console.print(table)
         _more(console, report, "next_changes")

@@ -453,8 +453,9 @@ class Syncer:
 
     def _plan(self, ticket: Ticket, applied: Applied, now: datetime) -> tuple[Evaluation, Plan]:
         ticket = as_of(ticket, now, self._posted)
-        evaluation = evaluate(ticket, self.config.policy, self.config.calendar, now, explain=False)
-        shown = self.config.policy.status_map(ticket.tracker).role(ticket.status)
+        contract = self.config.contract_for(ticket)  # its customer's, its tracker's, or the default
+        evaluation = evaluate(ticket, contract.policy, contract.calendar, now, explain=False)
+        shown = contract.policy.status_map(ticket.tracker).role(ticket.status)
         planned = plan(ticket, evaluation, applied, label_prefix=self.config.policy.labels.prefix,
                        closing_status=self.closing_status, on_manual_change=self.sync.on_manual_change,
                        shown_role=shown, tracks_due_at=self.tracks_due_at, comment_public=self.comment_public,

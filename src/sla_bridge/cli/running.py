@@ -156,8 +156,9 @@ def status_command(config: Path, trackers: tuple[str, ...], states: tuple[str, .
     store = Store(cfg.store_path)
     try:
         known = sorted(set(cfg.file.trackers) | {c.adapter for c in store.cursors()})
+        keys = sorted({key for c in cfg.contracts.all.values() for key in c.policy.severities})  # every contract's
         filters = StatusFilter(_known("--tracker", trackers, known), frozenset(states),
-                               _known("--severity", severities, list(cfg.policy.severities)), limit)
+                               _known("--severity", severities, keys), limit)
         report = collect_status(store, cfg, filters)
     finally:
         store.close()

@@ -85,7 +85,8 @@ def build(cfg: Config, request: ReportRequest) -> Report:
         store.close()
     return build_report(view.tickets, view.journal, view.trackers, cfg.policy, cfg.calendar, request.period,
                         request.now, contract=cfg.file.contract.name, language=cfg.file.templates.language,
-                        tracker=request.tracker, customer=request.customer, notes=view.warnings)
+                        tracker=request.tracker, customer=request.customer, notes=view.warnings,
+                        contracts=cfg.contracts)
 
 
 def render(report: Report, fmt: str, separator: str = ",") -> str:

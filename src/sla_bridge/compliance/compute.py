@@ -24,8 +24,9 @@ from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from ..calendar import BusinessCalendar
+from ..contracts import Contracts
 from ..model import Ticket
-from ..policy import Clock, Policy
+from ..policy import Clock, Policy, SeverityPolicy
 from .model import (
     AwaitingRelease,
     Breach,
@@ -66,9 +67,9 @@ def customer_of(ticket: Ticket, policy: Policy, tracker: str) -> tuple[str, str]
     rules = policy.tracker_rules.get(ticket.tracker)
     if rules is None or not rules.customers:
         return tracker, "tracker"
-    for customer in rules.customers:
-        if customer.covers(ticket):
-            return customer.name, "customer"
+    customer = rules.customer_for(ticket)
+    if customer is not None:
+        return customer.name, "customer"
     return f"{tracker} (other)", "other"
 
 
@@ -131,9 +132,12 @@ class _Group:
     auto_closed: int = 0
     cycles_started: int = 0
     restarted: int = 0
+    contracts: dict[str, Policy] = field(default_factory=dict)  # the contracts its tickets were judged by
 
-    def add(self, tracker: str, facts: TicketFacts) -> None:
+    def add(self, tracker: str, facts: TicketFacts, contract: str = "", policy: Policy | None = None) -> None:
         self.trackers.add(tracker)
+        if policy is not None:
+            self.contracts.setdefault(contract, policy)
         self.rows += facts.rows
         self.stops += facts.stops
         self.reminders.update(facts.reminders)
@@ -141,22 +145,30 @@ class _Group:
         self.cycles_started += facts.cycles_started
         self.restarted += facts.restarted_by_customer
 
-    def report(self, policy: Policy) -> GroupReport:
+    def report(self, policy: Policy, named: bool = False) -> GroupReport:
+        """Its figures, per severity of the contracts its tickets were judged by (`policy`'s if none);
+        `named`: the group says which contracts those were."""
+        severities: dict[str, list[SeverityPolicy]] = {}
+        for p in (self.contracts or {"": policy}).values():
+            for key, sev in p.severities.items():
+                severities.setdefault(key, []).append(sev)
         stats: list[ClockStats] = []
-        for key, sev in policy.severities.items():
+        for key, sevs in severities.items():
             for clock in Clock:
-                target = sev.target(clock)
-                if target is not None:
-                    stats.append(self._stats(key, clock, str(target)))
+                targets = [str(t) for t in dict.fromkeys(s.target(clock) for s in sevs) if t is not None]
+                if targets:
+                    stats.append(self._stats(key, clock, " / ".join(targets)))
+        every = [s for sevs in severities.values() for s in sevs]
         for clock in Clock:
-            if any(s.target(clock) for s in policy.severities.values()):
+            if any(s.target(clock) for s in every):
                 stats.append(self._stats(None, clock, ""))
-        steps = max([len(s.reminders) for s in policy.severities.values()] + list(self.reminders) + [0])
+        steps = max([len(s.reminders) for s in every] + list(self.reminders) + [0])
         waiting = WaitingStats(tuple((n, self.reminders.get(n, 0)) for n in range(1, steps + 1)),
                                self.auto_closed, self.cycles_started, self.restarted)
         tickets = len({r.key for r in self.rows})
         tracker = next(iter(self.trackers)) if len(self.trackers) == 1 else None
-        return GroupReport(self.name, self.kind, tracker, tuple(stats), waiting, tickets)
+        contract = (", ".join(sorted(self.contracts)) or None) if named else None
+        return GroupReport(self.name, self.kind, tracker, tuple(stats), waiting, tickets, contract)
 
     def _stats(self, severity: str | None, clock: Clock, target: str) -> ClockStats:
         rows = [r for r in self.rows if r.clock is clock and (severity is None or r.severity == severity)]
@@ -200,8 +212,14 @@ def _trend(rows: Iterable[ClockRow], period: Period, zone: ZoneInfo) -> tuple[tu
 def build_report(tickets: Iterable[tuple[str, Ticket]], journal: Iterable[JournalFact],
                  trackers: Sequence[TrackerView], policy: Policy, cal: BusinessCalendar, period: Period,
                  now: datetime, *, contract: str = "", language: str = "en", tracker: str | None = None,
-                 customer: str | None = None, notes: Sequence[str] = ()) -> Report:
-    """The report over `period` of every stored ticket (of `tracker`, of `customer` when given)."""
+                 customer: str | None = None, notes: Sequence[str] = (), contracts: Contracts | None = None
+                 ) -> Report:
+    """The report over `period` of every stored ticket (of `tracker`, of `customer` when given).
+
+    With `contracts`, each ticket is judged by its own contract's policy and calendar
+    (`policy` and `cal` remain the report's: its customers, its period's days);
+    with several, the report and each group name the contracts of their tickets.
+    """
     coverage = {v.name: coverage_of(v, period, now, cal.zone) for v in trackers if tracker is None or v.name == tracker}
     entries: dict[tuple[str, str], list[tuple[str, str, datetime]]] = defaultdict(list)
     for fact in journal:
@@ -221,9 +239,13 @@ def build_report(tickets: Iterable[tuple[str, Ticket]], journal: Iterable[Journa
         if customer is not None and name != customer:
             continue
         window = Window(period, seen.evaluated_until - JUST_BEFORE)
-        facts = ticket_facts(adapter, ticket, name, policy, cal, window, entries.get((adapter, ticket.id), []))
-        overall.add(adapter, facts)
-        groups.setdefault((kind, name), _Group(name, kind)).add(adapter, facts)
+        judge = contracts.for_ticket(ticket) if contracts is not None else None
+        own_policy, own_cal = (judge.policy, judge.calendar) if judge is not None else (policy, cal)
+        key = judge.key if judge is not None else ""
+        facts = ticket_facts(adapter, ticket, name, own_policy, own_cal, window,
+                             entries.get((adapter, ticket.id), []))
+        overall.add(adapter, facts, key, own_policy)
+        groups.setdefault((kind, name), _Group(name, kind)).add(adapter, facts, key, own_policy)
         breaches += facts.breaches
         outside += [facts.out_of_contract] if facts.out_of_contract else []
         awaiting += [facts.awaiting] if facts.awaiting else []
@@ -233,14 +255,18 @@ def build_report(tickets: Iterable[tuple[str, Ticket]], journal: Iterable[Journa
         if view.name in coverage and not view.configured:
             warnings.append(f"tracker {view.name!r} is in the store but not in the configuration: its tickets are"
                             " judged with the default [statuses] and rules")
+    named = contracts is not None and contracts.several
+    if contracts is not None and named:  # the report is about the contracts its tickets were judged by
+        contract = "; ".join(contracts.get(key).label for key in sorted(overall.contracts)) or contract
     rows = sorted(overall.rows, key=lambda r: (r.tracker, _natural(r.ticket_id), list(Clock).index(r.clock)))
     trend, unit = _trend(rows, period, cal.zone)
     return Report(
         contract=contract, language=language, zone=cal.zone.key, period=period, generated_at=now,
         tracker_filter=tracker, customer_filter=customer,
         coverage=tuple(coverage[name] for name in sorted(coverage)),
-        overall=overall.report(policy),
-        customers=tuple(groups[k].report(policy) for k in sorted(groups, key=lambda k: (k[0] != "customer", k[1]))),
+        overall=overall.report(policy, named),
+        customers=tuple(groups[k].report(policy, named)
+                        for k in sorted(groups, key=lambda k: (k[0] != "customer", k[1]))),
         rows=tuple(rows),
         breaches=tuple(sorted(breaches, key=lambda b: (b.row.decided_at or period.end, b.row.key))),
         out_of_contract=tuple(sorted(outside, key=lambda o: (o.created, o.key))),

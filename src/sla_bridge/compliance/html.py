@@ -52,7 +52,8 @@ def report_to_html(report: Report) -> str:
     template = _environment(report).from_string(TEMPLATE)
     groups = [("overall", words["overall"], report.overall)]
     if len(report.customers) > 1 or report.customer_filter:
-        groups += [(f"customers.{g.name}", g.name, g) for g in report.customers]
+        groups += [(f"customers.{g.name}", g.name + (f" ({g.contract})" if g.contract else ""), g)
+                   for g in report.customers]
     return template.render(r=report, w=words, charts=charts, groups=groups,
                            running=[row for row in report.rows if not row.decided],
                            unit=words[report.trend_unit])

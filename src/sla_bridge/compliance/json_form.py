@@ -34,7 +34,7 @@ def stats_to_json(s: ClockStats) -> dict[str, Any]:
 
 
 def group_to_json(g: GroupReport) -> dict[str, Any]:
-    return {"name": g.name, "kind": g.kind, "tracker": g.tracker, "tickets": g.tickets,
+    return {"name": g.name, "kind": g.kind, "tracker": g.tracker, "tickets": g.tickets, "contract": g.contract,
             "clocks": [stats_to_json(s) for s in g.clocks],
             "waiting": {"reminders": {str(step): n for step, n in g.waiting.reminders},
                         "auto_closed": g.waiting.auto_closed, "cycles_started": g.waiting.cycles_started,

@@ -136,6 +136,7 @@ class GroupReport:
     clocks: tuple[ClockStats, ...]  # per severity and clock, then per clock over every severity
     waiting: WaitingStats
     tickets: int  # tickets with at least one clock counted or running
+    contract: str | None = None  # with several contracts: the keys of those its tickets were judged by
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def _print_groups(console: Console, report: Report) -> None:
     if len(report.customers) > 1 or report.customer_filter:
         for g in report.customers:
             console.print()
-            console.print(_clock_table(f"Customer {g.name} ({g.kind}, {g.tickets} tickets)", g.clocks))
+            contract = f", contract {g.contract}" if g.contract else ""
+            console.print(_clock_table(f"Customer {g.name} ({g.kind}, {g.tickets} tickets{contract})", g.clocks))
             _waiting(console, g)
 
 

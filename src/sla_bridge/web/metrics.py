@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from ..config import TrackerSection
+from ..contracts import DEFAULT, Contracts
 from ..hookspecs import hookimpl
 from .storeview import PassInfo, StoreUnavailable, StoreView
 
@@ -124,11 +126,13 @@ class StoreCollector(Collector):
     """Gauges read from the store (and the scheduler) when Prometheus scrapes."""
 
     def __init__(self, view: StoreView, trackers: Iterable[str], last_complete: Callable[[], dict[str, datetime]],
-                 next_wakeups: Callable[[], dict[str, datetime]]) -> None:
+                 next_wakeups: Callable[[], dict[str, datetime]], contracts: Contracts | None = None) -> None:
         self.view = view
         self.trackers = list(trackers)
         self.last_complete = last_complete
         self.next_wakeups = next_wakeups
+        # Which contracts each tracker serves: from `contracts`, else from the tracker sections given.
+        self.contracts = _contracts_on(contracts, trackers if isinstance(trackers, Mapping) else self.trackers)
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sla_bridge_store_up", "1 when the state store could be read for this scrape.")
@@ -162,6 +166,13 @@ class StoreCollector(Collector):
                              "When the service next runs a pass of the tracker (Unix time).", self.next_wakeups())
         yield self._instants("sla_bridge_next_timed_change_timestamp_seconds",
                              "The tracker's earliest timed change or retry in the store (Unix time).", changes)
+        if self.contracts:
+            info = GaugeMetricFamily("sla_bridge_contract_info", "1 for each contract a tracker's tickets are"
+                                     " under (its own, its customers').", labels=["tracker", "contract"])
+            for tracker, keys in self.contracts.items():
+                for key in keys:
+                    info.add_metric([tracker, key], 1)
+            yield info
 
     def _instants(self, name: str, documentation: str, values: dict[str, datetime]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(name, documentation, labels=["tracker"])
@@ -169,6 +180,23 @@ class StoreCollector(Collector):
             if tracker in values:
                 family.add_metric([tracker], values[tracker].timestamp())
         return family
+
+
+def _contracts_on(contracts: Contracts | None, trackers: Iterable[str]) -> dict[str, list[str]]:
+    """Per tracker, the keys of the contracts it serves; empty with one contract (no label to add).
+
+    One series per tracker and contract: bounded by the configuration, never by tickets.
+    """
+    if contracts is not None:
+        if not contracts.several:
+            return {}
+        return {t: [c.key for c in contracts.on_tracker(t)] for t in trackers}
+    if not isinstance(trackers, Mapping):
+        return {}
+    found = {str(name): list(dict.fromkeys([section.contract or DEFAULT] + [
+        c.contract for c in section.customers.values() if c.contract]))
+        for name, section in trackers.items() if isinstance(section, TrackerSection)}
+    return found if any(keys != [DEFAULT] for keys in found.values()) else {}
 
 
 def last_successful(passes: dict[str, PassInfo], in_process: dict[str, datetime]) -> dict[str, datetime]:

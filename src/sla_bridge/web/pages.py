@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from ..config import Config
 from ..engine import Evaluation, evaluate
+from ..model import Ticket
 from ..sync import as_of
 from ..text import local, minutes_text
 from .links import ticket_url
@@ -36,6 +37,7 @@ class Row:
     deadline_iso: str
     url: str | None
     explain: str
+    contract: str = ""  # the key of the ticket's contract, when the deployment has several
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Upcoming:
     what: str
     url: str | None
     explain: str
+    contract: str = ""
 
 
 @dataclass
@@ -59,6 +62,7 @@ class TrackerStatus:
     at_risk: list[Row] = field(default_factory=list)
     upcoming: list[Upcoming] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)
+    contracts: list[str] = field(default_factory=list)  # the contracts its tickets are under (several only)
 
 
 def explain_path(tracker: str, ticket_id: str) -> str:
@@ -73,6 +77,17 @@ class Pages:
     def _when(self, t: datetime | None) -> str:
         return local(t, self.config.calendar)
 
+    def _contract_key(self, tracker: str, ticket: Ticket | None) -> str:
+        """The key of the ticket's contract (its tracker's when unknown), or "" with one contract."""
+        contracts = self.config.contracts
+        if not contracts.several:
+            return ""
+        return (contracts.for_ticket(ticket) if ticket is not None else contracts.for_tracker(tracker)).key
+
+    def _severity(self, severity: str, contract: str) -> str:
+        """The severity as the page shows it: with several contracts, the contract it is under."""
+        return f"{severity} ({contract})" if contract else severity
+
     def _url(self, tracker: str, ticket_id: str) -> str | None:
         section = self.config.file.trackers.get(tracker)
         return ticket_url(section.adapter, section.options, ticket_id) if section else None
@@ -84,13 +99,19 @@ class Pages:
         found = []
         for name, section in self.config.file.trackers.items():
             status = TrackerStatus(name, section.adapter, passes.get(name), self._when(complete.get(name)))
+            if self.config.contracts.several:
+                status.contracts = [c.label for c in self.config.contracts.on_tracker(name)]
+            # A ticket's customer, hence its contract, is in its snapshot: read only where it can differ.
+            by_customer = len(self.config.contracts.on_tracker(name)) > 1
             for flagged in self.view.flagged(name):
                 clocks = ", ".join(f"{clock} {c['state'].replace('_', ' ')}"
                                    + (f" (as {c['breached_under']})" if c.get("breached_under") else "")
                                    for clock, c in flagged.flagged.items())
-                row = Row(flagged.ticket_id, flagged.title, flagged.severity or "?", clocks,
+                contract = self._contract_key(
+                    name, self.view.snapshot(name, flagged.ticket_id) if by_customer else None)
+                row = Row(flagged.ticket_id, flagged.title, self._severity(flagged.severity or "?", contract), clocks,
                           self._when(flagged.deadline), flagged.deadline.isoformat() if flagged.deadline else "",
-                          self._url(name, flagged.ticket_id), explain_path(name, flagged.ticket_id))
+                          self._url(name, flagged.ticket_id), explain_path(name, flagged.ticket_id), contract)
                 (status.breached if flagged.breached else status.at_risk).append(row)
             status.upcoming = self._upcoming(name, now)
             status.retries = [{**r, "when": self._when(r["retry_at"])} for r in self.view.retries(name)]
@@ -99,21 +120,26 @@ class Pages:
 
     def _upcoming(self, tracker: str, now: datetime) -> list[Upcoming]:
         """The next reminders and automatic closures, soonest first (one due already is listed too)."""
-        items: list[tuple[datetime, str, str, str]] = []
+        items: list[tuple[datetime, str, str, str, str]] = []
         for ticket in self.view.upcoming(tracker, UPCOMING_SCAN):
-            evaluation = evaluate(as_of(ticket, now), self.config.policy, self.config.calendar, now, explain=False)
+            contract = self.config.contract_for(ticket)  # its customer's, its tracker's, or the default
+            evaluation = evaluate(as_of(ticket, now), contract.policy, contract.calendar, now, explain=False)
             cycle = evaluation.cycles[-1] if evaluation.cycles else None
             if cycle is None or cycle.ended_at is not None:
                 continue
             count = len(cycle.reminders)
+            key = self._contract_key(tracker, ticket)
             for reminder in cycle.reminders:
                 if not reminder.sent and not reminder.skipped:
-                    items.append((reminder.at, ticket.id, ticket.title, f"reminder {reminder.number} of {count}"))
+                    items.append((reminder.at, ticket.id, ticket.title, f"reminder {reminder.number} of {count}",
+                                  key))
             if cycle.auto_close_at is not None:
-                items.append((cycle.auto_close_at, ticket.id, ticket.title, "automatic closure"))
+                items.append((cycle.auto_close_at, ticket.id, ticket.title, "automatic closure", key))
         items.sort(key=lambda item: (item[0], item[1]))
-        return [Upcoming(self._when(at), at.isoformat(), ticket_id, title, what, self._url(tracker, ticket_id),
-                         explain_path(tracker, ticket_id)) for at, ticket_id, title, what in items[:UPCOMING_SHOWN]]
+        return [Upcoming(self._when(at), at.isoformat(), ticket_id, title,
+                         what + (f" ({contract})" if contract else ""), self._url(tracker, ticket_id),
+                         explain_path(tracker, ticket_id), contract)
+                for at, ticket_id, title, what, contract in items[:UPCOMING_SHOWN]]
 
     def explain(self, tracker: str, ticket_id: str, now: datetime) -> dict[str, Any] | None:
         """One stored ticket's evaluation with its timeline, or None when the store does not know it."""
@@ -122,9 +148,13 @@ class Pages:
         ticket = self.view.snapshot(tracker, ticket_id)
         if ticket is None:
             return None
-        evaluation = evaluate(as_of(ticket, now), self.config.policy, self.config.calendar, now)
+        contract = self.config.contract_for(ticket)  # its customer's, its tracker's, or the default
+        evaluation = evaluate(as_of(ticket, now), contract.policy, contract.calendar, now)
+        explained = self._explained(evaluation)
+        if self.config.contracts.several:
+            explained["severity"] = f"{explained['severity']}, contract {contract.label}"
         return {"tracker": tracker, "ticket": ticket, "url": self._url(tracker, ticket_id),
-                "now": self._when(now), **self._explained(evaluation)}
+                "now": self._when(now), "contract": contract.label, **explained}
 
     def _explained(self, e: Evaluation) -> dict[str, Any]:
         clocks = [{"clock": clock.value, "state": c.state.value.replace("_", " "), "state_class": c.state.value,

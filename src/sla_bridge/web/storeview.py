@@ -2,12 +2,14 @@
 
 A scrape of ``/metrics`` or a look at the status page must neither wait for a pass
 (the service's connection is shared by its workers, one statement at a time) nor
-slow one down, nor parse 100,000 snapshots: each request opens the store file
-read-only (``mode=ro``: it can never create nor change it; WAL lets it read while
-the service writes) and asks SQLite for counts and short lists, with its JSON
-functions over the summary ``sync.summarize`` keeps beside each snapshot.
+slow one down, nor parse 100,000 snapshots: each request opens the store read-only
+(SQLite: the file with ``mode=ro``, it can never create nor change it, and WAL lets
+it read while the service writes; PostgreSQL: a session of its own whose
+transactions are read-only) and asks the database for counts and short lists, with
+its JSON functions over the summary ``sync.summarize`` keeps beside each snapshot.
+Those JSON functions are the only SQL that differs between the two (``_JSON``).
 
-It reads the schema ``store.py`` migrates (tables ``cursors``, ``tickets``,
+It reads the schema the ``store`` package migrates (tables ``cursors``, ``tickets``,
 ``retries``), and refuses a store of another version rather than guess.
 """
 
@@ -19,10 +21,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, Sequence
 
+from ..errors import SlaBridgeError
 from ..model import Ticket, ticket_from_json
-from ..store import MIGRATIONS
+from ..secrets import scrub
+from ..store import MIGRATIONS, PostgresLocation
+
+# The SQL that differs: SQLite's JSON1 functions, PostgreSQL's jsonb (the columns are TEXT on both).
+_CLOCKS = {
+    "sqlite": "json_each(t.evaluation, '$.clocks') c",
+    "postgresql": ("jsonb_each(CASE WHEN jsonb_typeof(t.evaluation::jsonb -> 'clocks') = 'object'"
+                   " THEN t.evaluation::jsonb -> 'clocks' END) c"),
+}
+_STATE = {"sqlite": "json_extract(c.value, '$.state')", "postgresql": "(c.value ->> 'state')"}
+_TITLE = {"sqlite": "json_extract(snapshot, '$.title')", "postgresql": "(snapshot::jsonb ->> 'title')"}
 
 FLAGGED_STATES = ("breached", "at_risk")
 
@@ -72,12 +85,33 @@ class Flagged:
         return any(c.get("state") == "breached" for c in self.clocks.values())
 
 
+class _Reader(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+
+class _PgReader:
+    """A read-only PostgreSQL session answering the store's ``?`` SQL like sqlite3 does."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        from ..store.postgres import placeholders
+
+        return self.session.execute(placeholders(sql), tuple(params)) if params else self.session.execute(sql)
+
+
 class StoreView:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | PostgresLocation) -> None:
         self.path = path
+        self.backend = "postgresql" if isinstance(path, PostgresLocation) else "sqlite"
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self) -> Iterator[_Reader]:
+        if isinstance(self.path, PostgresLocation):
+            with self._postgres(self.path) as db:
+                yield db
+            return
         if not self.path.exists():
             raise StoreUnavailable(f"{self.path}: no store yet (no pass has run)")
         try:
@@ -94,6 +128,32 @@ class StoreView:
             raise StoreUnavailable(f"{self.path}: cannot read the store: {exc}") from None
         finally:
             db.close()
+
+    @contextmanager
+    def _postgres(self, location: PostgresLocation) -> Iterator[_Reader]:
+        from ..store.errors import StoreError
+        from ..store.postgres import connector, psycopg_module
+
+        try:
+            session = connector(location)()
+        except (StoreError, SlaBridgeError) as exc:
+            raise StoreUnavailable(str(exc)) from None
+        driver = psycopg_module()
+        try:
+            session.execute("SET default_transaction_read_only = on")
+            found = session.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+            if not found or not found[0]:
+                raise StoreUnavailable(f"{location}: no store yet (no pass has run)")
+            row = session.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = row[0] if row and row[0] is not None else 0
+            if version != len(MIGRATIONS):
+                raise StoreUnavailable(f"{location}: store schema version {version}, expected {len(MIGRATIONS)}")
+            yield _PgReader(session)
+        except driver.Error as exc:
+            raise StoreUnavailable(f"{location}: cannot read the store: {scrub(' '.join(str(exc).split()))}") \
+                from None
+        finally:
+            session.close()
 
     def check(self) -> None:
         """Raise StoreUnavailable unless the store opens and answers."""
@@ -115,8 +175,8 @@ class StoreView:
         """(tracker, clock, state, tickets), for the gauges."""
         with self._db() as db:
             return [(str(a), str(c), str(s), int(n)) for a, c, s, n in db.execute(
-                "SELECT t.adapter, c.key, json_extract(c.value, '$.state'), COUNT(*) FROM tickets t,"
-                " json_each(t.evaluation, '$.clocks') c GROUP BY 1, 2, 3").fetchall() if s is not None]
+                f"SELECT t.adapter, c.key, {_STATE[self.backend]}, COUNT(*) FROM tickets t,"
+                f" {_CLOCKS[self.backend]} GROUP BY 1, 2, 3").fetchall() if s is not None]
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """Per tracker: (tickets known, tickets waiting for a retry)."""
@@ -132,16 +192,16 @@ class StoreView:
                 "SELECT adapter, MIN(at) FROM (SELECT adapter, next_change_at AS at FROM tickets t"
                 " WHERE next_change_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM retries r"
                 " WHERE r.adapter = t.adapter AND r.ticket_id = t.ticket_id)"
-                " UNION ALL SELECT adapter, retry_at FROM retries) GROUP BY adapter").fetchall()
+                " UNION ALL SELECT adapter, retry_at FROM retries) AS due GROUP BY adapter").fetchall()
         return {str(a): at for a, text in rows if (at := _parse(text)) is not None}
 
     def flagged(self, tracker: str) -> list[Flagged]:
         """The tracker's tickets with a breached or at-risk clock, by deadline."""
         with self._db() as db:
             rows = db.execute(
-                "SELECT ticket_id, json_extract(snapshot, '$.title'), evaluation FROM tickets t WHERE adapter = ?"
-                " AND EXISTS (SELECT 1 FROM json_each(t.evaluation, '$.clocks') c"
-                f" WHERE json_extract(c.value, '$.state') IN {FLAGGED_STATES!r})", (tracker,)).fetchall()
+                f"SELECT ticket_id, {_TITLE[self.backend]}, evaluation FROM tickets t WHERE adapter = ?"
+                f" AND EXISTS (SELECT 1 FROM {_CLOCKS[self.backend]}"
+                f" WHERE {_STATE[self.backend]} IN {FLAGGED_STATES!r})", (tracker,)).fetchall()
         found = []
         for ticket_id, title, evaluation_text in rows:
             evaluation = json.loads(evaluation_text or "{}")

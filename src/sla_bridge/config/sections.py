@@ -1,33 +1,27 @@
-"""Load the contract from a TOML file, validate all of it, and build the Policy.
+"""The configuration file's sections as strict pydantic models (unknown keys refused).
 
-Validation is pydantic's (strict models, unknown keys refused); this module only
-turns its errors into messages that name the file, the key path and what was
-expected, and raises ``ConfigError`` (exit code 2) before anything else runs.
-Secrets are references to an environment variable or a file, never values.
+Each model validates its own values (durations with units, opening hours, identity
+patterns, time zones); ``build`` compiles them into the engine's frozen values.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, TypeVar
+from typing import Annotated, Any, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .calendar import BusinessCalendar, Interval
-from .errors import ConfigError
-from .identity import IdentityPattern, parse_pattern
-from .policy import (
-    AcknowledgedBy, CatchUp, Clock, CustomerRules, Duration, Entitlement, Labels, OnManualChange, Policy,
-    ResolutionKind, Scope, SeverityPolicy, StatusMap, StatusRole, Template, TrackerRules, parse_duration,
+from ..calendar import Interval
+from ..contracts import DEFAULT as DEFAULT_CONTRACT
+from ..identity import IdentityPattern, parse_pattern
+from ..policy import (
+    AcknowledgedBy, CatchUp, Clock, Duration, Entitlement, OnManualChange, ResolutionKind, Scope, StatusRole,
+    parse_duration,
 )
-from .secrets import SecretRef
-from .templates import DEFAULT_TEMPLATES
+from ..secrets import SecretRef
+from ..store.location import check_server_url, is_server_url
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -134,6 +128,16 @@ class WaitingSection(_Strict):
     auto_close_after: DurationField = parse_duration("1d")
 
 
+def _folded(names: list[str]) -> frozenset[str]:
+    """Names people type in trackers are compared case-insensitively."""
+    return frozenset(n.casefold() for n in names)
+
+
+def _pairs(fields: Mapping[str, list[str]]) -> frozenset[tuple[str, str]]:
+    return frozenset((name.casefold(), v.casefold()) for name, values in fields.items() for v in values)
+
+
+
 class EntitlementSection(_Strict):
     """Who may open tickets: identity patterns (``login:``, ``email:``, ``group:``, ...)."""
 
@@ -221,6 +225,7 @@ class CustomerSection(_Strict):
     organisations: list[str] = []
     entitlement: EntitlementSection | None = None
     scope: ScopeSection | None = None
+    contract: str | None = None  # a [contracts.<key>] (or "default"); none: the tracker's
 
     @model_validator(mode="after")
     def _selects(self) -> "CustomerSection":
@@ -247,6 +252,7 @@ class TrackerSection(_Strict):
     entitlement: EntitlementSection | None = None
     scope: ScopeSection | None = None
     customers: dict[str, CustomerSection] = {}
+    contract: str | None = None  # a [contracts.<key>] (or "default"); none: the top-level sections
     options: dict[str, Any] = {}
 
     @field_validator("agents")
@@ -260,10 +266,20 @@ class TrackerSection(_Strict):
         return value
 
 
+def _store(value: Any) -> Any:
+    """A SQLite file (relative to the configuration file), or a PostgreSQL URL without a password."""
+    if isinstance(value, str) and is_server_url(value):
+        return check_server_url(value)
+    if not isinstance(value, (str, Path)):
+        raise ValueError('expected a file name, like "sla-bridge.sqlite", or a URL, like "postgresql://user@host/db"')
+    return Path(value)
+
+
 class SyncSection(_Strict):
     """How the sync runs: where its state lives, and what to do when a person edits our fields."""
 
-    store: Path = Path("sla-bridge.sqlite")
+    store: Annotated[Path | str, BeforeValidator(_store)] = Path("sla-bridge.sqlite")  # str: a PostgreSQL URL
+    store_password: SecretRef | None = None  # a PostgreSQL store's password: never in its URL
     overlap_seconds: int = Field(default=120, ge=0)
     # Tickets worked on at once per tracker: requests overlap the tracker's latency. Never
     # two workers on one ticket; the tracker's rate limits are shared by all of them. 10 is
@@ -271,6 +287,13 @@ class SyncSection(_Strict):
     workers: int = Field(default=10, ge=1, le=32)
     on_manual_change: OnManualChange = OnManualChange.OVERWRITE
     catch_up: CatchUp = CatchUp.COLLAPSE
+
+    @model_validator(mode="after")
+    def _password_for_a_server_only(self) -> "SyncSection":
+        if self.store_password is not None and not isinstance(self.store, str):
+            raise ValueError('store_password is for a PostgreSQL store (store = "postgresql://user@host/db");'
+                             " a SQLite file has none")
+        return self
 
 
 class WebhookSection(_Strict):
@@ -332,6 +355,35 @@ class HttpSection(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+class ContractDefinition(_Strict):
+    """``[contracts.<key>]``: another contract of the same deployment (another customer's annex).
+
+    Each section it gives replaces the top-level one as a whole; a section it leaves
+    out is the top-level one (the contract ``default``). Labels, statuses and the sync
+    are the deployment's, shared by every contract.
+    """
+
+    name: str | None = None  # its title; default: its key
+    reference: str = ""
+    calendar: CalendarSection | None = None
+    severities: dict[str, SeveritySection] | None = None
+    clocks: ClocksSection | None = None
+    waiting: WaitingSection | None = None
+    entitlement: EntitlementSection | None = None
+    scope: ScopeSection | None = None
+    templates: TemplatesSection | None = None
+
+    @field_validator("severities")
+    @classmethod
+    def _some_severities(cls, value: dict[str, SeveritySection] | None) -> dict[str, SeveritySection] | None:
+        if value is not None and not value:
+            raise ValueError("no severity: give at least one, or leave the section out to use the top-level ones")
+        return value
+
+
+CONTRACT_SECTIONS = ("calendar", "severities", "clocks", "waiting", "entitlement", "scope", "templates")
+
+
 class ConfigFile(_Strict):
     contract: ContractSection = ContractSection()
     calendar: CalendarSection
@@ -346,193 +398,16 @@ class ConfigFile(_Strict):
     trackers: dict[str, TrackerSection] = {}
     sync: SyncSection = SyncSection()
     http: HttpSection = HttpSection()
+    contracts: dict[str, ContractDefinition] = {}
 
     @model_validator(mode="after")
     def _references(self) -> "ConfigFile":
-        known = set(self.severities)
-        for name, tracker in self.trackers.items():
-            unknown = sorted(set(tracker.severities.values()) - known)
-            if unknown:
-                raise ValueError(f"trackers.{name}.severities maps to unknown severity {unknown[0]!r};"
-                                 f" defined severities: {sorted(known)}")
+        if DEFAULT_CONTRACT in self.contracts:
+            raise ValueError(f"contracts.{DEFAULT_CONTRACT}: the top-level sections are the contract named"
+                             f" {DEFAULT_CONTRACT!r}; give this one another name")
+        # A tracker's severity mapping is checked against the contracts it serves (check_contracts).
+        known = set(self.severities).union(*(c.severities or {} for c in self.contracts.values()))
         unknown = sorted(set(self.labels.severity) - known)
         if unknown:
             raise ValueError(f"labels.severity names unknown severity {unknown[0]!r}; defined: {sorted(known)}")
         return self
-
-
-@dataclass(frozen=True)
-class Config:
-    """A loaded configuration: the policy and calendar the engine needs, and the raw sections."""
-
-    path: Path
-    file: ConfigFile
-    policy: Policy
-    calendar: BusinessCalendar
-
-    @property
-    def store_path(self) -> Path:
-        """The store's path; a relative one is relative to the configuration file."""
-        store = self.file.sync.store
-        return store if store.is_absolute() else self.path.parent / store
-
-
-def _format_errors(path: Path, error: ValidationError, prefix: str = "") -> str:
-    lines = []
-    for item in error.errors():
-        loc = ".".join([prefix] * bool(prefix) + [str(part) for part in item["loc"]
-                                                  if not str(part).startswith("function-")])
-        message = item["msg"].removeprefix("Value error, ")
-        kind = item["type"]
-        if kind == "extra_forbidden":
-            message = "unknown key"
-        elif kind == "missing":
-            message = "required key is missing"
-        elif "input" in item and kind not in ("value_error",):
-            message = f"{message} (got {item['input']!r})"
-        lines.append(f"{path}: {loc or '(top level)'}: {message}")
-    return "\n".join(lines)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def adapter_options(model: type[M], config: Config, name: str, section: TrackerSection) -> M:
-    """An adapter's ``[trackers.<name>.options]``, validated by its own model, errors like the file's."""
-    try:
-        return model.model_validate(section.options, context={"base": config.path.parent})
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(config.path, exc, f"trackers.{name}.options")) from None
-
-
-def load_config(path: str | Path) -> Config:
-    """Read, validate and compile a configuration file; raise ConfigError on any problem."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return config_from_mapping(raw, path)
-
-
-def config_from_mapping(raw: Mapping[str, Any], path: Path = Path("<config>")) -> Config:
-    try:
-        file = ConfigFile.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(path, exc)) from None
-    try:
-        calendar = build_calendar(file.calendar)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: calendar: {exc}") from None
-    try:
-        policy = build_policy(file)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return Config(path, file, policy, calendar)
-
-
-def describe_calendar(section: CalendarSection) -> str:
-    """One line a person can check against the contract's calendar clause."""
-    days = "; ".join(f"{day[:3]} {' '.join(f'{i.start:%H:%M}-{i.end:%H:%M}' for i in hours) or 'closed'}"
-                     for day, hours in section.hours.items())
-    holidays = f"public holidays {section.country}" + (f"-{section.subdivision}" if section.subdivision else "") \
-        if section.country else "no public holidays"
-    extra = []
-    if section.closed_dates:
-        extra.append(f"closed {', '.join(d.isoformat() for d in section.closed_dates)}")
-    if section.open_dates:
-        extra.append(f"open {', '.join(d.isoformat() for d in section.open_dates)}")
-    if section.date_hours:
-        extra.append(f"{len(section.date_hours)} dates with own hours")
-    return f"{days}; {section.timezone}; {holidays}" + ("; " + "; ".join(extra) if extra else "")
-
-
-def build_calendar(section: CalendarSection) -> BusinessCalendar:
-    return BusinessCalendar(
-        weekly={WEEKDAYS.index(day): tuple(intervals) for day, intervals in section.hours.items()},
-        timezone=section.timezone,
-        country=section.country or None,
-        subdivision=section.subdivision or None,
-        closed_dates=section.closed_dates,
-        open_dates=section.open_dates,
-        date_hours={d: tuple(i) for d, i in section.date_hours.items()},
-    )
-
-
-def _severity_policy(key: str, section: SeveritySection) -> SeverityPolicy:
-    kind, resolution = ResolutionKind.TIMED, None
-    if section.resolution == ResolutionKind.NEXT_MINOR_RELEASE.value:
-        kind = ResolutionKind.NEXT_MINOR_RELEASE
-    elif section.resolution not in ("none", "nc"):
-        resolution = parse_duration(section.resolution)
-    return SeverityPolicy(key, section.name, section.acknowledge, section.workaround, resolution, kind,
-                          tuple(section.reminders))
-
-
-def _status_map(statuses: StatusesSection, severities: Mapping[str, str], where: str) -> StatusMap:
-    try:
-        roles = statuses.roles()
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    return StatusMap(roles, {value.casefold(): key for value, key in severities.items()})
-
-
-def _folded(names: list[str]) -> frozenset[str]:
-    """Names people type in trackers are compared case-insensitively."""
-    return frozenset(n.casefold() for n in names)
-
-
-def _pairs(fields: Mapping[str, list[str]]) -> frozenset[tuple[str, str]]:
-    return frozenset((name.casefold(), v.casefold()) for name, values in fields.items() for v in values)
-
-
-def _tracker_rules(file: "ConfigFile", t: TrackerSection) -> TrackerRules:
-    entitlement = (t.entitlement or file.entitlement).compile()
-    scope = (t.scope or file.scope).compile()
-    customers = tuple(
-        CustomerRules(name, _folded(c.projects), _folded(c.organisations),
-                      c.entitlement.compile() if c.entitlement else entitlement,
-                      c.scope.compile() if c.scope else scope)
-        for name, c in t.customers.items())
-    return TrackerRules(entitlement, scope, customers)
-
-
-def build_policy(file: ConfigFile) -> Policy:
-    lang = DEFAULT_TEMPLATES[file.templates.language]
-    templates = {}
-    for kind in ("reminder", "closure"):
-        text = getattr(file.templates, kind) or lang[kind]
-        try:
-            templates[kind] = Template(kind, text)
-        except ValueError as exc:
-            raise ValueError(f"templates.{kind}: {exc}") from None
-    identity = {key: key for key in file.severities}
-    return Policy(
-        severities={key: _severity_policy(key, s) for key, s in file.severities.items()},
-        paused_by={clock: frozenset(roles) for clock, roles in file.clocks.paused_by.items()},
-        acknowledged_by=frozenset(file.clocks.acknowledged_by),
-        at_risk_threshold=file.clocks.at_risk_threshold,
-        workaround_labels=_folded(file.clocks.workaround_labels),
-        definitive_workaround_labels=_folded(file.clocks.definitive_workaround_labels),
-        auto_close_after=file.waiting.auto_close_after,
-        entitlement=file.entitlement.compile(),
-        scope=file.scope.compile(),
-        labels=Labels(file.labels.prefix, file.labels.at_risk, dict(file.labels.breached), file.labels.not_entitled,
-                      file.labels.out_of_scope, file.labels.unknown_severity, file.labels.missing_fix_version,
-                      dict(file.labels.severity)),
-        reminder_template=templates["reminder"],
-        closure_template=templates["closure"],
-        default_statuses=_status_map(file.statuses, identity, "statuses"),
-        trackers={name: _status_map(t.statuses, {**identity, **t.severities}, f"trackers.{name}.statuses")
-                  for name, t in file.trackers.items()},
-        tracker_rules={name: _tracker_rules(file, t) for name, t in file.trackers.items()},
-        workaround_fields=_pairs(file.clocks.workaround_fields),
-        definitive_workaround_fields=_pairs(file.clocks.definitive_workaround_fields),
-        catch_up=file.sync.catch_up,
-    )

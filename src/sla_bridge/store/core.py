@@ -1,271 +1,100 @@
-"""The state store: sync cursors, per-ticket snapshots, next_change_at, the journal.
+"""The store's logic, one code path for SQLite and PostgreSQL.
 
-SQLite in one file (WAL, so ``status`` can read while ``serve`` writes). The schema
-is versioned with ``PRAGMA user_version`` and migrated forward at open. Each ticket
-is committed on its own, so a process stopped between two tickets loses nothing and
-corrupts nothing.
+Each method is one or two statements in the SQL both backends speak, with ``?``
+placeholders; the few words that differ come from the backend's dialect
+(``store.dialect``). Each ticket is committed on its own (every statement commits:
+autocommit on both), so a process stopped between two tickets loses nothing and
+corrupts nothing. The schema is migrated forward at open, in one transaction.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
+import importlib
 import json
-import os
 import sqlite3
-import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .actions import Applied
-from .errors import SlaBridgeError
-from .model import Ticket, ticket_from_json, ticket_to_json
+from ..actions import Applied
+from ..model import Ticket, ticket_from_json, ticket_to_json
+from .dialect import Connection, Dialect
+from .errors import StoreError, store_failure
+from .location import PostgresLocation, locate
+from .records import CursorRecord, TicketRecord, parse_instant as _parse, utc as _utc
+from .schema import statements
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the first schema
-    """
-    CREATE TABLE cursors (
-        adapter TEXT PRIMARY KEY,
-        cursor TEXT,
-        last_started TEXT,
-        last_finished TEXT,
-        last_summary TEXT
-    );
-    CREATE TABLE tickets (
-        adapter TEXT NOT NULL,
-        ticket_id TEXT NOT NULL,
-        updated TEXT,
-        snapshot TEXT NOT NULL,
-        applied TEXT NOT NULL DEFAULT '{}',
-        evaluation TEXT NOT NULL DEFAULT '{}',
-        next_change_at TEXT,
-        PRIMARY KEY (adapter, ticket_id)
-    );
-    CREATE INDEX tickets_next_change ON tickets (next_change_at) WHERE next_change_at IS NOT NULL;
-    CREATE TABLE journal (
-        key TEXT PRIMARY KEY,
-        adapter TEXT NOT NULL,
-        ticket_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        applied_at TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT ''
-    );
-    """,
-    # 2: tickets that failed, retried with backoff instead of every pass or never
-    """
-    CREATE TABLE retries (
-        adapter TEXT NOT NULL,
-        ticket_id TEXT NOT NULL,
-        attempts INTEGER NOT NULL,
-        retry_at TEXT NOT NULL,
-        error TEXT NOT NULL,
-        PRIMARY KEY (adapter, ticket_id)
-    );
-    """,
-    # 3: the `updated` a ticket failed at, so an unchanged failed ticket waits for its retry
-    """
-    ALTER TABLE retries ADD COLUMN updated TEXT;
-    """,
-    # 4: when the snapshot was read, to tell it from an edit in the same second (Redmine's precision)
-    """
-    ALTER TABLE tickets ADD COLUMN read_at TEXT;
-    """,
-    # 5: what adapters learnt about their tracker (server version, API user, refused options)
-    """
-    CREATE TABLE facts (
-        adapter TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        learnt_at TEXT NOT NULL,
-        PRIMARY KEY (adapter, key)
-    );
-    """,
-)
 RETRY_FIRST = timedelta(minutes=5)
-DUE_PAGE = 500  # due tickets read at a time
 RETRY_MAX = timedelta(hours=6)
+_PACKAGE = __name__.rpartition(".")[0]
 
 
-class StoreError(SlaBridgeError):
-    pass
-
-
-class Busy(StoreError):
-    """Another pass of the same tracker holds its lock."""
-
-
-def store_failure(path: Path | str, exc: sqlite3.Error) -> StoreError:
-    """A failure of the store itself, said with what the operator should do about it."""
-    text = str(exc)
-    if "full" in text:
-        advice = ("the disk is full: free space and run again; nothing is lost, each ticket is recorded"
-                  " right after its own writes")
-    elif "malformed" in text or "not a database" in text or "corrupt" in text:
-        advice = ("the file is damaged: restore it from a backup, or move it aside to start a new one"
-                  " (reminders already posted are found again by their markers on the tracker; the record"
-                  " of comments a person deleted is lost)")
-    else:
-        advice = "check the file's permissions and the disk"
-    return StoreError(f"{path}: the state store failed ({text}): {advice}")
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements where SQLite itself says one is complete
-    (a `;` inside a string or a trigger body does not end one)."""
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n\t;"):
-                yield pending
-            pending = ""
-    if pending.strip(" \n\t;"):
-        yield pending.rstrip(";")  # incomplete: SQLite reports the error
-
-
-def _utc(t: datetime | None) -> str | None:
-    """UTC ISO strings sort like the instants they name, which the index relies on."""
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if t else None
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
-def _create(path: Path) -> None:
-    """A new store appears whole or not at all: made aside, then linked into place.
-
-    A process killed while SQLite creates the file would otherwise leave an empty
-    file, which every later run must refuse (it cannot tell it from a store emptied
-    by accident). Linking never replaces a store another process created meanwhile.
-    """
-    aside = path.with_name(f".{path.name}.{os.getpid()}.new")
-    try:
-        db = sqlite3.connect(str(aside))
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # writes the file's header
-        finally:
-            db.close()
-        os.link(aside, path)
-    except FileExistsError:
-        pass  # another process made it first: use theirs
-    except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"{path}: cannot create the state store: {exc}") from None
-    finally:
-        for leftover in (aside, aside.with_name(aside.name + "-wal"), aside.with_name(aside.name + "-shm")):
-            leftover.unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class TicketRecord:
-    adapter: str
-    ticket_id: str
-    updated: datetime | None
-    snapshot: Ticket
-    applied: Applied
-    evaluation: dict[str, Any]
-    next_change_at: datetime | None
-
-
-@dataclass(frozen=True)
-class CursorRecord:
-    adapter: str
-    cursor: datetime | None
-    last_started: datetime | None
-    last_finished: datetime | None
-    last_summary: dict[str, Any]
-
-
-class _Rows:
-    """A statement's rows, read while the store's lock was held."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self._rows = rows
-
-    def fetchone(self) -> Any:
-        return self._rows[0] if self._rows else None
-
-    def fetchall(self) -> list[Any]:
-        return self._rows
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
-
-
-class _Serialized:
-    """One SQLite connection shared by a pass's workers, one statement at a time.
-
-    Every statement runs and is read to its end under one lock, so workers never
-    interleave inside a statement; a multi-statement transaction holds the lock
-    (``with db.lock:``) from BEGIN to COMMIT."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        self.lock = threading.RLock()
-
-    def execute(self, sql: str, params: Any = ()) -> _Rows:
-        with self.lock:
-            return _Rows(self.db.execute(sql, params).fetchall())
-
-    def iterdump(self) -> Iterator[str]:
-        with self.lock:
-            return iter(list(self.db.iterdump()))
-
-    def close(self) -> None:
-        with self.lock:
-            self.db.close()
+def _setting(name: str) -> Any:
+    """``MIGRATIONS`` and ``DUE_PAGE`` are read from the package ``sla_bridge.store`` when
+    used, so that setting them there (a test does) takes effect, as it did when the
+    store was one module."""
+    return getattr(importlib.import_module(_PACKAGE), name)
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.exists() and self.path.stat().st_size == 0:
-                # SQLite would take an empty file for a new store and start over, silently
-                # losing what the journal knew (comments a person deleted, sent reminders).
-                raise StoreError(f"{self.path}: the state store is an empty file (0 bytes), not a sla-bridge"
-                                 " store: restore it from a backup, or delete it to start a new one")
-            if not self.path.exists():
-                _create(self.path)
+    """The state store: sync cursors, per-ticket snapshots, next_change_at, the journal.
+
+    ``Store(path)`` opens (or makes) a SQLite file, ``":memory:"`` a store in memory;
+    ``Store(PostgresLocation(url, password))`` or ``Store("postgresql://...")`` a
+    PostgreSQL store. ``path`` is then the location, whose ``str()`` names the store in
+    messages (a URL never holds a password).
+    """
+
+    def __init__(self, path: str | Path | PostgresLocation) -> None:
+        self.path: Path | PostgresLocation = locate(path)
+        self._db: Connection
+        self._dialect: Dialect
+        if isinstance(self.path, PostgresLocation):
+            from .postgres import open_postgres
+
+            self._db, self._dialect = open_postgres(self.path)
+        else:
+            from .sqlite import open_sqlite
+
+            self._db, self._dialect = open_sqlite(self.path)
         try:
-            # A pass's workers share the connection, one statement at a time (_Serialized).
-            self._db = _Serialized(sqlite3.connect(str(path), isolation_level=None, timeout=30,
-                                                   check_same_thread=False))
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise store_failure(path, exc) from None
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise store_failure(self.path, exc) from None
+            raise
 
     def _migrate(self) -> None:
-        # The version is read inside the write lock: a second process opening a new
-        # store at the same moment waits, then finds the migrations done.
+        migrations: tuple[str, ...] = _setting("MIGRATIONS")
         with self._db.lock:
-            self._migrate_locked()
-
-    def _migrate_locked(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise StoreError(f"{self.path}: store schema version {version} is newer than this sla-bridge"
-                                 f" ({len(MIGRATIONS)}); upgrade sla-bridge")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in _statements(script):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._dialect.begin_migration(self._db)
+            try:
+                version = self._dialect.version(self._db)
+                if version > len(migrations):
+                    raise StoreError(f"{self.path}: store schema version {version} is newer than this sla-bridge"
+                                     f" ({len(migrations)}); upgrade sla-bridge")
+                for number, script in enumerate(migrations[version:], start=version + 1):
+                    for statement in statements(script):
+                        self._db.execute(statement)
+                    self._dialect.set_version(self._db, number)
+                self._db.execute("COMMIT")
+            except BaseException:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the connection is gone: so is its transaction
+                raise
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return self._dialect.version(self._db)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect.name
 
     def close(self) -> None:
         self._db.close()
@@ -356,8 +185,9 @@ class Store:
         A ticket waiting for a retry (it failed) is left to ``due_retries``; with
         `skip_queued`, one on the pass's work list (``queue``) is left to that list.
         """
-        skip = (" AND NOT EXISTS (SELECT 1 FROM temp.pass_queue q WHERE q.adapter = t.adapter"
+        skip = (f" AND NOT EXISTS (SELECT 1 FROM {self._dialect.queue} q WHERE q.adapter = t.adapter"
                 " AND q.ticket_id = t.ticket_id)") if skip_queued else ""
+        page: int = _setting("DUE_PAGE")
         # In pages, by (next_change_at, ticket_id): memory stays flat whatever is due, and a
         # ticket the caller re-schedules meanwhile moves past `now` (a next change is always
         # later), so it is not met again.
@@ -369,10 +199,10 @@ class Store:
                 " AND (next_change_at, ticket_id) > (?, ?)"
                 " AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter AND r.ticket_id = t.ticket_id)"
                 f"{skip}"
-                " ORDER BY next_change_at, ticket_id LIMIT ?", (adapter, _utc(now), *after, DUE_PAGE)).fetchall()
+                " ORDER BY next_change_at, ticket_id LIMIT ?", (adapter, _utc(now), *after, page)).fetchall()
             for row in rows:
                 yield self._record(adapter, row[0], row[1:])
-            if len(rows) < DUE_PAGE:
+            if len(rows) < page:
                 return
             after = (rows[-1][5], rows[-1][0])
 
@@ -380,19 +210,30 @@ class Store:
         """The next instant a pass has work with no tracker event: a timed change or a retry."""
         where, params = "", ()  # type: tuple[str, tuple[Any, ...]]
         if adapters is not None:
+            if not adapters:
+                return None  # no tracker, no work (and `IN ()` is not SQL PostgreSQL takes)
             where = f" AND adapter IN ({','.join('?' * len(adapters))})"
             params = tuple(adapters)
         row = self._db.execute(
             "SELECT MIN(at) FROM (SELECT next_change_at AS at FROM tickets t WHERE next_change_at IS NOT NULL"
             f"{where} AND NOT EXISTS (SELECT 1 FROM retries r WHERE r.adapter = t.adapter"
             " AND r.ticket_id = t.ticket_id)"
-            f" UNION ALL SELECT retry_at FROM retries WHERE 1 = 1{where})", params * 2).fetchone()
+            f" UNION ALL SELECT retry_at FROM retries WHERE 1 = 1{where}) AS due", params * 2).fetchone()
         return _parse(row[0])
 
     def forget(self, adapter: str, ticket_id: str) -> None:
         """A ticket now known under another id (a Jira issue moved to another project)."""
         self._db.execute("DELETE FROM tickets WHERE adapter = ? AND ticket_id = ?", (adapter, ticket_id))
         self.retried(adapter, ticket_id)
+
+    def tickets(self, adapter: str | None = None) -> Iterator[TicketRecord]:
+        query = "SELECT adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"
+        params: tuple[Any, ...] = ()
+        if adapter is not None:
+            query += " WHERE adapter = ?"
+            params = (adapter,)
+        for row in self._db.execute(query + " ORDER BY adapter, ticket_id", params).fetchall():
+            yield self._record(row[0], row[1], row[2:])
 
     # --- retries ------------------------------------------------------------------
 
@@ -413,8 +254,9 @@ class Store:
 
     def waiting_retry(self, adapter: str, ticket_id: str, updated: datetime | None, now: datetime) -> bool:
         """The ticket failed at this very ``updated`` (or unreadable: None) and its delay is not over."""
-        row = self._db.execute("SELECT 1 FROM retries WHERE adapter = ? AND ticket_id = ? AND updated IS ?"
-                               " AND retry_at > ?", (adapter, ticket_id, _utc(updated), _utc(now))).fetchone()
+        row = self._db.execute(f"SELECT 1 FROM retries WHERE adapter = ? AND ticket_id = ? AND updated"
+                               f" {self._dialect.same} ? AND retry_at > ?",
+                               (adapter, ticket_id, _utc(updated), _utc(now))).fetchone()
         return row is not None
 
     def due_retries(self, adapter: str, now: datetime) -> list[str]:
@@ -436,65 +278,45 @@ class Store:
     def lock(self, adapter: str) -> Iterator[None]:
         """Hold the tracker's lock for a pass: the service and a cron `sync` never overlap.
 
-        An OS lock on a file beside the store: released by the kernel if the
-        process dies, so a crash never leaves a tracker locked.
+        SQLite: an OS lock on a file beside the store; PostgreSQL: an advisory lock on a
+        session held for the pass. Either is released if the process dies, so a crash
+        never leaves a tracker locked. Raises ``Busy`` when another pass holds it.
         """
-        if str(self.path) == ":memory:":
+        with self._dialect.lock(adapter, str(self.path)):
             yield
-            return
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in adapter)[:64]
-        digest = hashlib.sha1(adapter.encode("utf-8")).hexdigest()[:8]  # "a.b" and "a_b" differ
-        with open(f"{self.path}.{safe}-{digest}.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Busy(f"another pass of {adapter!r} is running on {self.path}") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def tickets(self, adapter: str | None = None) -> Iterator[TicketRecord]:
-        query = "SELECT adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"
-        params: tuple[Any, ...] = ()
-        if adapter is not None:
-            query += " WHERE adapter = ?"
-            params = (adapter,)
-        for row in self._db.execute(query + " ORDER BY adapter, ticket_id", params).fetchall():
-            yield self._record(row[0], row[1], row[2:])
 
     # --- one pass's work list -----------------------------------------------------------
 
     def queue_begin(self, adapter: str) -> None:
         """An empty work list for a pass: the tickets its change query listed as changed.
 
-        Kept in a temporary table (this connection's, on disk beyond a small cache), not in
-        memory: a first pass over 100,000 tickets holds a page of ids at a time."""
-        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS pass_queue (adapter TEXT NOT NULL,"
-                         " ticket_id TEXT NOT NULL, updated TEXT, PRIMARY KEY (adapter, ticket_id))")
-        self._db.execute("DELETE FROM temp.pass_queue WHERE adapter = ?", (adapter,))
+        Kept in a temporary table of the store's session (on disk beyond a small cache),
+        not in memory: a first pass over 100,000 tickets holds a page of ids at a time."""
+        self._db.execute(self._dialect.queue_ddl)
+        self._db.execute(f"DELETE FROM {self._dialect.queue} WHERE adapter = ?", (adapter,))
 
     def queue(self, adapter: str, ticket_id: str, updated: datetime | None) -> None:
         """Add a ticket to the pass's work list (listed twice: the later stamp is kept)."""
-        self._db.execute("INSERT INTO temp.pass_queue (adapter, ticket_id, updated) VALUES (?, ?, ?)"
-                         " ON CONFLICT (adapter, ticket_id) DO UPDATE SET updated ="
-                         " COALESCE(MAX(excluded.updated, pass_queue.updated), excluded.updated, pass_queue.updated)",
-                         (adapter, ticket_id, _utc(updated)))
+        self._db.execute(f"INSERT INTO {self._dialect.queue} (adapter, ticket_id, updated) VALUES (?, ?, ?)"
+                         f" ON CONFLICT (adapter, ticket_id) DO UPDATE SET updated = COALESCE("
+                         f"{self._dialect.greatest}(excluded.updated, pass_queue.updated), excluded.updated,"
+                         " pass_queue.updated)", (adapter, ticket_id, _utc(updated)))
 
     def queued(self, adapter: str) -> Iterator[tuple[str, datetime | None]]:
-        """The pass's work list, read a page at a time (in insertion order)."""
+        """The pass's work list, read a page at a time (in the order it was listed)."""
+        page: int = _setting("DUE_PAGE")
         after = 0
         while True:
-            rows = self._db.execute("SELECT rowid, ticket_id, updated FROM temp.pass_queue WHERE adapter = ?"
-                                    " AND rowid > ? ORDER BY rowid LIMIT ?", (adapter, after, DUE_PAGE)).fetchall()
+            rows = self._db.execute(f"SELECT seq, ticket_id, updated FROM {self._dialect.queue} WHERE adapter = ?"
+                                    " AND seq > ? ORDER BY seq LIMIT ?", (adapter, after, page)).fetchall()
             for row in rows:
                 yield row[1], _parse(row[2])
-            if len(rows) < DUE_PAGE:
+            if len(rows) < page:
                 return
             after = rows[-1][0]
 
     def queue_end(self, adapter: str) -> None:
-        self._db.execute("DELETE FROM temp.pass_queue WHERE adapter = ?", (adapter,))
+        self._db.execute(f"DELETE FROM {self._dialect.queue} WHERE adapter = ?", (adapter,))
 
     # --- what adapters learnt about their tracker ----------------------------------------
 
@@ -514,8 +336,9 @@ class Store:
         return self._db.execute("SELECT 1 FROM journal WHERE key = ?", (key,)).fetchone() is not None
 
     def journal(self, key: str, adapter: str, ticket_id: str, kind: str, at: datetime, detail: str = "") -> None:
-        self._db.execute("INSERT OR IGNORE INTO journal (key, adapter, ticket_id, kind, applied_at, detail)"
-                         " VALUES (?, ?, ?, ?, ?, ?)", (key, adapter, ticket_id, kind, _utc(at), detail))
+        self._db.execute("INSERT INTO journal (key, adapter, ticket_id, kind, applied_at, detail)"
+                         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                         (key, adapter, ticket_id, kind, _utc(at), detail))
 
     def journal_entries(self, adapter: str | None = None) -> list[dict[str, str]]:
         query = "SELECT key, adapter, ticket_id, kind, applied_at, detail FROM journal"
