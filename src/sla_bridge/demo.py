@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from .actions import Action, PostComment, SetDueDate, SetLabels, Transition
 from .adapters.memory import MemoryAdapter, MemoryTracker
@@ -31,7 +32,7 @@ from .engine import ClockEvaluation, Evaluation
 from .hookspecs import hookimpl
 from .model import Comment, Role, Ticket, tickets_from_json
 from .plugins import build_plugin_manager
-from .text import local
+from .text import local, plural
 from .store import Store, StoreError
 from .sync import Syncer
 
@@ -131,7 +132,9 @@ class _Narrator:
         self.counts = {"breaches": 0, "reminders": 0, "closures": 0, "writes": 0}
 
     def say(self, ticket: str, text: str) -> None:
-        self.console.print(f"{local(self.clock[0], self.config.calendar)}  {ticket:7}  {text}", soft_wrap=True)
+        # `text` is markup: what comes from the tracker in it is escaped by the caller.
+        self.console.print(f"{local(self.clock[0], self.config.calendar)}  {escape(ticket):7}  {text}",
+                           soft_wrap=True, emoji=False)
 
     @hookimpl
     def sla_bridge_action_applied(self, ticket: Ticket, action: Action, adapter: str) -> None:
@@ -140,15 +143,15 @@ class _Narrator:
             self.say(ticket.id, f"due date -> {local(action.due_at, self.config.calendar) if action.due_at else 'none'}")
         elif isinstance(action, SetLabels):
             changes = [f"+{label}" for label in sorted(action.add)] + [f"-{label}" for label in sorted(action.remove)]
-            self.say(ticket.id, f"labels {' '.join(changes)}")
+            self.say(ticket.id, f"labels {escape(' '.join(changes))}")
         elif isinstance(action, PostComment) and action.comment_kind == "reminder":
             self.counts["reminders"] += 1
-            self.say(ticket.id, f"[bold]reminder {action.key.rsplit('/', 1)[-1]}[/] sent to {ticket.reporter}")
+            self.say(ticket.id, f"[bold]reminder {action.key.rsplit('/', 1)[-1]}[/] sent to {escape(str(ticket.reporter))}")
         elif isinstance(action, PostComment):
             self.say(ticket.id, "closure notice sent")
         elif isinstance(action, Transition):
             self.counts["closures"] += 1
-            self.say(ticket.id, f"[bold]closed automatically[/] (status {action.to_status!r})")
+            self.say(ticket.id, f"[bold]closed automatically[/] (status {escape(repr(action.to_status))})")
 
     @hookimpl
     def sla_bridge_breach(self, ticket: Ticket, clock: ClockEvaluation, evaluation: Evaluation) -> None:
@@ -162,11 +165,11 @@ def _tracker_news(tracker: MemoryTracker, seen: dict[str, int], narrator: _Narra
     for ticket in tracker.tickets.values():
         start = seen.get(ticket.id)
         if start is None:
-            narrator.say(ticket.id, f"created by {ticket.reporter}: {ticket.title!r} ({ticket.severity})")
+            narrator.say(ticket.id, escape(f"created by {ticket.reporter}: {ticket.title!r} ({ticket.severity})"))
             start = 0
         for event in ticket.events[start:]:
             if isinstance(event, Comment) and event.role is Role.CUSTOMER:
-                narrator.say(ticket.id, f"{ticket.reporter} answered: {event.body!r}")
+                narrator.say(ticket.id, escape(f"{ticket.reporter} answered: {event.body!r}"))
         seen[ticket.id] = len(ticket.events)
 
 
@@ -179,13 +182,13 @@ def run_demo(console: Console, config: Config | None = None) -> dict[str, int]:
     pm = build_plugin_manager([narrator], load_entry_points=False)
     store, kept = _demo_store(cfg, console)
     syncer = Syncer(cfg, store, adapter, pm, clock=lambda: clock[0])
-    console.print(f"[bold]sla-bridge demo[/] - {cfg.file.contract.name}: {len(tracker._pending)} scripted"
+    console.print(f"[bold]sla-bridge demo[/] - {escape(cfg.file.contract.name)}: {len(tracker._pending)} scripted"
                   f" tracker events, {local(DEMO_START, cfg.calendar)} to {local(DEMO_END, cfg.calendar)}",
                   soft_wrap=True)
     tracker.reveal()
     existing = len(tracker.tickets)
     if existing:
-        console.print(f"The tracker already holds {existing} ticket(s) when sla-bridge first connects: reminders"
+        console.print(f"The tracker already holds {plural(existing, 'ticket')} when sla-bridge first connects: reminders"
                       f" long overdue are collapsed into one (catch_up = {cfg.policy.catch_up.value!r}), and the"
                       " auto-close waits a business day after it.", soft_wrap=True)
     seen: dict[str, int] = {}
@@ -196,7 +199,7 @@ def run_demo(console: Console, config: Config | None = None) -> dict[str, int]:
         summary = syncer.run(clock[0])
         passes += 1
         for problem in summary.errors + summary.conflicts:
-            narrator.say("", f"[yellow]{problem}[/]")
+            narrator.say("", f"[yellow]{escape(problem)}[/]")
         _tracker_news(tracker, seen, narrator)
         upcoming = [t for t in (tracker.next_event_at(), store.earliest_change()) if t is not None and t > clock[0]]
         if not upcoming:
