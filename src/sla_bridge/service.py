@@ -8,12 +8,19 @@ slowing the others. Passes never
 overlap (one worker thread, coalesced jobs). SIGTERM/SIGINT set a stop flag the
 sync checks between tickets, so the current ticket is finished and the store
 stays consistent; then the scheduler shuts down.
+
+Several replicas may serve one store (``Replica``): each polls the trackers whose
+lease it holds, beating on a thread of its own; see README "Several replicas".
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import secrets
 import signal
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -25,6 +32,7 @@ from .secrets import install_log_scrubbing
 from .app import App, build_app
 from .logs import JsonFormatter, SyncLog, configure as configure_logging  # noqa: F401 - JsonFormatter: moved
 from .config import Config
+from .store import Store, StoreError
 from .sync import SyncSummary, Syncer
 
 log = logging.getLogger("sla_bridge.service")
@@ -32,13 +40,87 @@ WAKE_JOB = "wake"
 MIN_WAKE = timedelta(seconds=1)
 FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(minutes=10)
+FORGET_REPLICA = timedelta(days=1)  # a replica silent this long leaves the status
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def holder_id() -> str:
+    """A replica's name: host, process, and a random part (a pid is reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Replica:
+    """This `serve` among the replicas sharing one store: its heartbeat and its trackers' leases.
+
+    A tracker is polled by the replica holding its lease (the ``leases`` table). Each
+    replica beats every third of the lease time: its heartbeat and its leases are renewed;
+    it takes free or expired leases up to its fair share (the trackers over the live
+    replicas, rounded up) and gives up what it holds beyond that share, so replicas joining
+    share the trackers and a dead replica's trackers are taken over within the lease time.
+    The lease decides who polls; the tracker's lock (``Store.lock``, held for each pass)
+    still keeps two passes of one tracker apart, even when a lease changes hands while a
+    pass runs.
+    """
+
+    def __init__(self, store: Store, trackers: list[str], lease: timedelta, *,
+                 clock: Callable[[], datetime] = utc_now, holder: str | None = None) -> None:
+        self.store = store
+        self.trackers = list(trackers)
+        self.lease = lease
+        self.clock = clock
+        self.holder = holder or holder_id()
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two beats."""
+        return self.lease.total_seconds() / 3
+
+    def share(self, now: datetime) -> int:
+        live = max(1, len(self.store.live_replicas(now)))
+        return max(1, math.ceil(len(self.trackers) / live))
+
+    def beat(self) -> list[str]:
+        """Renew, take up to the fair share, give up the surplus; the trackers newly taken."""
+        now = self.clock()
+        self.store.heartbeat(self.holder, now, self.lease)
+        self.store.prune_replicas(now - FORGET_REPLICA)
+        share = self.share(now)
+        held = [t for t in self.store.held_leases(self.holder, now) if t in self.trackers]
+        taken: list[str] = []
+        for name in self.trackers:
+            if len(held) >= share:
+                break
+            if name not in held and self.store.take_lease(name, self.holder, now, self.lease):
+                held.append(name)
+                taken.append(name)
+        for name in held[share:]:  # a replica joined: leave it its share
+            self.store.release_lease(name, self.holder, now)
+        return taken
+
+    def claim(self, name: str) -> bool:
+        """Hold the tracker's lease for a pass: renewed when held, taken when free and within
+        the share; False when another live replica polls it."""
+        now = self.clock()
+        if name in self.store.held_leases(self.holder, now):
+            return self.store.take_lease(name, self.holder, now, self.lease)
+        held = [t for t in self.store.held_leases(self.holder, now) if t in self.trackers]
+        if len(held) >= self.share(now):
+            return False
+        return self.store.take_lease(name, self.holder, now, self.lease)
+
+    def leave(self) -> None:
+        self.store.leave(self.holder, self.clock())
 
 
 class Service:
-    def __init__(self, app: App, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), *,
-                 pass_log: SyncLog | None = None) -> None:
+    def __init__(self, app: App, clock: Callable[[], datetime] = utc_now, *,
+                 pass_log: SyncLog | None = None, replica: Replica | None = None) -> None:
         self.app = app
         self.clock = clock
+        self.replica = replica
         self.pass_log = pass_log or SyncLog()
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -55,6 +137,8 @@ class Service:
             for name in names or list(self.syncers):
                 if self.stop.is_set():
                     return
+                if self.replica is not None and not self._claimed(name):
+                    continue  # another replica polls it
                 summary = self.syncers[name].run()
                 # A tracker that failed is not hammered: its own wake-up backs off.
                 self.backoff[name] = MIN_WAKE if summary.complete else min(
@@ -62,6 +146,46 @@ class Service:
                 # Logged once, as an error when it failed (with its reasons), else at info.
                 self.pass_log.pass_ended(summary)
                 self.arm_wake(name)
+
+    def _claimed(self, name: str) -> bool:
+        assert self.replica is not None
+        try:
+            return self.replica.claim(name)
+        except StoreError as exc:
+            log.warning("cannot take the tracker's lease: %s", exc, extra={"adapter": name})
+            return False
+
+    def beat(self) -> None:
+        """One heartbeat of this replica; a tracker it just took is polled at once."""
+        if self.replica is None:
+            return
+        try:
+            taken = self.replica.beat()
+        except StoreError as exc:
+            log.warning("heartbeat failed: %s", exc)
+            return
+        for name in taken:
+            if name in self.syncers and not self.stop.is_set():
+                log.info("lease taken", extra={"adapter": name})
+                self.scheduler.add_job(self.sync, "date", run_date=utc_now(), args=[[name]],
+                                       id=f"{WAKE_JOB}:{name}", replace_existing=True)
+
+    def heartbeats(self) -> threading.Thread:
+        """The replica's heartbeat, on a thread of its own (a long pass never delays it)."""
+        def loop() -> None:
+            interval = self.replica.interval if self.replica is not None else 1.0
+            while not self.stop.is_set():
+                self.beat()
+                self.stop.wait(interval)
+            if self.replica is not None:
+                try:
+                    self.replica.leave()
+                except StoreError as exc:
+                    log.warning("cannot give up the leases: %s", exc)
+
+        thread = threading.Thread(target=loop, name="sla-bridge-heartbeat", daemon=True)
+        thread.start()
+        return thread
 
     def sync_tickets(self, name: str, ticket_ids: list[str]) -> SyncSummary | None:
         """Sync the tickets a webhook named, now, read fresh; never beside a pass (the lock).
@@ -126,17 +250,22 @@ def serve(config: Config) -> None:
     http = http_settings(config)  # a bad [http] (a secret not set) stops before the store is opened
     pass_log = SyncLog()  # each write at info, a failed pass as an error
     app = build_app(config, extra_plugins=[pass_log])
-    service = Service(app, pass_log=pass_log)
+    replica = Replica(app.store, list(app.adapters), timedelta(seconds=config.file.sync.lease_seconds))
+    service = Service(app, pass_log=pass_log, replica=replica)
     face = HttpFace(http, app, service, service.clock) if http is not None else None
     signal.signal(signal.SIGTERM, service.shutdown)
     signal.signal(signal.SIGINT, service.shutdown)
     service.install()
     log.info("serving", extra={"adapter": ",".join(app.adapters)})
+    log.info("replica %s, lease %ss", replica.holder, config.file.sync.lease_seconds)
+    heartbeats = service.heartbeats()
     try:
         if face is not None:
             face.start()
         service.scheduler.start()
     finally:
+        service.stop.set()
+        heartbeats.join(timeout=10)  # gives its leases up: another replica polls at once
         if face is not None:
             face.stop()
         app.close()

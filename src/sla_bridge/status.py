@@ -109,7 +109,11 @@ def collect_status(store: Store, config: Config, filters: StatusFilter = StatusF
     ordered = {name: [row for _, row in sorted(rows, key=lambda item: item[0])] for name, rows in lists.items()}
     retries = [{**r, "retry_at": iso_text(r["retry_at"], cal)} for r in store.retries()
                if not filters.trackers or r["adapter"] in filters.trackers]
+    now = datetime.now(timezone.utc)
+    replicas = [{**r, "heartbeat_at": iso_text(r["heartbeat_at"], cal), "expires_at": iso_text(r["expires_at"], cal)}
+                for r in store.replicas(now)]
     return {"store": str(store.path), "ok": not any(s["failed"] for s in syncs), "tickets": count,
+            "replicas": replicas,
             "contracts": {key: c.name for key, c in config.contracts.all.items()},
             "filters": {"trackers": sorted(filters.trackers), "states": sorted(filters.states),
                         "severities": sorted(filters.severities), "limit": filters.limit or None},
@@ -145,6 +149,11 @@ def print_status(console: Console, report: dict[str, Any], cal: BusinessCalendar
             console.print(f"  error: {escape(error)}")
         if len(s["errors"]) > 3:
             console.print(f"  ... and {len(s['errors']) - 3} more errors (--json lists them all)")
+    for r in report.get("replicas", []):
+        leases = ", ".join(r["leases"]) or "no tracker"
+        state = "alive" if r["alive"] else "[yellow]silent[/]"
+        console.print(f"replica {escape(r['holder'])}: {state}, last heartbeat {_when(r['heartbeat_at'], cal)},"
+                      f" polls {escape(leases)}")
     for name, title in (("breached", "Breached"), ("at_risk", "At risk")):
         rows = report[name]
         if not rows:

@@ -287,6 +287,9 @@ class SyncSection(_Strict):
     workers: int = Field(default=10, ge=1, le=32)
     on_manual_change: OnManualChange = OnManualChange.OVERWRITE
     catch_up: CatchUp = CatchUp.COLLAPSE
+    # `serve` replicas on one store: a tracker is polled by the replica holding its lease,
+    # renewed every third of this; a dead replica's trackers are taken over within it.
+    lease_seconds: int = Field(default=30, ge=2, le=3600)
 
     @model_validator(mode="after")
     def _password_for_a_server_only(self) -> "SyncSection":

@@ -285,6 +285,72 @@ class Store:
         with self._dialect.lock(adapter, str(self.path)):
             yield
 
+    # --- several `serve` replicas: heartbeats and leases --------------------------------
+    #
+    # A lease says which replica polls a tracker; the tracker's lock (``lock``) stays what
+    # keeps two passes apart. Both are written with the replica's clock: the replicas'
+    # clocks must agree to well within the lease time (NTP does).
+
+    def heartbeat(self, holder: str, now: datetime, lease: timedelta) -> None:
+        """The replica is alive until `now` + `lease`; so are the leases it holds."""
+        until = _utc(now + lease)
+        self._db.execute("INSERT INTO replicas (holder, started_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?)"
+                         " ON CONFLICT (holder) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,"
+                         " expires_at = excluded.expires_at", (holder, _utc(now), _utc(now), until))
+        self._db.execute("UPDATE leases SET renewed_at = ?, expires_at = ? WHERE holder = ? AND expires_at > ?",
+                         (_utc(now), until, holder, _utc(now)))
+
+    def take_lease(self, adapter: str, holder: str, now: datetime, lease: timedelta) -> bool:
+        """Take (or renew) the tracker's lease: one atomic upsert, which changes the row only
+        when it is free, expired, or already `holder`'s. True when `holder` now holds it."""
+        rows = self._db.execute(
+            "INSERT INTO leases (adapter, holder, taken_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (adapter) DO UPDATE SET holder = excluded.holder, renewed_at = excluded.renewed_at,"
+            " expires_at = excluded.expires_at, taken_at = CASE WHEN leases.holder = excluded.holder"
+            " AND leases.expires_at > excluded.renewed_at THEN leases.taken_at ELSE excluded.taken_at END"
+            " WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.renewed_at"
+            " RETURNING holder", (adapter, holder, _utc(now), _utc(now), _utc(now + lease))).fetchall()
+        return bool(rows) and rows[0][0] == holder
+
+    def release_lease(self, adapter: str, holder: str, now: datetime) -> None:
+        """Give the lease up (expired at once): the next replica to poll takes it."""
+        self._db.execute("UPDATE leases SET expires_at = ? WHERE adapter = ? AND holder = ? AND expires_at > ?",
+                         (_utc(now), adapter, holder, _utc(now)))
+
+    def leave(self, holder: str, now: datetime) -> None:
+        """A replica stopping: its leases are free at once, its heartbeat row goes."""
+        self._db.execute("UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ?",
+                         (_utc(now), holder, _utc(now)))
+        self._db.execute("DELETE FROM replicas WHERE holder = ?", (holder,))
+
+    def live_replicas(self, now: datetime) -> list[str]:
+        return [str(r[0]) for r in self._db.execute(
+            "SELECT holder FROM replicas WHERE expires_at > ? ORDER BY holder", (_utc(now),))]
+
+    def held_leases(self, holder: str, now: datetime) -> list[str]:
+        return [str(r[0]) for r in self._db.execute(
+            "SELECT adapter FROM leases WHERE holder = ? AND expires_at > ? ORDER BY adapter", (holder, _utc(now)))]
+
+    def replicas(self, now: datetime) -> list[dict[str, Any]]:
+        """Every replica the store heard of (dead ones until pruned) with its live leases."""
+        leases: dict[str, list[str]] = {}
+        for adapter, holder in self._db.execute("SELECT adapter, holder FROM leases WHERE expires_at > ?"
+                                                " ORDER BY adapter", (_utc(now),)):
+            leases.setdefault(str(holder), []).append(str(adapter))
+        cols = ("holder", "started_at", "heartbeat_at", "expires_at")
+        return [dict(zip(cols, row)) | {"alive": str(row[3]) > str(_utc(now)), "leases": leases.get(str(row[0]), [])}
+                for row in self._db.execute("SELECT holder, started_at, heartbeat_at, expires_at FROM replicas"
+                                            " ORDER BY holder")]
+
+    def leases(self) -> list[dict[str, Any]]:
+        cols = ("adapter", "holder", "taken_at", "renewed_at", "expires_at")
+        return [dict(zip(cols, row)) for row in self._db.execute(
+            "SELECT adapter, holder, taken_at, renewed_at, expires_at FROM leases ORDER BY adapter")]
+
+    def prune_replicas(self, before: datetime) -> None:
+        """Forget replicas whose heartbeat stopped before `before` (a day ago, say)."""
+        self._db.execute("DELETE FROM replicas WHERE expires_at < ?", (_utc(before),))
+
     # --- one pass's work list -----------------------------------------------------------
 
     def queue_begin(self, adapter: str) -> None:

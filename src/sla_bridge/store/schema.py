@@ -72,6 +72,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (adapter, key)
     );
     """,
+    # 6: several `serve` replicas on one store: each one's heartbeat, and who polls which tracker
+    """
+    CREATE TABLE replicas (
+        holder TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE TABLE leases (
+        adapter TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        renewed_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    """,
 )
 
 

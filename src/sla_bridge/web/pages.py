@@ -63,6 +63,7 @@ class TrackerStatus:
     upcoming: list[Upcoming] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)
     contracts: list[str] = field(default_factory=list)  # the contracts its tickets are under (several only)
+    lease: str = ""  # the `serve` replica polling it, its lease and its last heartbeat (several replicas)
 
 
 def explain_path(tracker: str, ticket_id: str) -> str:
@@ -96,6 +97,7 @@ class Pages:
         """Per configured tracker: its last pass, breached and at-risk tickets, what comes next."""
         passes = self.view.passes()
         complete = last_successful(passes, last_complete)
+        leases = self.view.leases()
         found = []
         for name, section in self.config.file.trackers.items():
             status = TrackerStatus(name, section.adapter, passes.get(name), self._when(complete.get(name)))
@@ -115,6 +117,11 @@ class Pages:
                 (status.breached if flagged.breached else status.at_risk).append(row)
             status.upcoming = self._upcoming(name, now)
             status.retries = [{**r, "when": self._when(r["retry_at"])} for r in self.view.retries(name)]
+            lease = leases.get(name)
+            if lease is not None:
+                expired = lease["expires_at"] is None or lease["expires_at"] <= now
+                status.lease = (f"polled by replica {lease['holder']}, lease {'expired' if expired else 'until'}"
+                                f" {self._when(lease['expires_at'])}, last heartbeat {self._when(lease['heartbeat_at'])}")
             found.append(status)
         return found
 

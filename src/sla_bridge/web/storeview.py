@@ -10,7 +10,7 @@ its JSON functions over the summary ``sync.summarize`` keeps beside each snapsho
 Those JSON functions are the only SQL that differs between the two (``_JSON``).
 
 It reads the schema the ``store`` package migrates (tables ``cursors``, ``tickets``,
-``retries``), and refuses a store of another version rather than guess.
+``retries``, ``leases``, ``replicas``), and refuses a store of another version rather than guess.
 """
 
 from __future__ import annotations
@@ -221,6 +221,22 @@ class StoreView:
             rows = db.execute("SELECT ticket_id, attempts, retry_at, error FROM retries WHERE adapter = ?"
                               " ORDER BY retry_at", (tracker,)).fetchall()
         return [{"ticket_id": t, "attempts": n, "retry_at": _parse(at), "error": e} for t, n, at, e in rows]
+
+    def leases(self) -> dict[str, dict[str, Any]]:
+        """Per tracker: the replica polling it, its lease's expiry and that replica's last heartbeat."""
+        with self._db() as db:
+            rows = db.execute("SELECT l.adapter, l.holder, l.taken_at, l.expires_at, r.heartbeat_at FROM leases l"
+                              " LEFT JOIN replicas r ON r.holder = l.holder").fetchall()
+        return {str(a): {"holder": str(h), "taken_at": _parse(t), "expires_at": _parse(e), "heartbeat_at": _parse(b)}
+                for a, h, t, e, b in rows}
+
+    def replicas(self) -> list[dict[str, Any]]:
+        """The replicas the store heard of, with their last heartbeat (latest first)."""
+        with self._db() as db:
+            rows = db.execute("SELECT holder, started_at, heartbeat_at, expires_at FROM replicas"
+                              " ORDER BY heartbeat_at DESC, holder").fetchall()
+        return [{"holder": str(h), "started_at": _parse(s), "heartbeat_at": _parse(b), "expires_at": _parse(e)}
+                for h, s, b, e in rows]
 
     def snapshot(self, tracker: str, ticket_id: str) -> Ticket | None:
         with self._db() as db:

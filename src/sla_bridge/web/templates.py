@@ -76,6 +76,7 @@ Last pass ended {{ when(t.last_pass.last_finished) }}: {{ "complete" if t.last_p
 last complete pass {{ t.last_complete }}.</p>
 {% if t.last_pass.errors %}<ul class="errors">{% for e in t.last_pass.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
 {% else %}<p class="meta">No pass yet.</p>{% endif %}
+{% if t.lease %}<p class="meta" data-lease="{{ t.name }}">{{ t.lease }}</p>{% endif %}
 {% for title, rows, kind in [("Breached", t.breached, "breached"), ("At risk", t.at_risk, "at_risk")] %}
 <h3>{{ title }} <span class="meta">({{ rows|length }})</span></h3>
 {% if rows %}<div class="scroll"><table class="{{ kind }}-table" data-list="{{ kind }}">
