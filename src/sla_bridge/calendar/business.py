@@ -250,6 +250,22 @@ class BusinessCalendar:
             wanted = _minutes_to_us(minutes)
         if wanted == 0:  # also a float below half a microsecond
             return start.astimezone(self._zone)
+        ix, end_us = self._advance(ix, us, wanted)
+        if ix.exact:
+            return datetime.fromtimestamp(end_us / 1e6, self._zone)
+        return self._datetime(end_us)
+
+    def add_us(self, start: int, wanted: int) -> int:
+        """``add`` in epoch microseconds, for ``wanted >= 0`` microseconds of open time."""
+        if wanted <= 0:
+            if wanted < 0:
+                raise ValueError(f"wanted must be >= 0 microseconds, got {wanted}")
+            return start
+        return self._advance(self._ix, start, wanted)[1]
+
+    def _advance(self, ix: _Index | None, us: int, wanted: int) -> tuple[_Index, int]:
+        """The instant `wanted` (> 0) microseconds of open time after `us`, and the window
+        that holds it: ``add``'s search, on the running totals of open time."""
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
         # ix.segment and the search of the running totals, inlined.
@@ -257,7 +273,7 @@ class BusinessCalendar:
         starts = ix.starts_pad
         while starts[i + 1] <= us:
             i += 1
-        # Open time from the window start to `start`, plus what we want.
+        # Open time from the window start to `us`, plus what we want.
         if i < 0:
             target = wanted
         else:
@@ -272,35 +288,7 @@ class BusinessCalendar:
         cum = ix.cum_pad
         while cum[j] < target:
             j += 1
-        if ix.exact:
-            return datetime.fromtimestamp((ix.ends[j] - (cum[j] - target)) / 1e6, self._zone)
-        return self._datetime(ix.ends[j] - (cum[j] - target))
-
-    def add_us(self, start: int, wanted: int) -> int:
-        """``add`` in epoch microseconds, for ``wanted >= 0`` microseconds of open time."""
-        if wanted <= 0:
-            if wanted < 0:
-                raise ValueError(f"wanted must be >= 0 microseconds, got {wanted}")
-            return start
-        ix = self._ix
-        if ix is None or not ix.lo <= start < ix.hi:
-            ix = self._cover(start)
-        i = ix.by_day[start // _US_PER_DAY - ix.day0]
-        starts = ix.starts_pad
-        while starts[i + 1] <= start:
-            i += 1
-        if i < 0:
-            target = wanted
-        else:
-            end = ix.ends[i]
-            target = ix.cum_end[i] - (end - start if start < end else 0) + wanted
-        while target > ix.total:
-            ix = self._grow(ix, short_us=target - ix.total)  # same start: `i` and `target` hold
-        j = ix.by_open[target // ix.step]
-        cum = ix.cum_pad
-        while cum[j] < target:
-            j += 1
-        return ix.ends[j] - (cum[j] - target)
+        return ix, ix.ends[j] - (cum[j] - target)
 
     def between(self, a: datetime, b: datetime) -> float:
         """Open minutes in ``[a, b)``; ``-between(b, a)`` when ``b < a``.
