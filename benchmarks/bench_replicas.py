@@ -72,27 +72,9 @@ def run_replica(config_path: str, instant_file: str) -> None:
 
 
 def tracker_text(name: str, url: str, workers: int = 1) -> str:
-    return f"""
-[trackers.{name}]
-adapter = "redmine"
-workers = {workers}
-closing_status = "Closed"
-comment_visibility = "public"
-agents = ["login:agent", "role:Support"]
-severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
-[trackers.{name}.statuses]
-new = ["New"]
-in_progress = ["In Progress"]
-waiting_for_customer = ["Feedback"]
-resolved = ["Resolved"]
-closed = ["Closed", "Rejected"]
-[trackers.{name}.options]
-url = "{url}"
-api_key = {{ env = "{KEY_ENV}" }}
-projects = ["support"]
-labels_field = 1
-deadline_field = 2
-"""
+    from fake_redmine import redmine_section
+
+    return redmine_section(url, KEY_ENV, name=name, workers=workers)
 
 
 def config_text(store_url: str, trackers: dict[str, str], lease_seconds: int, workers: int = 1) -> str:

@@ -294,6 +294,34 @@ def _issue(rng: random.Random, issue_id: int, now: datetime, journals: _Journals
 # --- the server -----------------------------------------------------------------------
 
 
+def redmine_section(url: str, key_env: str, *, name: str = "redmine", project: str = "support",
+                    agents: tuple[str, ...] | list[str] = ("login:agent", "role:Support"), labels_field: int | str = 1,
+                    deadline_field: int | str = 2, workers: int | None = None) -> str:
+    """The ``[trackers.<name>]`` section for this fake, or for the live Redmine set up the same way
+    (scripts/redmine-live.sh): its statuses and priorities, the labels and deadline fields."""
+    return f"""
+[trackers.{name}]
+adapter = "redmine"
+{f"workers = {workers}" if workers is not None else ""}
+closing_status = "Closed"
+comment_visibility = "public"
+agents = {json.dumps(list(agents))}
+severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
+[trackers.{name}.statuses]
+new = ["New"]
+in_progress = ["In Progress"]
+waiting_for_customer = ["Feedback"]
+resolved = ["Resolved"]
+closed = ["Closed", "Rejected"]
+[trackers.{name}.options]
+url = "{url}"
+api_key = {{ env = "{key_env}" }}
+projects = ["{project}"]
+labels_field = {labels_field}
+deadline_field = {deadline_field}
+"""
+
+
 class FakeRedmine:
     """The issues and the behaviour; the HTTP handler only parses and answers."""
 

@@ -26,7 +26,7 @@ for extra in ("benchmarks", "tests", "src"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
-from fake_redmine import AGENT, CUSTOMER, FEEDBACK, IN_PROGRESS, ServerThread  # noqa: E402
+from fake_redmine import AGENT, FEEDBACK, IN_PROGRESS, ServerThread, redmine_section  # noqa: E402
 
 from sla_bridge.app import App, build_app  # noqa: E402
 from sla_bridge.config import load_config  # noqa: E402
@@ -43,27 +43,7 @@ HOSTILE_TITLE = '<script>alert("x")</script> Import & "accents" <b>cassé</b>'
 
 def config_text(url: str) -> str:
     example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    return example + f"""
-[trackers.redmine]
-adapter = "redmine"
-workers = 1
-closing_status = "Closed"
-comment_visibility = "public"
-agents = ["login:agent", "role:Support"]
-severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
-[trackers.redmine.statuses]
-new = ["New"]
-in_progress = ["In Progress"]
-waiting_for_customer = ["Feedback"]
-resolved = ["Resolved"]
-closed = ["Closed", "Rejected"]
-[trackers.redmine.options]
-url = "{url}"
-api_key = {{ env = "{KEY_ENV}" }}
-projects = ["support"]
-labels_field = 1
-deadline_field = 2
-"""
+    return example + redmine_section(url, KEY_ENV, workers=1)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from sla_bridge.markers import markers_in
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fake_redmine import AGENT, CLOSED, FEEDBACK, IN_PROGRESS, ServerThread
+from fake_redmine import AGENT, CLOSED, FEEDBACK, IN_PROGRESS, ServerThread, redmine_section
 
 T = datetime.fromisoformat
 KEY = "crash0123456789abcdef0123456789abcdef0123"
@@ -68,27 +68,7 @@ RUN_TIMEOUT = 120  # seconds for one run: a hung run fails the test
 
 def config_text(url: str, workers: int = 1) -> str:
     """The example contract and a Redmine tracker on the fake; the store beside the file."""
-    return example_config_text() + f"""
-[trackers.redmine]
-adapter = "redmine"
-workers = {workers}
-closing_status = "Closed"
-comment_visibility = "public"
-agents = ["login:agent", "role:Support"]
-severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
-[trackers.redmine.statuses]
-new = ["New"]
-in_progress = ["In Progress"]
-waiting_for_customer = ["Feedback"]
-resolved = ["Resolved"]
-closed = ["Closed", "Rejected"]
-[trackers.redmine.options]
-url = "{url}"
-api_key = {{ env = "{KEY_ENV}" }}
-projects = ["support"]
-labels_field = 1
-deadline_field = 2
-"""
+    return example_config_text() + redmine_section(url, KEY_ENV, workers=workers)
 
 
 @dataclass(frozen=True)

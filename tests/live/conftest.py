@@ -27,6 +27,8 @@ from sla_bridge.config import Config, TrackerSection, load_config
 from sla_bridge.demo import builtin_config
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
 SCRIPT = ROOT / "scripts" / "redmine-live.sh"
 ENV_FILE = Path(os.environ.get("SLA_BRIDGE_REDMINE_ENV", "/tmp/sla-bridge-redmine/env.json"))
 HOW = "start it with: bash scripts/redmine-live.sh install && bash scripts/redmine-live.sh start"
@@ -112,28 +114,13 @@ AGENTS = ["login:agent", "group:Support Team", "role:Support"]
 
 
 def live_config_text(env: dict[str, str], store: Path) -> str:
+    from fake_redmine import redmine_section  # the same section as for the fake Redmine
+
     example = re.sub(r'(?m)^store = .*$', f'store = "{store}"',
                      (ROOT / "config.example.toml").read_text(encoding="utf-8"), count=1)
-    return example + f"""
-[trackers.redmine]
-adapter = "redmine"
-closing_status = "Closed"
-comment_visibility = "public"
-agents = {json.dumps(AGENTS)}
-severities = {{ Immediate = "bloquante", Urgent = "bloquante", High = "majeure", Normal = "mineure", Low = "mineure" }}
-[trackers.redmine.statuses]
-new = ["New"]
-in_progress = ["In Progress"]
-waiting_for_customer = ["Feedback"]
-resolved = ["Resolved"]
-closed = ["Closed", "Rejected"]
-[trackers.redmine.options]
-url = "{env['REDMINE_URL']}"
-api_key = {{ env = "SLA_BRIDGE_REDMINE_KEY" }}
-projects = ["{env['REDMINE_PROJECT']}"]
-labels_field = {env['REDMINE_LABELS_FIELD_ID']}
-deadline_field = {env['REDMINE_DEADLINE_FIELD_ID']}
-"""
+    return example + redmine_section(env["REDMINE_URL"], "SLA_BRIDGE_REDMINE_KEY", project=env["REDMINE_PROJECT"],
+                                     agents=AGENTS, labels_field=env["REDMINE_LABELS_FIELD_ID"],
+                                     deadline_field=env["REDMINE_DEADLINE_FIELD_ID"])
 
 
 @dataclass
