@@ -24,12 +24,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from test_redmine_adapter import (
     GROUP, JOURNALS, MEMBERSHIPS, PRIORITIES, PROJECTS, STATUSES, SUPPORT_ROLE, TRACKERS, URL, USERS, issue, journal,
     make_adapter, user,
 )
 
+import hostile_json
 from sla_bridge.adapters.base import ChangedTicket, PermanentError, SkippableError, TransientError
 from sla_bridge.adapters.redmine import RedmineAdapter
 from sla_bridge.adapters.redmine_parse import Progress, issue_rows
@@ -710,16 +711,10 @@ def test_messages_start_with_the_tracker_name_once(redmine: FakeRedmine, clock: 
 
 # --- 6. property tests: arbitrary and malformed JSON -------------------------------------------------------------
 
-SETTINGS = settings(derandomize=True, deadline=None, max_examples=100,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-scalars = (st.none() | st.booleans() | st.integers(-3, 2**63) | st.floats(allow_nan=False, allow_infinity=False)
-           | st.text(max_size=12)
-           | st.sampled_from(["2025-06-02T08:00:00Z", "2025-06-02T08:00:00", "2025-06-02", "0001-01-01T00:00:00-14:00",
-                              "9999-12-31T23:59:59+14:00", "7", "-1", "3", "1", "5", "10", "status_id", "priority_id",
-                              "category_id", "tracker_id", "attr", "cf", "Feedback", "sla-bloquante", "../1", "",
-                              "[" * 50 + "]" * 50, "false"]))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+json_values = hostile_json.json_values([
+    "2025-06-02T08:00:00Z", "2025-06-02T08:00:00", "2025-06-02", "5", "10", "status_id", "priority_id",
+    "category_id", "tracker_id", "attr", "cf", "Feedback", "sla-bloquante", "../1"
+])  # the tracker's own words, often met in hostile answers
 ISSUE_KEYS = ["id", "project", "tracker", "status", "priority", "author", "category", "subject", "due_date",
               "custom_fields", "created_on", "updated_on", "fixed_version", "journals"]
 JOURNAL_KEYS = ["id", "user", "notes", "created_on", "private_notes", "details"]
@@ -730,27 +725,11 @@ FIELDS: dict[str, str | int] = {"domaine": "category", "type_demande": "tracker"
 
 
 def mutated(base: Any, keys: list[str]) -> st.SearchStrategy[Any]:
-    """`base` with some of `keys` replaced by arbitrary JSON or deleted; sometimes arbitrary JSON itself."""
-    edits = st.lists(st.tuples(st.sampled_from(keys), st.none() | st.just("<delete>") | json_values), max_size=4)
-
-    def apply(changes: list[tuple[str, Any]]) -> Any:
-        data = copy.deepcopy(base)
-        for key, value in changes:
-            if value == "<delete>":
-                data.pop(key, None)
-            else:
-                data[key] = value
-        return data
-
-    return st.one_of(edits.map(apply), json_values)
+    return hostile_json.mutated(base, keys, json_values)
 
 
 def listed(base: list[Any], keys: list[str]) -> st.SearchStrategy[Any]:
-    """A list of `base` items, one of them mutated; sometimes arbitrary JSON instead of the list."""
-    return st.one_of(
-        st.integers(0, len(base) - 1).flatmap(
-            lambda i: mutated(base[i], keys).map(lambda item: base[:i] + [item] + base[i + 1:])),
-        json_values)
+    return hostile_json.listed(base, keys, json_values)
 
 
 def offline_adapter(answers: dict[str, Any] | None = None) -> RedmineAdapter:
@@ -793,19 +772,19 @@ def check_parse(adapter: RedmineAdapter, data: Any) -> None:
     json.dumps(ticket_to_json(result))  # the store can keep it
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(raw=mutated(issue(journals=JOURNALS), ISSUE_KEYS))
 def test_any_issue_json_gives_a_ticket_or_a_skippable_error(raw: Any) -> None:
     check_parse(offline_adapter(), {"issue": raw} if isinstance(raw, dict) else raw)
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(journals=listed(JOURNALS, JOURNAL_KEYS))
 def test_any_journals_give_a_ticket_or_a_skippable_error(journals: Any) -> None:
     check_parse(offline_adapter(), {"issue": issue(journals=journals)})
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(details=listed(JOURNALS[1]["details"], DETAIL_KEYS), fields=listed(issue()["custom_fields"],
                                                                           ["id", "value", "multiple"]))
 def test_any_details_or_custom_fields_give_a_ticket_or_a_skippable_error(details: Any, fields: Any) -> None:
@@ -813,7 +792,7 @@ def test_any_details_or_custom_fields_give_a_ticket_or_a_skippable_error(details
         "details": details}])})
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(answer=st.one_of(
     listed([{"id": 1, "updated_on": "2025-06-02T09:00:00Z"}, {"id": 2, "updated_on": "2025-06-02T09:01:00Z"}],
            ["id", "updated_on", "subject"]).map(lambda rows: {"issues": rows, "total_count": 2, "offset": 0,
@@ -836,7 +815,7 @@ def test_any_change_query_answer_gives_rows_or_problems(answer: Any) -> None:
     assert [(r.id, r.updated, r.problem) for r in page] == [(r.id, r.updated, r.problem) for r in rows]
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(data=st.one_of(mutated(user(7, "cust-admin", "Alice", "Martin", [(5, "Reporter", False)], True,
                                    "alice.martin@example.test", [(11, "Clients")])["user"], USER_KEYS),
                       json_values),

@@ -8,7 +8,6 @@ arbitrary and malformed JSON.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import traceback
@@ -19,11 +18,12 @@ from typing import Any
 import pytest
 import requests
 import responses
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from test_zammad_adapter import ARTICLES, HISTORY, ME, USERS, article, make_adapter, reads, row, ticket
 from test_zammad_sync import Bridge, WallClock, keys, waiting
 from zammad_fake import ARTICLE_BODY_LIMIT, FakeZammad
 
+import hostile_json
 from sla_bridge.actions import SetDueDate
 from sla_bridge.adapters.base import PermanentError, SkippableError, TransientError
 from sla_bridge.adapters.zammad import ZammadAdapter
@@ -330,15 +330,10 @@ def test_messages_start_with_the_tracker_name_once(caplog: pytest.LogCaptureFixt
 
 # --- 7. property tests: arbitrary and malformed JSON ---------------------------------------------
 
-SETTINGS = settings(derandomize=True, deadline=None, max_examples=100,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-scalars = (st.none() | st.booleans() | st.integers(-3, 2**63) | st.floats(allow_nan=False, allow_infinity=False)
-           | st.text(max_size=12)
-           | st.sampled_from(["2025-06-02T08:00:00.000Z", "2025-06-02T08:00:00", "2025-06-02", "0001-01-01T00:00:00-14:00",
-                              "9999-12-31T23:59:59+14:00", "7", "-1", "3", "1", "Ticket", "updated", "state", "tag",
-                              "System", "Agent", '["a", ["b"]]', "[" * 50 + "]" * 50, "", "false"]))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+json_values = hostile_json.json_values([
+    "2025-06-02T08:00:00.000Z", "2025-06-02T08:00:00", "2025-06-02", "Ticket", "updated", "state", "tag",
+    "System", "Agent", '["a", ["b"]]'
+])  # the tracker's own words, often met in hostile answers
 TICKET_KEYS = ["id", "created_at", "updated_at", "state", "title", "customer_id", "customer", "group", "priority",
                "sla_due_at", "owner_id"]
 ENTRY_KEYS = ["id", "o_id", "object", "type", "attribute", "created_at", "created_by_id", "value_from", "value_to",
@@ -348,27 +343,11 @@ ARTICLE_KEYS = ["id", "created_at", "created_by_id", "origin_by_id", "sender", "
 
 
 def mutated(base: Any, keys: list[str]) -> st.SearchStrategy[Any]:
-    """`base` with some of `keys` replaced by arbitrary JSON or deleted; sometimes arbitrary JSON itself."""
-    edits = st.lists(st.tuples(st.sampled_from(keys), st.none() | st.just("<delete>") | json_values), max_size=4)
-
-    def apply(changes: list[tuple[str, Any]]) -> Any:
-        data = copy.deepcopy(base)
-        for key, value in changes:
-            if value == "<delete>":
-                data.pop(key, None)
-            else:
-                data[key] = value
-        return data
-
-    return st.one_of(edits.map(apply), json_values)
+    return hostile_json.mutated(base, keys, json_values)
 
 
 def listed(base: list[Any], keys: list[str]) -> st.SearchStrategy[Any]:
-    """A list of `base` items, one of them mutated; sometimes arbitrary JSON instead of the list."""
-    return st.one_of(
-        st.tuples(st.integers(0, len(base) - 1), st.data()).flatmap(
-            lambda pick: mutated(base[pick[0]], keys).map(lambda item: base[:pick[0]] + [item] + base[pick[0] + 1:])),
-        json_values)
+    return hostile_json.listed(base, keys, json_values)
 
 
 def offline_adapter(answers: dict[str, Any] | None = None) -> ZammadAdapter:
@@ -403,13 +382,13 @@ def check_parse(adapter: ZammadAdapter, raw: Any, tags: Any, history: Any, artic
     json.dumps(ticket_to_json(result))  # the store can keep it
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(raw=mutated(ticket(), TICKET_KEYS))
 def test_any_ticket_json_gives_a_ticket_or_a_skippable_error(raw: Any) -> None:
     check_parse(offline_adapter(), raw, {"tags": ["sla-bloquante"]}, HISTORY, ARTICLES)
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(history=st.one_of(listed(HISTORY["history"], ENTRY_KEYS).map(lambda items: HISTORY | {"history": items}),
                          mutated(HISTORY, ["history", "assets"])),
        tags=mutated({"tags": ["vip"]}, ["tags"]))
@@ -417,13 +396,13 @@ def test_any_history_or_tags_give_a_ticket_or_a_skippable_error(history: Any, ta
     check_parse(offline_adapter(), ticket(), tags, history, ARTICLES)
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(articles=listed(ARTICLES, ARTICLE_KEYS))
 def test_any_articles_give_a_ticket_or_a_skippable_error(articles: Any) -> None:
     check_parse(offline_adapter(), ticket(), {"tags": []}, HISTORY, articles)
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(answer=st.one_of(listed([row(1, "2025-06-02T09:00:00.000Z"), row(2, "2025-06-02T09:01:00.000Z")],
                                ["id", "updated_at", "group"]), json_values))
 def test_any_change_query_answer_gives_rows_or_problems(answer: Any) -> None:
@@ -439,7 +418,7 @@ def test_any_change_query_answer_gives_rows_or_problems(answer: Any) -> None:
         assert problems and str(exc).startswith("zm: ")
 
 
-@SETTINGS
+@hostile_json.SETTINGS
 @given(data=st.one_of(mutated(USERS[4], ["id", "login", "email", "firstname", "roles", "groups", "organization",
                                          "organizations"]), json_values))
 def test_any_user_json_gives_a_person_or_a_skippable_error(data: Any) -> None:
