@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tomllib
 import uuid
 from dataclasses import dataclass
@@ -263,3 +264,24 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | Pos
         return tmp_path / "s.sqlite"
     location: PostgresLocation = request.getfixturevalue("postgres")
     return location
+
+
+def memory_config(tmp_path: Path, name: str = "sample", extra: str = "") -> Path:
+    """The example contract, its store beside the file, and a memory tracker `name` seeded with the
+    demo's tickets; `extra`: more keys for the tracker's section."""
+    root = Path(__file__).resolve().parent.parent
+    samples = root / "src" / "sla_bridge" / "data" / "demo-tickets.json"
+    example = (root / "config.example.toml").read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^store = .*$', 'store = "state.sqlite"', example, count=1) + f"""
+[trackers.{name}]
+adapter = "memory"
+closing_status = "closed"
+{extra}
+agents = ["login:sla-bridge", "group:support"]
+statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], \
+workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
+options = {{ tickets = "{samples}" }}
+"""
+    path = tmp_path / "sla.toml"
+    path.write_text(text, encoding="utf-8")
+    return path

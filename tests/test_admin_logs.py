@@ -15,6 +15,7 @@ import requests
 import responses
 from click.testing import CliRunner
 
+from conftest import memory_config
 from sla_bridge import logs
 from sla_bridge.actions import PostComment
 from sla_bridge.cli import cli
@@ -23,8 +24,6 @@ from sla_bridge.model import Ticket
 from sla_bridge.secrets import register
 from sla_bridge.sync import SyncSummary
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "src" / "sla_bridge" / "data" / "demo-tickets.json"
 AT = "2025-05-21T12:00"
 
 
@@ -33,21 +32,6 @@ def reset_logging() -> Iterator[None]:
     yield
     logs.reset()
     assert not [h for h in logging.getLogger().handlers if isinstance(h, logs.StderrHandler)]
-
-
-def memory_config(tmp_path: Path) -> Path:
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    text = re.sub(r'(?m)^store = .*$', 'store = "state.sqlite"', example, count=1) + f"""
-[trackers.sample]
-adapter = "memory"
-closing_status = "closed"
-agents = ["login:sla-bridge", "group:support"]
-statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
-options = {{ tickets = "{SAMPLES}" }}
-"""
-    path = tmp_path / "sla.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import memory_config
 from sla_bridge.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,21 +134,6 @@ MARKUP_TICKETS = """{"tickets": [
   "events": [{"type": "status", "at": "2025-05-06T10:00:00+02:00", "from": "new", "to": "waiting_for_customer",
               "by": "sam", "by_role": "agent"}]}]}"""
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0[12]:00$")  # Europe/Paris, to the second
-
-
-def memory_config(tmp_path: Path, name: str = "sample") -> Path:
-    text = re.sub(r'(?m)^store = .*$', 'store = "state.sqlite"', Path(EXAMPLE).read_text(encoding="utf-8"),
-                  count=1) + f"""
-[trackers.{name}]
-adapter = "memory"
-closing_status = "closed"
-agents = ["login:sla-bridge", "group:support"]
-statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
-options = {{ tickets = "{SAMPLES}" }}
-"""
-    path = tmp_path / "sla.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_explain_and_evaluate_print_tracker_text_never_as_markup(tmp_path: Path) -> None:

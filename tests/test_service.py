@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 import responses
 from click.testing import CliRunner
 
+from conftest import memory_config as shared_memory_config
 from sla_bridge.actions import Applied
 from sla_bridge.adapters.base import ChangedTicket, PermanentError, TransientError
 from sla_bridge.adapters.memory import MemoryAdapter, MemoryTracker
@@ -37,25 +37,11 @@ from sla_bridge.identity import Person
 
 ALICE = Person(id="3", login="alice", name="Alice Martin")  # a customer: her name is not her login
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "src" / "sla_bridge" / "data" / "demo-tickets.json"
 T = datetime.fromisoformat
 
 
 def memory_config(tmp_path: Path) -> Path:
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    text = re.sub(r'(?m)^store = .*$', 'store = "state.sqlite"', example, count=1) + f"""
-[trackers.sample]
-adapter = "memory"
-closing_status = "closed"
-poll_interval_seconds = 60
-agents = ["login:sla-bridge", "group:support"]
-statuses = {{ new = ["new"], in_progress = ["in_progress"], waiting_for_customer = ["waiting_for_customer"], workaround_delivered = ["workaround_delivered"], resolved = ["resolved"], closed = ["closed"] }}
-options = {{ tickets = "{SAMPLES}" }}
-"""
-    path = tmp_path / "sla.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return shared_memory_config(tmp_path, extra="poll_interval_seconds = 60")
 
 
 def test_wake_job_is_armed_at_the_earliest_timed_change() -> None:

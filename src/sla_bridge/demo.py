@@ -27,7 +27,7 @@ from rich.markup import escape
 
 from .actions import Action, PostComment, SetDueDate, SetLabels, Transition
 from .adapters.memory import MemoryAdapter, MemoryTracker
-from .config import Config, config_from_mapping
+from .config import Config, config_from_mapping, read_toml
 from .engine import ClockEvaluation, Evaluation
 from .hookspecs import hookimpl
 from .model import Comment, Role, Ticket, tickets_from_json
@@ -67,21 +67,7 @@ def builtin_config(raw: dict[str, Any] | None = None, source: Path | None = None
 
 def demo_config(path: Path) -> Config:
     """``demo --config PATH``: the contract of PATH run with the demo's tracker; any error names PATH."""
-    from .errors import ConfigError
-
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: a directory, not a configuration file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return builtin_config(raw, path)
+    return builtin_config(read_toml(path), path)
 
 
 def demo_dir() -> Path:

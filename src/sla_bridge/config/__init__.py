@@ -98,20 +98,26 @@ def adapter_options(model: type[M], config: Config, name: str, section: TrackerS
         raise ConfigError(_format_errors(config.path, exc, f"trackers.{name}.options")) from None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, validate and compile a configuration file; raise ConfigError on any problem."""
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A configuration file's TOML; ConfigError naming the file when it cannot be read."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a directory, not a configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    return config_from_mapping(raw, path)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and compile a configuration file; raise ConfigError on any problem."""
+    path = Path(path)
+    return config_from_mapping(read_toml(path), path)
 
 
 def config_from_mapping(raw: Mapping[str, Any], path: Path = Path("<config>")) -> Config:
