@@ -81,6 +81,20 @@ class Kill:
         return f"timer {self.delay:.2f}s" if self.on == "timer" else f"after {self.on} {self.count}"
 
 
+def waiting_tickets(app: Any, waiting: int) -> list[int]:
+    """`waiting` + 1 tickets created Monday 09:30 by the customer (Urgent: bloquante), acknowledged
+    at 10:00 by the agent, all but the last set waiting for the customer at 11:00."""
+    app.set_now(CREATED)
+    tickets: list[int] = [app.create_issue(f"Panne {i}", priority=4) for i in range(1, waiting + 2)]
+    app.set_now(T("2025-06-02T10:00:00+02:00"))
+    for issue in tickets:
+        app.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
+    app.set_now(WAITING)
+    for issue in tickets[:-1]:
+        app.act(issue, AGENT, notes="Un correctif est prêt : merci de tester.", status=FEEDBACK)
+    return tickets
+
+
 @dataclass
 class Outcome:
     kill: Kill | None
@@ -114,16 +128,7 @@ class CrashWorld:
         self.store = self.tmp / "sla-bridge.sqlite"
         self.env = {**os.environ, KEY_ENV: KEY, "PYTHONPATH": str(ROOT / "src")}
         self.rng = random.Random(self.seed)
-        # The tickets: created Monday 09:30 by the customer (Urgent: bloquante), acknowledged
-        # at 10:00 by the agent, set waiting for the customer at 11:00; one stays in progress.
-        self.app.set_now(CREATED)
-        self.tickets = [self.app.create_issue(f"Panne {i}", priority=4) for i in range(1, self.waiting + 2)]
-        self.app.set_now(T("2025-06-02T10:00:00+02:00"))
-        for issue in self.tickets:
-            self.app.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
-        self.app.set_now(WAITING)
-        for issue in self.tickets[:-1]:
-            self.app.act(issue, AGENT, notes="Un correctif est prêt : merci de tester.", status=FEEDBACK)
+        self.tickets = waiting_tickets(self.app, self.waiting)
         self.in_progress = self.tickets[-1]
 
     def close(self) -> None:
@@ -276,16 +281,21 @@ def run_scenario(tmp: Path, seed: int, waiting: int, seeded: int, timers: bool =
         world.close()
 
 
-@pytest.mark.parametrize("seed", [11])
-def test_sigkilled_runs_then_one_clean_run_send_each_reminder_and_closure_once(tmp_path: Path, seed: int) -> None:
-    # Kills placed by the server only (after the Nth request, after each write): the same kills on any machine.
-    result = run_scenario(tmp_path, seed, waiting=3, seeded=1, timers=False)
+def assert_exactly_once(result: dict[str, Any]) -> None:
+    """Every reminder and closure sent once, nothing missing, the store sound, the last run idle."""
     assert result["integrity"] == "ok"
     assert result["problems"] == [], result["problems"]
     assert all(not v for v in result["final"].values()), result["final"]
     assert result["last_run_wrote"] == [], "after the clean runs, a run writes nothing"
     assert result["journal_missing"] == [] and result["journal_extra"] == []
     assert result["failed_runs"] == [], result["failed_runs"]
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_sigkilled_runs_then_one_clean_run_send_each_reminder_and_closure_once(tmp_path: Path, seed: int) -> None:
+    # Kills placed by the server only (after the Nth request, after each write): the same kills on any machine.
+    result = run_scenario(tmp_path, seed, waiting=3, seeded=1, timers=False)
+    assert_exactly_once(result)
     # The hardest point was really hit: each reminder and closure notice (3 tickets x 4) applied by
     # the tracker, its run dead before the answer; so was each closing status change.
     assert result["killed_after_note"] >= 3 * 4 - 4, result["server_kills"]
@@ -298,12 +308,7 @@ def test_runs_with_several_workers_killed_at_any_point_still_send_each_reminder_
     """Four workers per run: a kill after one ticket's note finds the others mid-write (a field
     written, a note applied and unanswered, a status change in flight). Exactly once still."""
     result = run_scenario(tmp_path, 5, waiting=4, seeded=1, timers=False, workers=4)
-    assert result["integrity"] == "ok"
-    assert result["problems"] == [], result["problems"]
-    assert all(not v for v in result["final"].values()), result["final"]
-    assert result["last_run_wrote"] == [], "after the clean runs, a run writes nothing"
-    assert result["journal_missing"] == [] and result["journal_extra"] == []
-    assert result["failed_runs"] == [], result["failed_runs"]
+    assert_exactly_once(result)
     # Where a kill lands depends on how the workers interleave: fewer land than with one worker.
     assert result["killed_after_note"] >= 4, result["server_kills"]
     assert result["kills"] >= 12, result

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_replicas import KEY, config_text, start_replica, stop  # noqa: E402
-from fake_redmine import AGENT, CLOSED, FEEDBACK, IN_PROGRESS, ServerThread  # noqa: E402
+from fake_redmine import CLOSED, ServerThread  # noqa: E402
+from test_crash import waiting_tickets  # noqa: E402
 
 T = datetime.fromisoformat
 CREATED = T("2025-06-02T09:30:00+02:00")
@@ -70,14 +71,7 @@ class Cluster:
         self.tmp = tmp
         self.server = ServerThread(KEY, now=CREATED, server_clock="manual")
         self.app = self.server.app
-        self.app.set_now(CREATED)
-        self.tickets = [self.app.create_issue(f"Panne {i}", priority=4) for i in range(waiting + 1)]
-        self.app.set_now(T("2025-06-02T10:00:00+02:00"))
-        for issue in self.tickets:
-            self.app.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
-        self.app.set_now(WAITING)
-        for issue in self.tickets[:-1]:
-            self.app.act(issue, AGENT, notes="Un correctif est prêt : merci de tester.", status=FEEDBACK)
+        self.tickets = waiting_tickets(self.app, waiting)
         self.in_progress = self.tickets[-1]
         self.config = tmp / "sla-bridge.toml"
         self.config.write_text(config_text(location.url, {"redmine": self.server.url}, LEASE_SECONDS),
