@@ -22,6 +22,17 @@ class Coverage(enum.StrEnum):
     NOT_SEEN = "not_seen"    # nothing of the period: no figures, never "100 %"
 
 
+class _OnTicket:
+    """A row about one ticket: ``key`` names it as the rest of sla-bridge does (``tracker:id``)."""
+
+    tracker: str
+    ticket_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.tracker}:{self.ticket_id}"
+
+
 @dataclass(frozen=True)
 class Period:
     """Whole local days ``first_day`` .. ``last_day``: the instants ``[start, end)``."""
@@ -65,7 +76,7 @@ class TrackerCoverage:
 
 
 @dataclass(frozen=True)
-class ClockRow:
+class ClockRow(_OnTicket):
     """One ticket-clock: decided in the period (met or breached), or undecided at its end."""
 
     tracker: str
@@ -84,10 +95,6 @@ class ClockRow:
     late_minutes: float | None      # breached: business minutes past the deadline, to the stop (or period end)
     remaining_minutes: float | None  # undecided: business minutes left
     breached_under: str | None = None  # the severity in force when it was breached, if since changed
-
-    @property
-    def key(self) -> str:
-        return f"{self.tracker}:{self.ticket_id}"
 
     @property
     def decided(self) -> bool:
@@ -148,7 +155,7 @@ class Breach:
 
 
 @dataclass(frozen=True)
-class OutOfContract:
+class OutOfContract(_OnTicket):
     tracker: str
     ticket_id: str
     title: str
@@ -157,13 +164,9 @@ class OutOfContract:
     created: datetime
     reason: str  # not_entitled / out_of_scope
 
-    @property
-    def key(self) -> str:
-        return f"{self.tracker}:{self.ticket_id}"
-
 
 @dataclass(frozen=True)
-class AwaitingRelease:
+class AwaitingRelease(_OnTicket):
     """A "next minor release" resolution still owed at the period's end (no time target, no %)."""
 
     tracker: str
@@ -175,10 +178,6 @@ class AwaitingRelease:
     age_days: int  # calendar days from creation to the period's end
     status: str
     fix_version: str | None  # as the store knows it now (trackers keep no history of it)
-
-    @property
-    def key(self) -> str:
-        return f"{self.tracker}:{self.ticket_id}"
 
 
 @dataclass(frozen=True)
