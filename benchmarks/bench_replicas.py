@@ -10,12 +10,12 @@ days while replicas are killed::
 
 The benchmark (``python benchmarks/bench_replicas.py [--tickets N] [--trackers T]``)
 starts T fake Redmines (each in a process of its own, 100 ms per answer) of N
-generated issues each, and measures how long one replica, then three, take to make a
-first complete pass over every tracker (from the replicas' start: imports, the
-trackers' lookups and the lease's hand-over included). A tracker's pass is held by one replica at a time (its lease and its
-lock): replicas share the *trackers*, not one tracker's tickets, so three replicas
-on T >= 3 trackers go up to three times as fast as one, and on one tracker as fast as
-one. The ratio is printed on the last lines.
+generated issues each (by default one tracker of 600), and measures how long one
+replica, then three, take to make a first complete pass over every tracker (from the
+replicas' start: imports, the trackers' lookups and the lease's hand-over included).
+One replica holds a tracker's lease and lists its changes; the workers of all three
+take its tickets from the shared work list, so one tracker is synced by all three
+replicas. The ratio is printed on the last lines.
 
 Needs the live PostgreSQL of ``scripts/postgres-live.sh`` (its env file).
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import signal
@@ -50,6 +51,10 @@ def run_replica(config_path: str, instant_file: str) -> None:
     from sla_bridge.config import load_config
     from sla_bridge.service import Replica, Service
 
+    from sla_bridge.logs import configure
+
+    configure(default_level="info", default_format="json")  # in the replica's log file, as `serve` writes
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     config = load_config(config_path)
     app = build_app(config)
 
@@ -175,8 +180,8 @@ def main(argv: list[str]) -> None:
         run_replica(argv[1], argv[2])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tickets", type=int, default=300, help="issues on each fake Redmine")
-    parser.add_argument("--trackers", type=int, default=3)
+    parser.add_argument("--tickets", type=int, default=600, help="issues on each fake Redmine")
+    parser.add_argument("--trackers", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer of the fake")
     parser.add_argument("--workers", type=int, default=4, help="[trackers.*] workers")
     args = parser.parse_args(argv)
@@ -190,8 +195,7 @@ def main(argv: list[str]) -> None:
           f" {args.workers} workers per tracker")
     print(f"1 replica:  {one:7.1f} s  {total / one:6.1f} tickets/s")
     print(f"3 replicas: {three:7.1f} s  {total / three:6.1f} tickets/s")
-    print(f"throughput ratio 3 vs 1: {one / three:.2f}x (a tracker's pass is held by one replica at a time:"
-          f" the ratio is bounded by min(3, trackers))")
+    print(f"throughput ratio 3 vs 1: {one / three:.2f}x (goal >= 2.5x)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pytest
 from sla_bridge import store as store_module
 from sla_bridge.actions import Applied
 from sla_bridge.model import Ticket
-from sla_bridge.store import MIGRATIONS, RETRY_FIRST, RETRY_MAX, Busy, PostgresLocation, Store, StoreError
+from sla_bridge.store import MIGRATIONS, RETRY_FIRST, RETRY_MAX, Busy, Claimer, PostgresLocation, Store, StoreError
 from sla_bridge.identity import Person
 
 ALICE = Person(id="3", login="alice", name="Alice Martin")  # a customer: her name is not her login
@@ -387,9 +387,11 @@ def test_earliest_change_with_and_without_an_adapter_list(store: Store) -> None:
 
 # --- one pass's work list ---------------------------------------------------------------------------------------
 
-def test_the_work_list_keeps_the_listed_order_and_the_later_stamp(store: Store,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "DUE_PAGE", 3)  # read in pages
+def claimed(store: Store, adapter: str, claimer: Claimer, limit: int = 100) -> list[tuple[str, datetime | None]]:
+    return [(c.ticket_id, c.updated) for c in store.claim(adapter, claimer, limit)]
+
+
+def test_the_work_list_keeps_the_listed_order_and_the_later_stamp(store: Store) -> None:
     store.queue_begin("rm")
     early, late = T("2025-06-02T10:00:00Z"), T("2025-06-02T11:00:00Z")
     for i in range(7):
@@ -399,43 +401,90 @@ def test_the_work_list_keeps_the_listed_order_and_the_later_stamp(store: Store,
     store.queue("rm", "3", None)     # a retry alone
     store.queue("rm", "4", late)
     store.queue("rm", "4", early)    # the earlier stamp second: the later one stays
-    assert list(store.queued("rm")) == [("10", early), ("9", late), ("8", early), ("7", early), ("6", early),
-                                        ("5", early), ("4", late), ("3", None)]
+    with store.claimer() as claimer:
+        assert claimed(store, "rm", claimer, 3) == [("10", early), ("9", late), ("8", early)]
+        assert claimed(store, "rm", claimer) == [("7", early), ("6", early), ("5", early), ("4", late), ("3", None)]
+        assert claimed(store, "rm", claimer) == [], "each ticket is claimed once"
+    store.queue_end("rm", True)
 
 
-def test_each_tracker_has_its_own_work_list_and_a_new_pass_starts_empty(store: Store) -> None:
+def test_each_tracker_has_its_own_work_list(store: Store) -> None:
     stamp = T("2025-06-02T10:00:00Z")
     store.queue_begin("rm")
     store.queue_begin("zm")
     store.queue("rm", "1", stamp)
     store.queue("zm", "1", stamp)
     store.queue("zm", "2", stamp)
-    assert [t for t, _ in store.queued("rm")] == ["1"] and [t for t, _ in store.queued("zm")] == ["1", "2"]
-    store.queue_end("zm")
-    assert list(store.queued("zm")) == [] and [t for t, _ in store.queued("rm")] == ["1"]
+    assert store.pending("rm") == 1 and store.pending("zm") == 2
+    with store.claimer() as claimer:
+        assert [t for t, _ in claimed(store, "zm", claimer)] == ["1", "2"]
+        assert [t for t, _ in claimed(store, "rm", claimer)] == ["1"]
+    store.queue_end("rm", True)
+    store.queue_end("zm", True)
+
+
+def test_a_done_ticket_leaves_the_list_unless_listed_again_meanwhile(store: Store) -> None:
+    stamp = T("2025-06-02T10:00:00Z")
     store.queue_begin("rm")
-    assert list(store.queued("rm")) == []
+    store.queue("rm", "1", stamp)
+    store.queue("rm", "2", stamp)
+    with store.claimer() as claimer:
+        one, two = store.claim("rm", claimer, 2)
+        assert store.holds("rm", one) and store.holds("rm", two)
+        store.queue("rm", "2", stamp + timedelta(seconds=5))  # a webhook, or an edit, while in hand
+        assert store.claim("rm", claimer, 5) == [], "in hand: not claimed twice"
+        store.done("rm", one)
+        store.done("rm", two)
+        assert not store.holds("rm", one) and store.pending("rm") == 1
+        again = store.claim("rm", claimer, 5)
+        assert [(c.ticket_id, c.updated) for c in again] == [("2", stamp + timedelta(seconds=5))]
+        store.done("rm", again[0])
+    assert store.pending("rm") == 0
+    store.queue_end("rm", True)
 
 
-def test_due_tickets_can_leave_the_work_lists_tickets_to_it(store: Store) -> None:
+def test_timed_changes_join_the_list_unless_listed_or_retrying(store: Store) -> None:
     now = T("2025-06-02T10:00:00Z")
-    for i in ("1", "2", "3"):
+    for i in ("1", "2", "3", "4"):
         store.save_ticket("rm", ticket(i), Applied(), {}, now - timedelta(minutes=1))
+    store.save_ticket("rm", ticket("5"), Applied(), {}, now + timedelta(minutes=1))  # not yet
+    store.defer("rm", "4", now - timedelta(hours=1), "boom")                      # left to due_retries
     store.queue_begin("rm")
     store.queue("rm", "2", now)
-    assert [r.ticket_id for r in store.due_tickets("rm", now, skip_queued=True)] == ["1", "3"]
-    assert [r.ticket_id for r in store.due_tickets("rm", now)] == ["1", "2", "3"]
+    store.queue_due("rm", now)
+    with store.claimer() as claimer:
+        claims = store.claim("rm", claimer, 10)
+    assert [(c.ticket_id, c.due) for c in claims] == [("2", False), ("1", True), ("3", True)]
+    store.queue_end("rm", False)
 
 
-def test_the_work_list_belongs_to_the_store_that_made_it(store_location: Where) -> None:
-    """A TEMP table: another process's (another Store's) work list is not this one's."""
+def test_the_work_list_is_the_process_own_on_sqlite_and_shared_on_postgresql(store_location: Where) -> None:
+    """SQLite: a TEMP table, one process's. PostgreSQL: one list for every replica, each ticket
+    claimed by one of them, and free again at once when its claimer is gone."""
     one, two = Store(store_location), Store(store_location)
-    one.queue_begin("rm")
-    two.queue_begin("rm")
-    one.queue("rm", "1", None)
-    assert [t for t, _ in one.queued("rm")] == ["1"] and list(two.queued("rm")) == []
-    one.close()
-    two.close()
+    try:
+        one.queue_begin("rm")
+        two.queue_begin("rm")
+        one.queue("rm", "1", None)
+        one.queue("rm", "2", None)
+        with one.claimer() as first:
+            with two.claimer() as second:
+                if not one.shared_work:
+                    assert two.claim("rm", second, 10) == [] and two.work() == []
+                    return
+                assert [c.ticket_id for c in one.claim("rm", first, 1)] == ["1"]
+                assert [c.ticket_id for c in two.claim("rm", second, 10)] == ["2"], "not the one in hand"
+                assert two.work_waiting(["rm", "zm"]) == []
+                assert two.work("rm") == [{"adapter": "rm", "tickets": 2, "claimed": 2}]
+        # Both claimers gone (a replica killed): what they held is free for anyone.
+        assert two.work_waiting(["rm"]) == ["rm"]
+        with two.claimer() as third:
+            assert sorted(c.ticket_id for c in two.claim("rm", third, 10)) == ["1", "2"]
+        two.queue_end("rm", False)  # a pass that did not complete: the free ones go
+        assert two.pending("rm") == 0
+    finally:
+        one.close()
+        two.close()
 
 
 # --- one pass per tracker at a time -----------------------------------------------------------------------------
@@ -519,3 +568,15 @@ def test_another_process_holding_the_tracker_makes_a_pass_busy_until_it_dies(sto
     else:
         pytest.fail("the lock of a killed process was not released")
     store.close()
+
+
+def test_a_listing_holds_its_tickets_until_it_ends(store: Store) -> None:
+    """A pass lists the whole change query before anyone (another replica) writes to a ticket."""
+    store.queue_begin("rm")
+    with store.claimer() as lister, store.claimer() as other:
+        store.queue("rm", "1", None, hold=lister)
+        store.queue("rm", "2", None, hold=lister)
+        assert store.claim("rm", other, 10) == [], "still being listed"
+        store.release("rm", lister)
+        assert [c.ticket_id for c in store.claim("rm", other, 10)] == ["1", "2"]
+    store.queue_end("rm", False)

@@ -26,7 +26,7 @@ from sla_bridge.errors import ConfigError
 from sla_bridge.identity import Person
 from sla_bridge.model import Ticket
 from sla_bridge.secrets import SecretRef
-from sla_bridge.store import DatabaseFailure, PostgresLocation, Store, StoreError
+from sla_bridge.store import MIGRATIONS, DatabaseFailure, PostgresLocation, Store, StoreError
 from sla_bridge.web.storeview import StoreUnavailable, StoreView
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +152,7 @@ def test_a_lost_session_ends_the_statement_then_the_store_connects_again(postgre
 def test_the_store_is_named_by_its_url_everywhere(postgres: PostgresLocation) -> None:
     store = Store(postgres)
     assert store.backend == "postgresql" and str(store.path) == postgres.url
-    assert store.schema_version == 6
+    assert store.schema_version == len(MIGRATIONS)
     store.close()
 
 
@@ -210,7 +210,7 @@ def test_the_status_page_only_reads_a_postgresql_store(postgres: PostgresLocatio
     with pytest.raises(StoreUnavailable, match="read-only"), view._db() as db:
         db.execute("DELETE FROM tickets")
     store._dialect.set_version(store._db, 99)
-    with pytest.raises(StoreUnavailable, match="store schema version 99, expected 6"):
+    with pytest.raises(StoreUnavailable, match=f"store schema version 99, expected {len(MIGRATIONS)}"):
         view.check()
     store.close()
 

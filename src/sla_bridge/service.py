@@ -10,7 +10,9 @@ sync checks between tickets, so the current ticket is finished and the store
 stays consistent; then the scheduler shuts down.
 
 Several replicas may serve one store (``Replica``): each polls the trackers whose
-lease it holds, beating on a thread of its own; see README "Several replicas".
+lease it holds, beating on a thread of its own, and helps with the other trackers'
+shared work lists (``store.work``) when they have free tickets; see README "Several
+replicas".
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .sync import SyncSummary, Syncer
 
 log = logging.getLogger("sla_bridge.service")
 WAKE_JOB = "wake"
+HELP_JOB = "help"
 MIN_WAKE = timedelta(seconds=1)
 FIRST_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(minutes=10)
@@ -138,7 +141,8 @@ class Service:
                 if self.stop.is_set():
                     return
                 if self.replica is not None and not self._claimed(name):
-                    continue  # another replica polls it
+                    self._help(name)  # another replica polls it; its work list may want hands
+                    continue
                 summary = self.syncers[name].run()
                 # A tracker that failed is not hammered: its own wake-up backs off.
                 self.backoff[name] = MIN_WAKE if summary.complete else min(
@@ -146,6 +150,27 @@ class Service:
                 # Logged once, as an error when it failed (with its reasons), else at info.
                 self.pass_log.pass_ended(summary)
                 self.arm_wake(name)
+
+    def help(self, name: str) -> None:
+        """A help job: work on a tracker's shared list that another replica's pass filled."""
+        with self.lock:
+            if not self.stop.is_set():
+                self._help(name)
+
+    def _help(self, name: str) -> None:
+        if self.replica is None:
+            return
+        store = self.replica.store  # the app's
+        try:
+            if not store.shared_work or not store.work_waiting([name]):
+                return
+        except StoreError as exc:
+            log.warning("cannot read the work list: %s", exc, extra={"adapter": name})
+            return
+        summary = self.syncers[name].help()
+        if summary.tickets_evaluated or summary.errors:
+            level = logging.WARNING if summary.errors else logging.INFO
+            log.log(level, "helped with another replica's pass", extra={"adapter": name, "summary": summary.to_json()})
 
     def _claimed(self, name: str) -> bool:
         assert self.replica is not None
@@ -169,6 +194,23 @@ class Service:
                 log.info("lease taken", extra={"adapter": name})
                 self.scheduler.add_job(self.sync, "date", run_date=utc_now(), args=[[name]],
                                        id=f"{WAKE_JOB}:{name}", replace_existing=True)
+        self._offer_help()
+
+    def _offer_help(self) -> None:
+        """A help job for each tracker another replica polls whose shared work list has free
+        tickets: one replica's pass over a large tracker is worked on by all of them."""
+        if self.replica is None or not self.replica.store.shared_work or self.stop.is_set():
+            return
+        store = self.replica.store
+        try:
+            held = set(store.held_leases(self.replica.holder, self.replica.clock()))
+            waiting = store.work_waiting([name for name in self.syncers if name not in held])
+        except StoreError as exc:
+            log.warning("cannot read the work lists: %s", exc)
+            return
+        for name in waiting:
+            if self.scheduler.get_job(f"{HELP_JOB}:{name}") is None:
+                self.scheduler.add_job(self.help, "date", run_date=utc_now(), args=[name], id=f"{HELP_JOB}:{name}")
 
     def heartbeats(self) -> threading.Thread:
         """The replica's heartbeat, on a thread of its own (a long pass never delays it)."""

@@ -112,8 +112,10 @@ def collect_status(store: Store, config: Config, filters: StatusFilter = StatusF
     now = datetime.now(timezone.utc)
     replicas = [{**r, "heartbeat_at": iso_text(r["heartbeat_at"], cal), "expires_at": iso_text(r["expires_at"], cal)}
                 for r in store.replicas(now)]
+    # PostgreSQL: a pass's tickets still on the shared work list, and how many are in a replica's hands.
+    work = [w for w in store.work() if not filters.trackers or w["adapter"] in filters.trackers]
     return {"store": str(store.path), "ok": not any(s["failed"] for s in syncs), "tickets": count,
-            "replicas": replicas,
+            "replicas": replicas, "work": work,
             "contracts": {key: c.name for key, c in config.contracts.all.items()},
             "filters": {"trackers": sorted(filters.trackers), "states": sorted(filters.states),
                         "severities": sorted(filters.severities), "limit": filters.limit or None},
@@ -154,6 +156,9 @@ def print_status(console: Console, report: dict[str, Any], cal: BusinessCalendar
         state = "alive" if r["alive"] else "[yellow]silent[/]"
         console.print(f"replica {escape(r['holder'])}: {state}, last heartbeat {_when(r['heartbeat_at'], cal)},"
                       f" polls {escape(leases)}")
+    for w in report.get("work", []):
+        console.print(f"{escape(w['adapter'])}: {plural(w['tickets'], 'ticket')} on the work list,"
+                      f" {w['claimed']} in a replica's hands")
     for name, title in (("breached", "Breached"), ("at_risk", "At risk")):
         rows = report[name]
         if not rows:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import sqlite3
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +24,7 @@ from .errors import StoreError, store_failure
 from .location import PostgresLocation, locate
 from .records import CursorRecord, TicketRecord, parse_instant as _parse, utc as _utc
 from .schema import statements
+from .work import Claimer, WorkList
 
 RETRY_FIRST = timedelta(minutes=5)
 RETRY_MAX = timedelta(hours=6)
@@ -37,7 +38,7 @@ def _setting(name: str) -> Any:
     return getattr(importlib.import_module(_PACKAGE), name)
 
 
-class Store:
+class Store(WorkList):
     """The state store: sync cursors, per-ticket snapshots, next_change_at, the journal.
 
     ``Store(path)`` opens (or makes) a SQLite file, ``":memory:"`` a store in memory;
@@ -351,38 +352,11 @@ class Store:
         """Forget replicas whose heartbeat stopped before `before` (a day ago, say)."""
         self._db.execute("DELETE FROM replicas WHERE expires_at < ?", (_utc(before),))
 
-    # --- one pass's work list -----------------------------------------------------------
+    # --- a tracker's work list: store.work ------------------------------------------------
 
-    def queue_begin(self, adapter: str) -> None:
-        """An empty work list for a pass: the tickets its change query listed as changed.
-
-        Kept in a temporary table of the store's session (on disk beyond a small cache),
-        not in memory: a first pass over 100,000 tickets holds a page of ids at a time."""
-        self._db.execute(self._dialect.queue_ddl)
-        self._db.execute(f"DELETE FROM {self._dialect.queue} WHERE adapter = ?", (adapter,))
-
-    def queue(self, adapter: str, ticket_id: str, updated: datetime | None) -> None:
-        """Add a ticket to the pass's work list (listed twice: the later stamp is kept)."""
-        self._db.execute(f"INSERT INTO {self._dialect.queue} (adapter, ticket_id, updated) VALUES (?, ?, ?)"
-                         f" ON CONFLICT (adapter, ticket_id) DO UPDATE SET updated = COALESCE("
-                         f"{self._dialect.greatest}(excluded.updated, pass_queue.updated), excluded.updated,"
-                         " pass_queue.updated)", (adapter, ticket_id, _utc(updated)))
-
-    def queued(self, adapter: str) -> Iterator[tuple[str, datetime | None]]:
-        """The pass's work list, read a page at a time (in the order it was listed)."""
-        page: int = _setting("DUE_PAGE")
-        after = 0
-        while True:
-            rows = self._db.execute(f"SELECT seq, ticket_id, updated FROM {self._dialect.queue} WHERE adapter = ?"
-                                    " AND seq > ? ORDER BY seq LIMIT ?", (adapter, after, page)).fetchall()
-            for row in rows:
-                yield row[1], _parse(row[2])
-            if len(rows) < page:
-                return
-            after = rows[-1][0]
-
-    def queue_end(self, adapter: str) -> None:
-        self._db.execute(f"DELETE FROM {self._dialect.queue} WHERE adapter = ?", (adapter,))
+    def claimer(self) -> AbstractContextManager[Claimer]:
+        """Who claims a pass's tickets (``store.work``), until the block ends."""
+        return self._dialect.claimer()
 
     # --- what adapters learnt about their tracker ----------------------------------------
 

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol, Sequence
 
 from .records import Rows
+from .work import Claimer
 
 
 class Connection(Protocol):
@@ -35,10 +36,16 @@ class Dialect(ABC):
     greatest: ClassVar[str]
     # Equality that holds between two NULLs.
     same: ClassVar[str]
-    # The pass's work list: a TEMP table of the store's session, with a `seq` giving the
-    # order tickets were listed in, one row per (adapter, ticket_id).
+    # The work list (``store.work``): its table, one row per (adapter, ticket_id), and the
+    # statements that make it where it is not part of the schema (SQLite's TEMP table).
     queue: ClassVar[str]
-    queue_ddl: ClassVar[str]
+    queue_ddl: ClassVar[tuple[str, ...]]
+    # Whether other processes share it (PostgreSQL), and so may claim from it.
+    shared_queue: ClassVar[bool]
+    # What the claim's SELECT adds so two sessions never pick one row.
+    skip_locked: ClassVar[str]
+    # A condition on the work list's row `q`: its claimer is gone.
+    orphaned: ClassVar[str]
 
     @abstractmethod
     def begin_migration(self, db: Connection) -> None:
@@ -50,6 +57,10 @@ class Dialect(ABC):
 
     @abstractmethod
     def set_version(self, db: Connection, number: int) -> None: ...
+
+    @abstractmethod
+    def claimer(self) -> AbstractContextManager[Claimer]:
+        """A claimer for a pass's workers, alive until the block ends (or the process dies)."""
 
     @abstractmethod
     def lock(self, adapter: str, where: str) -> AbstractContextManager[None]:

@@ -4,14 +4,15 @@ The store's logic is ``store.core``'s, the same as on SQLite; this module does w
 PostgreSQL does its own way:
 
 - **one session, serialized** (``PgSession``): a pass's workers share it, one
-  statement at a time, as they share SQLite's connection. One session and not a
-  pool, because the pass's work list is a TEMP table of that session. A session the
+  statement at a time, as they share SQLite's connection. A session the
   server dropped fails its statement (the pass ends, as on a full disk) and the next
   statement opens a new one, so ``serve`` outlives a server restart;
 - **the tracker's lock**: ``pg_try_advisory_lock`` on a session of its own, held for
   the pass; the server releases it when that session ends, a crash included. Its key
   is (the store's schema, the tracker), so stores in two schemas of one database do
   not block each other;
+- **the work list** is the shared table ``work_queue``: rows claimed with ``SKIP
+  LOCKED``, each claim tied to an advisory lock of its claimer's session (``store.work``);
 - **the schema version**: a ``schema_version`` table, and migrations serialized
   between processes by a transaction-level advisory lock;
 - **errors** said with the store's URL (never a password: the URL holds none) and
@@ -22,6 +23,7 @@ psycopg (3) is imported only here, only when a PostgreSQL store is opened.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -33,6 +35,7 @@ from .dialect import Connection, Dialect
 from .errors import Busy, DatabaseFailure
 from .location import PostgresLocation
 from .records import Rows
+from .work import Claimer
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,6 +46,8 @@ TRACKER_LOCK = "SELECT pg_try_advisory_lock(hashtext(COALESCE(current_schema(), 
 TRACKER_UNLOCK = "SELECT pg_advisory_unlock(hashtext(COALESCE(current_schema(), '')), hashtext(%s))"
 MIGRATION_LOCK = ("SELECT pg_advisory_xact_lock(hashtext('sla-bridge schema'),"
                   " hashtext(COALESCE(current_schema(), '')))")
+# The first key of a claimer's advisory lock (``store.work``); the second is its random token.
+CLAIMS = 1397506627
 CONNECT_TIMEOUT = 10  # seconds, unless the URL says connect_timeout
 
 
@@ -164,15 +169,36 @@ class PgSession:
                 self._session = None
 
 
+class PgClaimer:
+    """Claims held by a session of their own (see ``PostgresDialect.claimer``)."""
+
+    def __init__(self, token: int, session: "psycopg.Connection[Any]", location: PostgresLocation) -> None:
+        self.token = token
+        self._session = session
+        self._location = location
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        """The session, and so the claims, are still there (one round trip)."""
+        with self._lock:
+            try:
+                self._session.execute("SELECT 1")
+            except psycopg_module().Error as exc:
+                raise failure(self._location, exc) from None
+
+
 class PostgresDialect(Dialect):
     name = "postgresql"
     greatest = "GREATEST"
     same = "IS NOT DISTINCT FROM"
-    queue = "pg_temp.pass_queue"
-    # A TEMP table: the session's own, not WAL-logged, spilled to disk past temp_buffers,
-    # dropped by the server when the session ends.
-    queue_ddl = ("CREATE TEMP TABLE IF NOT EXISTS pass_queue (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-                 " adapter TEXT NOT NULL, ticket_id TEXT NOT NULL, updated TEXT, UNIQUE (adapter, ticket_id))")
+    queue = "work_queue"  # the schema's: shared by every replica
+    queue_ddl = ()
+    shared_queue = True
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+    # The claimer's advisory lock is gone: its session ended (the process died, or lost
+    # the server). pg_locks, unlike pg_stat_activity, shows every session's locks to any user.
+    orphaned = ("NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+                f" AND l.classid = {CLAIMS} AND l.objsubid = 2 AND l.objid::bigint = q.claim AND l.granted)")
 
     def __init__(self, location: PostgresLocation, connect: Callable[[], "psycopg.Connection[Any]"]) -> None:
         self.location = location
@@ -192,6 +218,25 @@ class PostgresDialect(Dialect):
     def set_version(self, db: Connection, number: int) -> None:
         db.execute("DELETE FROM schema_version")
         db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    @contextmanager
+    def claimer(self) -> Iterator[Claimer]:
+        """A session of its own holding the advisory lock (CLAIMS, token) for as long as the
+        workers claim tickets: the claims live while the session does."""
+        session = self._connect()
+        token = secrets.randbelow(2**31 - 1) + 1
+        try:
+            try:
+                session.execute("SELECT pg_advisory_lock(%s, %s)", (CLAIMS, token))
+            except psycopg_module().Error as exc:
+                raise failure(self.location, exc) from None
+            yield PgClaimer(token, session, self.location)
+            try:  # at once: a closed session's locks go a moment later
+                session.execute("SELECT pg_advisory_unlock(%s, %s)", (CLAIMS, token))
+            except psycopg_module().Error:
+                pass  # the session is gone, and its lock with it
+        finally:
+            session.close()  # and the lock with it: what was claimed and not done is free again
 
     @contextmanager
     def lock(self, adapter: str, where: str) -> Iterator[None]:

@@ -88,6 +88,21 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at TEXT NOT NULL
     );
     """,
+    # 7: the work list shared by the replicas of a PostgreSQL store (``store.work``; SQLite
+    # keeps each pass's list in a TEMP table of the same shape)
+    """
+    CREATE TABLE work_queue (
+        adapter TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        updated TEXT,
+        due INTEGER NOT NULL DEFAULT 0,
+        gen INTEGER NOT NULL DEFAULT 0,
+        claim BIGINT,
+        PRIMARY KEY (adapter, ticket_id)
+    );
+    CREATE INDEX work_queue_order ON work_queue (adapter, seq);
+    """,
 )
 
 

@@ -10,15 +10,28 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import secrets
 import sqlite3
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .dialect import Connection, Dialect
 from .errors import Busy, StoreError, store_failure
 from .records import Rows
+from .work import Claimer
+
+
+@dataclass
+class LocalClaimer:
+    """A claimer of one process's own work list: nothing to lose but the process."""
+
+    token: int
+
+    def check(self) -> None:
+        pass
 
 
 class _Serialized:
@@ -51,9 +64,14 @@ class SqliteDialect(Dialect):
     same = "IS"
     queue = "temp.pass_queue"
     # Kept on disk beyond a small cache, not in memory: a first pass over 100,000 tickets
-    # holds a page of ids at a time.
-    queue_ddl = ("CREATE TEMP TABLE IF NOT EXISTS pass_queue (seq INTEGER PRIMARY KEY, adapter TEXT NOT NULL,"
-                 " ticket_id TEXT NOT NULL, updated TEXT, UNIQUE (adapter, ticket_id))")
+    # holds a page of ids at a time. The columns are those of the schema's `work_queue`.
+    queue_ddl = ("CREATE TEMP TABLE IF NOT EXISTS pass_queue (adapter TEXT NOT NULL, ticket_id TEXT NOT NULL,"
+                 " seq INTEGER NOT NULL, updated TEXT, due INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0,"
+                 " claim INTEGER, PRIMARY KEY (adapter, ticket_id))",
+                 "CREATE INDEX IF NOT EXISTS temp.pass_queue_order ON pass_queue (adapter, seq)")
+    shared_queue = False
+    skip_locked = ""
+    orphaned = "0 = 1"  # the list is this process's: its claimers live as long as it
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -68,6 +86,10 @@ class SqliteDialect(Dialect):
 
     def set_version(self, db: Connection, number: int) -> None:
         db.execute(f"PRAGMA user_version = {int(number)}")
+
+    @contextmanager
+    def claimer(self) -> Iterator[Claimer]:
+        yield LocalClaimer(secrets.randbelow(2**31 - 1) + 1)
 
     @contextmanager
     def lock(self, adapter: str, where: str) -> Iterator[None]:

@@ -21,29 +21,33 @@ import itertools
 import logging
 import sqlite3
 import threading
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Any, Callable, Iterable, Iterator
 
 import pluggy
 
-from .actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
-from .adapters.base import Adapter, FieldRefused, PermanentError, SkippableError, TransientError
-from .config import Config
-from .engine import ClockState, Evaluation, evaluate
-from .markers import markers_in
-from .model import Comment, Event, Ticket, TicketFormatError
-from .plugins import notify
-from .reconcile import Plan, adopt, after_writes, plan, simulate
-from .secrets import ScrubbedTexts, scrub
-from .store import Busy, Store, store_failure
+from ..actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
+from ..adapters.base import Adapter, FieldRefused, PermanentError, SkippableError, TransientError
+from ..config import Config
+from ..engine import ClockState, Evaluation, evaluate
+from ..markers import markers_in
+from ..model import Comment, Event, Ticket, TicketFormatError
+from ..plugins import notify
+from .summary import SyncSummary, describe, summarize, unprefixed
+from ..reconcile import Plan, adopt, after_writes, plan, simulate
+from ..secrets import scrub
+from ..store import Busy, Claim, Claimer, DatabaseFailure, Store, store_failure
+from .workers import WorkItem, Workers
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sla_bridge.sync")
 MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
 MAX_FAILED_WRITES = 3  # transient write failures in a row before a pass stops: the tracker is down
+CLAIM_BATCH = 100  # tickets claimed at once from a process's own work list (SQLite)
+CLAIM_BATCH_SHARED = 4  # ... from a list shared by replicas: few, so the others get their share
+CLAIM_POLL = 0.2  # seconds between two looks at a shared list whose tickets are all in hand
+CLAIM_WAIT = 600.0  # seconds a pass waits for tickets in other replicas' hands
 
 
 class WriteDeferred(SkippableError):
@@ -72,91 +76,6 @@ def as_of(ticket: Ticket, now: datetime, posted: frozenset[str] | set[str] = fro
                    events=tuple(replace(e, at=now) if moved(e) else e for e in ticket.events))
 
 
-@dataclass
-class SyncSummary:
-    adapter: str
-    started: datetime
-    now: datetime
-    dry_run: bool
-    finished: datetime | None = None
-    complete: bool = False
-    tickets_read: int = 0
-    tickets_evaluated: int = 0
-    applied: Counter[str] = field(default_factory=Counter)
-    planned: list[tuple[str, Action]] = field(default_factory=list)
-    # Texts for people, scrubbed of every secret as they are added: they reach logs,
-    # --json, the store and `status`.
-    conflicts: list[str] = field(default_factory=ScrubbedTexts)
-    errors: list[str] = field(default_factory=ScrubbedTexts)
-    not_yet_created: list[str] = field(default_factory=list)  # created after a --at in the past: left alone
-    onboarding: bool = False  # the tracker's first pass: nothing synced before
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "adapter": self.adapter, "started": self.started.isoformat(), "now": self.now.isoformat(),
-            "finished": self.finished.isoformat() if self.finished else None, "complete": self.complete,
-            "dry_run": self.dry_run, "tickets_read": self.tickets_read, "tickets_evaluated": self.tickets_evaluated,
-            "applied": dict(self.applied), "conflicts": self.conflicts, "errors": self.errors,
-            "not_yet_created": self.not_yet_created, "onboarding": self.onboarding,
-            "planned": [{"ticket": t, "action": describe(a)} for t, a in self.planned],
-            "digest": digest(self.planned) if self.dry_run else None,
-        }
-
-
-def describe(action: Action) -> str:
-    if isinstance(action, SetDueDate):
-        return f"set due date {action.due_date or '-'} (deadline {action.due_at.isoformat() if action.due_at else '-'})"
-    if isinstance(action, SetLabels):
-        parts = [f"+{label}" for label in sorted(action.add)] + [f"-{label}" for label in sorted(action.remove)]
-        return f"labels {' '.join(parts)}"
-    if isinstance(action, PostComment):
-        return f"post {'public' if action.public else 'internal'} {action.comment_kind} [{action.key}]"
-    return f"move to status {action.to_status!r} [{action.key}]"
-
-
-def unprefixed(exc: object, name: str) -> str:
-    """An adapter's message without the tracker's name it already starts with (never "jira: jira: ...")."""
-    return str(exc).removeprefix(f"{name}: ")
-
-
-def digest(planned: list[tuple[str, Action]]) -> dict[str, Any]:
-    """How many tickets would get which change: the readable side of a dry run (onboarding)."""
-    tickets: dict[str, set[str]] = {}
-
-    def count(what: str, ticket: str) -> None:
-        tickets.setdefault(what, set()).add(ticket)
-
-    for ticket, action in planned:
-        if isinstance(action, SetDueDate):
-            count("due date set" if action.due_date else "due date cleared", ticket)
-        elif isinstance(action, SetLabels):
-            for label in action.add:
-                count(f"label +{label}", ticket)
-            for label in action.remove:
-                count(f"label -{label}", ticket)
-        elif isinstance(action, PostComment) and action.comment_kind == "reminder":
-            count(f"reminder {action.key.rsplit('/', 1)[-1]}", ticket)
-        elif isinstance(action, PostComment):
-            count("closure notice", ticket)
-        else:
-            count(f"closed (status {action.to_status!r})", ticket)
-    return {"tickets": len({t for t, _ in planned}),
-            "changes": {what: len(ids) for what, ids in sorted(tickets.items())}}
-
-
-def summarize(evaluation: Evaluation) -> dict[str, Any]:
-    """What ``status`` shows of a ticket, kept beside its snapshot."""
-    return {
-        "severity": evaluation.severity, "status": evaluation.status,
-        "clocks": {c.value: {"state": e.state.value, "deadline": e.deadline.isoformat() if e.deadline else None,
-                             "breached_under": e.breached_under}
-                   for c, e in evaluation.clocks.items()},
-        "due_at": evaluation.desired.due_at.isoformat() if evaluation.desired.due_at else None,
-        "next_change_at": evaluation.next_change_at.isoformat() if evaluation.next_change_at else None,
-        "warnings": list(evaluation.warnings),
-    }
-
-
 class Syncer:
     """Runs passes for one adapter instance against the store."""
 
@@ -182,10 +101,10 @@ class Syncer:
         wanted = (section.workers if section and section.workers else None) or self.sync.workers
         self.workers = wanted if getattr(adapter, "concurrent", True) else 1
         self._failed_writes = 0  # transient write failures in a row, this pass
-        self._tally = threading.Lock()  # the pass's counters and the plugins' hooks, one worker at a time
-        self._busy_guard = threading.Lock()
-        self._busy: dict[str, list[Any]] = {}  # ticket id -> [its lock, workers holding or waiting]
+        self._pool = Workers(adapter.name, self.stop)
+        self._tally = self._pool.tally  # the pass's counters and the plugins' hooks, one worker at a time
         self._local = threading.local()  # the ticket in hand: each worker's own
+        self._claimer: Claimer | None = None  # who claims this pass's tickets from the work list
 
     @property
     def _posted(self) -> set[str]:
@@ -247,14 +166,18 @@ class Syncer:
     def run_tickets(self, ticket_ids: Iterable[str], now: datetime | None = None) -> SyncSummary:
         """Sync these tickets now, read fresh (a webhook named them): the cursor and the
         last pass's record are left to the polling passes, which stay the safety net."""
+        ids = list(dict.fromkeys(ticket_ids))
+        if self.store.shared_work:
+            # Replicas share the tracker's work list: the tickets go on it, and are worked on
+            # here unless a replica has one in hand (it then works on it again, after).
+            return self._claimed_run(now, ids, "the tickets are synced by the next pass")
         started = self.clock()
         summary = SyncSummary(self.adapter.name, started, now or started, False)
         name = self.adapter.name
         try:
             with self.store.lock(name):
                 self._failed_writes = 0
-                self._work(((ticket_id, None, None) for ticket_id in dict.fromkeys(ticket_ids)),
-                           summary.now, summary)
+                self._work((WorkItem(ticket_id, None, None) for ticket_id in ids), summary.now, summary)
                 summary.complete = not self.stop.is_set()
         except (TransientError, PermanentError) as exc:
             summary.errors.append(f"{name}: {unprefixed(exc, name)}")
@@ -265,6 +188,67 @@ class Syncer:
         summary.finished = self.clock()
         return summary
 
+    def help(self, now: datetime | None = None) -> SyncSummary:
+        """Work on the tracker's shared work list, which another replica's pass filled (it
+        holds the tracker's lease): the tickets free on it, until none is. The cursor and
+        the pass's record stay that pass's."""
+        return self._claimed_run(now, None, "the tickets are left to the tracker's pass")
+
+    def _claimed_run(self, now: datetime | None, ids: list[str] | None, later: str) -> SyncSummary:
+        started = self.clock()
+        summary = SyncSummary(self.adapter.name, started, now or started, False)
+        name = self.adapter.name
+        try:
+            self._failed_writes = 0
+            if ids is not None:
+                for ticket_id in ids:
+                    self.store.queue(name, ticket_id, None)
+            with self.store.claimer() as claimer:
+                self._claimer = claimer
+                self._work(self._claims(claimer, wait=False, ids=ids), summary.now, summary)
+            summary.complete = not self.stop.is_set()
+        except (TransientError, PermanentError) as exc:
+            summary.errors.append(f"{name}: {unprefixed(exc, name)}; {later}")
+        except sqlite3.Error as exc:
+            summary.errors.append(f"{name}: stopped: {store_failure(self.store.path, exc)}")
+        finally:
+            self._claimer = None
+        summary.finished = self.clock()
+        return summary
+
+    def _claims(self, claimer: Claimer, *, wait: bool, ids: list[str] | None = None) -> Iterator[WorkItem]:
+        """The work list's tickets, claimed a few at a time as workers are free.
+
+        With `wait` (a tracker's pass, on a shared list), the end of the list is when it is
+        empty: tickets in other replicas' hands are waited for (their outcome is part of
+        the pass), or taken over if their replica dies; a pass waits at most
+        ``CLAIM_WAIT`` for them, then ends without moving its cursor."""
+        name = self.adapter.name
+        batch = CLAIM_BATCH_SHARED if self.store.shared_work else CLAIM_BATCH
+        waited = 0.0
+        while not self.stop.is_set():
+            claims = self.store.claim(name, claimer, min(batch, 2 * self.workers), ids)
+            if not claims:
+                left = self.store.pending(name) if wait else 0
+                if not left:
+                    return
+                if waited >= CLAIM_WAIT:
+                    raise TransientError(f"{left} ticket{'s' if left != 1 else ''} of the work list still in"
+                                         f" another replica's hands after {CLAIM_WAIT:.0f} s")
+                self.stop.wait(CLAIM_POLL)
+                waited += CLAIM_POLL
+                continue
+            waited = 0.0
+            for claim in claims:
+                snapshot = None
+                if claim.due:  # a timed change: from the snapshot, as it is now
+                    record = self.store.ticket(name, claim.ticket_id)
+                    if record is None:
+                        self.store.done(name, claim)
+                        continue
+                    snapshot = record.snapshot
+                yield WorkItem(claim.ticket_id, snapshot, claim.updated, claim)
+
     def _pass(self, summary: SyncSummary) -> None:
         name, started, now, dry_run = self.adapter.name, summary.started, summary.now, summary.dry_run
         cursor = self.store.cursor(name).cursor
@@ -274,11 +258,17 @@ class Syncer:
         since = cursor - timedelta(seconds=self.sync.overlap_seconds) if cursor else None
         newest: datetime | None = None
         self._failed_writes = 0
+        held = ExitStack()
         try:
             # Read the whole change query before writing anything: our writes bump
             # `updated` and would reorder the pages under us. Only ids are kept, in the
-            # store's work list, not in memory.
-            self.store.queue_begin(name)
+            # store's work list, not in memory (a dry run, which writes nothing, keeps them).
+            # Listed tickets are held by this pass's claimer until the listing ends, so no
+            # replica writes either.
+            listed: dict[str, datetime | None] = {}
+            if not dry_run:
+                self._claimer = held.enter_context(self.store.claimer())
+                self.store.queue_begin(name)
             for row in self.adapter.changed_since(since):
                 if row.updated is None:  # a row the tracker stamped unreadably: that ticket only
                     self._malformed_row(row.id, row.problem or "unreadable `updated`", summary)
@@ -288,15 +278,21 @@ class Syncer:
                     continue  # nothing new since our snapshot
                 if self.store.waiting_retry(name, row.id, row.updated, now):
                     continue  # failed as it is now; tried again after its delay
-                self.store.queue(name, row.id, row.updated)
+                self._list(listed, row.id, row.updated, dry_run)
             # Tickets that failed before are read fresh once their delay is over.
             for ticket_id in self.store.due_retries(name, now):
-                self.store.queue(name, ticket_id, None)
-            # Then the timed changes of tickets the change query did not list.
-            work = itertools.chain(
-                ((ticket_id, None, updated) for ticket_id, updated in self.store.queued(name)),
-                ((r.ticket_id, r.snapshot, None) for r in self.store.due_tickets(name, now, skip_queued=True)))
-            self._work(work, now, summary)
+                self._list(listed, ticket_id, None, dry_run)
+            if dry_run:  # then the timed changes of tickets the change query did not list
+                self._work(itertools.chain(
+                    (WorkItem(ticket_id, None, updated) for ticket_id, updated in listed.items()),
+                    (WorkItem(r.ticket_id, r.snapshot, None) for r in self.store.due_tickets(name, now)
+                     if r.ticket_id not in listed)), now, summary)
+            else:
+                with held:
+                    assert self._claimer is not None
+                    self.store.release(name, self._claimer)
+                    self.store.queue_due(name, now)
+                    self._work(self._claims(self._claimer, wait=self.store.shared_work), now, summary)
             summary.complete = not self.stop.is_set()
         except TransientError as exc:
             summary.errors.append(f"{name}: tracker unavailable, will retry next pass: {unprefixed(exc, name)}")
@@ -307,10 +303,17 @@ class Syncer:
         except Exception as exc:  # noqa: BLE001 - one tracker's surprise must not stop the others
             log.exception("%s: unexpected error", name)
             summary.errors.append(f"{name}: unexpected error, pass abandoned: {type(exc).__name__}: {exc}")
-        try:
-            self.store.queue_end(name)
-        except sqlite3.Error:
-            pass  # a temporary table, emptied at the next pass's start anyway
+        finally:
+            self._claimer = None
+            try:
+                held.close()  # the claimer, when the listing failed
+            except sqlite3.Error:
+                pass  # its session is gone, and its claims with it
+        if not dry_run:
+            try:
+                self.store.queue_end(name, summary.complete)
+            except sqlite3.Error:
+                pass  # listed again by the next pass anyway
         summary.finished = self.clock()
         if not dry_run:
             try:
@@ -318,46 +321,16 @@ class Syncer:
             except sqlite3.Error as exc:
                 summary.errors.append(f"{name}: the pass could not be recorded: {store_failure(self.store.path, exc)}")
 
-    def _work(self, work: Iterable[tuple[str, Ticket | None, datetime | None]], now: datetime,
-              summary: SyncSummary) -> None:
-        """Each ticket of `work` once, by up to ``self.workers`` threads.
+    def _list(self, listed: dict[str, datetime | None], ticket_id: str, updated: datetime | None,
+              dry_run: bool) -> None:
+        if not dry_run:
+            self.store.queue(self.adapter.name, ticket_id, updated, hold=self._claimer)
+        elif ticket_id not in listed or (updated is not None and (listed[ticket_id] or updated) <= updated):
+            listed[ticket_id] = updated  # listed twice: the later stamp
 
-        A ticket is handed to one worker only (the work list holds each once), so two
-        workers never touch one ticket. At most two tickets per worker wait in line:
-        memory does not grow with the list. The first error that ends a pass (the
-        tracker or the store unusable) stops the handing out; the tickets in hand
-        finish, then it ends the pass as it would with one worker.
-        """
-        if self.workers == 1:
-            for ticket_id, snapshot, updated in work:
-                if self.stop.is_set():
-                    break
-                self._one(ticket_id, snapshot, now, summary, updated)
-            return
-        ended = threading.Event()
-        failures: list[BaseException] = []
-        slots = threading.BoundedSemaphore(2 * self.workers)
-
-        def task(ticket_id: str, snapshot: Ticket | None, updated: datetime | None) -> None:
-            try:
-                if not ended.is_set() and not self.stop.is_set():
-                    self._one(ticket_id, snapshot, now, summary, updated)
-            except BaseException as exc:  # noqa: BLE001 - handed to the pass, as with one worker
-                with self._tally:
-                    failures.append(exc)
-                ended.set()
-            finally:
-                slots.release()
-
-        with ThreadPoolExecutor(self.workers, thread_name_prefix=f"sync-{self.adapter.name}") as pool:
-            for ticket_id, snapshot, updated in work:
-                slots.acquire()
-                if ended.is_set() or self.stop.is_set():
-                    slots.release()
-                    break
-                pool.submit(task, ticket_id, snapshot, updated)
-        if failures:
-            raise failures[0]
+    def _work(self, work: Iterable[WorkItem], now: datetime, summary: SyncSummary) -> None:
+        """Each ticket of `work` once, by up to ``self.workers`` threads (``Workers``)."""
+        self._pool.run(self.workers, work, lambda item: self._one(item, now, summary))
 
     def _record_pass(self, summary: SyncSummary, newest: datetime | None) -> None:
         # A ticket left for being created after a --at in the past must be read again.
@@ -385,29 +358,13 @@ class Syncer:
         known = [t for t in (newest, self.store.cursor(self.adapter.name).cursor) if t is not None]
         return max(known) if known else None
 
-    @contextmanager
-    def _holding(self, ticket_id: str) -> Iterator[None]:
-        """The ticket is this worker's until the block ends: another waits for it."""
-        with self._busy_guard:
-            entry = self._busy.setdefault(ticket_id, [threading.Lock(), 0])
-            entry[1] += 1
-        lock: threading.Lock = entry[0]
-        lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
-            with self._busy_guard:
-                entry[1] -= 1
-                if entry[1] == 0:  # only the tickets in hand are kept
-                    del self._busy[ticket_id]
-
-    def _one(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary,
-             updated: datetime | None = None) -> None:
+    def _one(self, item: WorkItem, now: datetime, summary: SyncSummary) -> None:
         with ExitStack() as held:
-            self._local.held, self._local.ids = held, {ticket_id}
-            held.enter_context(self._holding(ticket_id))
-            self._one_held(ticket_id, snapshot, now, summary, updated)
+            self._local.held, self._local.ids, self._local.claim = held, {item.ticket_id}, item.claim
+            held.enter_context(self._pool.holding(item.ticket_id))
+            self._one_held(item.ticket_id, item.snapshot, now, summary, item.updated)
+            if item.claim is not None:  # synced, or deferred to its retry: off the work list
+                self.store.done(self.adapter.name, item.claim)
 
     def _one_held(self, ticket_id: str, snapshot: Ticket | None, now: datetime, summary: SyncSummary,
                   updated: datetime | None = None) -> None:
@@ -500,7 +457,7 @@ class Syncer:
             # key and the listed new one are one ticket, worked on by one worker at a time.
             # Held, it is read again: another worker may have written to it meanwhile.
             ids.add(ticket.id)
-            self._local.held.enter_context(self._holding(ticket.id))
+            self._local.held.enter_context(self._pool.holding(ticket.id))
             self._count(summary, "tickets_read")
             self._read_at = self.clock()
             ticket = self.adapter.fetch(ticket_id)
@@ -591,6 +548,8 @@ class Syncer:
                     self._count(summary, "applied", field_action.kind)
                     self._notify("sla_bridge_action_applied", ticket=ticket, action=field_action, adapter=name)
         for action in actions:
+            if isinstance(action, (PostComment, Transition)):
+                self._still_ours(ticket.id)
             if isinstance(action, PostComment):
                 self._posted.add(action.key)
                 self.adapter.post_comment(ticket, action)
@@ -603,6 +562,18 @@ class Syncer:
             self._count(summary, "applied", action.kind)
             self._notify("sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
         return applied
+
+    def _still_ours(self, ticket_id: str) -> None:
+        """Before a customer sees a write: the ticket's claim on a shared work list is still
+        this worker's. Claims are lost only with the claimer's session, and then another
+        replica may have the ticket: the pass stops instead of writing."""
+        claim: Claim | None = getattr(self._local, "claim", None)
+        if claim is None or self._claimer is None or not self.store.shared_work:
+            return
+        self._claimer.check()
+        if not self.store.holds(self.adapter.name, claim):
+            raise DatabaseFailure(f"{self.store.path}: the claim on {self.adapter.name}:{ticket_id} was lost;"
+                                  " another replica syncs it")
 
     def _notify_breaches(self, ticket: Ticket, evaluation: Evaluation, before: dict[str, Any]) -> None:
         old = before.get("clocks", {})
