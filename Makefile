@@ -40,6 +40,9 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/crash_run.py
 	$(BIN)/python benchmarks/fault_run.py
+	bash scripts/postgres-live.sh install
+	bash scripts/postgres-live.sh start
+	$(BIN)/python benchmarks/bench_replicas.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -183,3 +183,48 @@ def test_the_status_page_shows_which_replica_polls_each_tracker(store: Store,
     assert 'data-lease="demo">polled by replica host:1:aa' in html
     (status,) = Pages(config, view).status(now + LEASE, {})
     assert "lease expired" in status.lease
+
+
+# --- the tracker's budget, the site's -----------------------------------------------------------
+
+def test_a_pause_asked_of_one_replica_holds_every_replica(store_location: Path | PostgresLocation) -> None:
+    """A 429 with Retry-After answered to one replica: the others wait it out too, read from the store."""
+    from sla_bridge.httpclient import Gate
+    from sla_bridge.sync.budget import SiteBudget
+
+    wall, ticks = Clock(), [50.0]
+    one, two = Store(store_location), Store(store_location)
+    try:
+        waits: dict[str, list[float]] = {"one": [], "two": []}
+        first = Gate(sleep=waits["one"].append, monotonic=lambda: ticks[0], board=SiteBudget(one, "rm", wall))
+        second = Gate(sleep=waits["two"].append, monotonic=lambda: ticks[0], board=SiteBudget(two, "rm", wall))
+        second.enter()
+        assert waits["two"] == [], "no pause asked yet"
+        first.hold(30)  # replica one's 429: Retry-After 30
+        ticks[0] += 1.0  # the next look at the board, a second later
+        wall.advance(1)
+        second.enter()
+        assert waits["two"] == [pytest.approx(29.0)], "replica two waits out what remains of it"
+        SiteBudget(two, "rm", wall).publish(5)  # a shorter pause asked later: the longer one stands
+        assert SiteBudget(one, "rm", wall).look()[0] == pytest.approx(29.0)
+        wall.advance(29)
+        assert SiteBudget(one, "rm", wall).look()[0] == 0.0
+        assert SiteBudget(one, "zm", wall).look() == (0.0, 1), "another tracker's budget is its own"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_the_pace_is_divided_between_the_live_replicas(store: Store) -> None:
+    """max_requests_per_second is the site's: two live replicas each go at half of it."""
+    from sla_bridge.httpclient import Gate
+    from sla_bridge.sync.budget import SiteBudget
+
+    wall, ticks = Clock(), [0.0]
+    for holder in ("a", "b"):
+        store.heartbeat(holder, wall(), LEASE)
+    waits: list[float] = []
+    gate = Gate(per_second=10, sleep=waits.append, monotonic=lambda: ticks[0], board=SiteBudget(store, "rm", wall))
+    for _ in range(3):
+        gate.enter()
+    assert waits == [pytest.approx(0.2), pytest.approx(0.4)]

@@ -28,6 +28,7 @@ from sla_bridge.config import load_config
 from sla_bridge.demo import builtin_config
 from sla_bridge.hookspecs import hookimpl
 from sla_bridge.markers import markers_in
+from sla_bridge.sync.budget import SiteBudget
 from sla_bridge.model import Comment, Ticket
 from sla_bridge.store import PostgresLocation, Store
 from sla_bridge.sync import Syncer
@@ -206,6 +207,8 @@ def test_four_workers_on_the_redmine_fake_through_the_app(postgres: PostgresLoca
         try:
             assert app.store.backend == "postgresql" and not (tmp_path / "sla-bridge.sqlite").exists()
             adapter = app.adapters["redmine"]
+            # Replicas may share this store: the tracker's pauses are told to all of them.
+            assert isinstance(adapter.gate.board, SiteBudget)
             seen: Counter[str] = Counter()
             real_fetch = adapter.fetch
 

@@ -11,7 +11,9 @@ from .adapters.base import Adapter, AdapterFactory
 from .config import Config, TrackerSection
 from .errors import ConfigError
 from .plugins import build_plugin_manager, build_registry
+from .httpclient import Gate
 from .store import Store, StoreFacts
+from .sync.budget import SiteBudget
 
 
 @dataclass
@@ -40,6 +42,9 @@ def build_app(config: Config, only: str | None = None, extra_plugins: Iterable[A
     for name, adapter in adapters.items():
         if hasattr(adapter, "facts"):  # what it learns about its tracker outlives the process
             setattr(adapter, "facts", StoreFacts(store, name))
+        gate = getattr(adapter, "gate", None)
+        if store.shared_work and isinstance(gate, Gate):  # replicas share the tracker: its budget too
+            gate.board = SiteBudget(store, name)
     return App(config, pm, adapters, store)
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -109,26 +109,65 @@ def settle_environment(session: requests.Session, url: str) -> requests.Session:
     return session
 
 
+class Board(Protocol):
+    """Where the processes sharing a tracker (replicas on one store) tell each other what it asked."""
+
+    def publish(self, seconds: float) -> None:
+        """The tracker asked this process for a pause of `seconds`: every process waits it out."""
+
+    def look(self) -> tuple[float, int]:
+        """Seconds left of a pause the tracker asked of any process (0: none), and how many
+        processes share the tracker's budget (its pace is divided between them)."""
+
+
 class Gate:
     """What a tracker asks of all its callers at once: a pause (``Retry-After``) and a pace.
 
     A pass's workers share their tracker's client: a 429 answered to one of them holds
     every request until the time the tracker asked, and ``max_requests_per_second``
-    spaces the requests of all of them, not of each.
+    spaces the requests of all of them, not of each. With a `board` (replicas sharing a
+    tracker), a pause is told to every process, looked for every ``LOOK_EVERY`` seconds,
+    and the pace is divided between the processes.
     """
 
+    LOOK_EVERY = 1.0
+
     def __init__(self, per_second: float | None = None, *, sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, board: Board | None = None) -> None:
+        self.per_second = per_second
         self.interval = 1 / per_second if per_second else 0.0
         self.sleep = sleep
         self.monotonic = monotonic
+        self.board = board
         self._lock = threading.Lock()
         self._next = 0.0        # the earliest instant of the next request (pace)
         self._resume = 0.0      # no request before this instant (Retry-After)
+        self._looked: float | None = None  # when the board was last read
         self._asked = threading.local()  # the pause this thread was answered, and waits out itself
+
+    def _look(self) -> None:
+        board = self.board
+        if board is None:
+            return
+        with self._lock:
+            now = self.monotonic()
+            if self._looked is not None and now - self._looked < self.LOOK_EVERY:
+                return
+            self._looked = now
+        try:
+            pause, sharers = board.look()
+        except Exception as exc:  # noqa: BLE001 - the board is advice: a request goes on without it
+            log.debug("the tracker's shared budget could not be read: %s", exc)
+            return
+        with self._lock:
+            if pause > 0:
+                self._resume = max(self._resume, now + pause)
+            if self.per_second:
+                self.interval = max(1, sharers) / self.per_second
 
     def enter(self) -> None:
         """Wait for this request's turn."""
+        self._look()
         own = getattr(self._asked, "resume", None)
         self._asked.resume = None
         with self._lock:
@@ -143,10 +182,15 @@ class Gate:
             self.sleep(start - now)
 
     def hold(self, seconds: float) -> None:
-        """The tracker asked for a pause: every other caller waits it out."""
+        """The tracker asked for a pause: every other caller waits it out, in every process."""
         with self._lock:
             self._resume = max(self._resume, self.monotonic() + seconds)
             self._asked.resume = self._resume
+        if self.board is not None:
+            try:
+                self.board.publish(seconds)
+            except Exception as exc:  # noqa: BLE001 - the board is advice
+                log.debug("the tracker's pause could not be shared: %s", exc)
 
 
 class HttpClient:

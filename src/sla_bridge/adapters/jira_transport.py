@@ -27,7 +27,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ..config import adapter_options
-from ..httpclient import RetryPolicy, retry_after_seconds, settle_environment
+from ..httpclient import Gate, RetryPolicy, retry_after_seconds, settle_environment
 from ..identity import IdentityPattern
 from ..secrets import register, scrub
 from .base import AdapterError, Facts, PermanentError, ProcessFacts, SkippableError, TransientError, looks_like_json
@@ -90,7 +90,9 @@ class JiraTransport:
         self.retry = retry or RetryPolicy(attempts=self.options.retries)
         self.base = self.options.url
         self._monotonic = monotonic
-        self._last_request: float | None = None
+        # The pace (max_requests_per_second) and the pauses Jira asks (Retry-After), for all
+        # the workers of a pass, and with a board for every replica (see httpclient.Gate).
+        self.gate = Gate(self.options.max_requests_per_second, sleep=self.retry.sleep, monotonic=monotonic)
         self.calls: dict[str, int] = {"read": 0, "write": 0}
         self.site = ""  # the fingerprint of the site and credential, set by _session
         self.session = self._session(session)
@@ -163,24 +165,12 @@ class JiraTransport:
 
     # --- transport: one request, Jira's errors, guarded retries ------------------------
 
-    def _pace(self) -> None:
-        rate = self.options.max_requests_per_second
-        if rate is None:
-            return
-        now = self._monotonic()
-        if self._last_request is not None:
-            wait = self._last_request + 1 / rate - now
-            if wait > 0:
-                self.retry.sleep(wait)
-                now += wait
-        self._last_request = now
-
     def _send(self, method: str, path: str, what: str, params: dict[str, Any] | None,
               body: Any) -> requests.Response:
         from jira.exceptions import JIRAError
         from jira.resilientsession import ResilientSession
 
-        self._pace()
+        self.gate.enter()
         self.calls["read" if method == "GET" else "write"] += 1
         kwargs: dict[str, Any] = {"params": params}
         if body is not None:
@@ -206,7 +196,12 @@ class JiraTransport:
             raise PermanentError(self._text(f"{what}: the request to {self.base} could not be sent"
                                             f" ({type(exc).__name__}); check options.url and the credentials")
                                  ) from None
-        return self._check(response, what)
+        try:
+            return self._check(response, what)
+        except TransientError as exc:
+            if exc.retry_after is not None:  # asked of every worker, not only this one
+                self.gate.hold(min(exc.retry_after, self.retry.max_wait_seconds))
+            raise
 
     def _check(self, response: requests.Response, what: str) -> requests.Response:
         """Jira's answer in sla-bridge's error kinds (as ``httpclient.check``, with Jira's messages)."""

@@ -93,6 +93,7 @@ class ZammadClient:
                                                               "Content-Type": "application/json"}, name,
                                timeout=self.options.timeout_seconds,
                                retry=retry or RetryPolicy(attempts=self.options.retries), session=session)
+        self.gate = self.http.gate  # the pauses (and pace) every caller of the tracker keeps to
         # What is learnt about Zammad and kept between runs: the sync gives the store's facts
         # before the first request; read at first use, never here.
         self.facts: Facts = ProcessFacts()
