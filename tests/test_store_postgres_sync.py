@@ -262,3 +262,50 @@ closed = ["closed"]
     report = json.loads(status.stdout)
     assert report["store"] == postgres.url and report["ok"] and report["tickets"] > 0
     assert not list(tmp_path.glob("*.sqlite*")), "nothing written beside the configuration"
+
+
+# --- replicas sharing one tracker's work list ----------------------------------------------------------------------
+
+def test_another_replica_helps_with_a_pass_and_each_ticket_is_written_once(harness: Any,
+                                                                           postgres: PostgresLocation) -> None:
+    """Replica A's pass lists 40 tickets due for reminder 1; replica B (its own store session and
+    adapter on the same tracker) helps once A's workers have started: each reminder once, both
+    replicas worked, and A's pass ends complete only when the list is empty."""
+    a = harness(*[waiting_ticket(str(i)) for i in range(40)])
+    a.sync()
+    b_store = Store(postgres)
+    try:
+        b = Syncer(builtin_config(), b_store, MemoryAdapter("demo", a.tracker), a.pm, clock=a.clock)
+        helped: list[Any] = []
+        fetch = a.syncer.adapter.fetch
+
+        def fetch_then_let_b_help(ticket_id: str) -> Ticket:
+            if not helped:  # A's first ticket: B takes what is free, all of it, meanwhile
+                helped.append(b.help(a.clock()))
+            return fetch(ticket_id)
+
+        a.syncer.adapter.fetch = fetch_then_let_b_help
+        first = a.sync("2025-06-03T11:00:00+02:00")
+        assert first.complete and not first.errors, first.errors
+        assert helped and helped[0].complete and not helped[0].errors, helped[0].errors
+        assert helped[0].tickets_evaluated > 0 and first.tickets_evaluated > 0, "both replicas worked"
+        assert first.tickets_evaluated + helped[0].tickets_evaluated == 40
+        assert all(len(a.comments(str(i))) == 1 for i in range(40)), "each reminder once"
+        assert a.store.pending("demo") == 0 and a.store.cursor("demo").cursor is not None
+    finally:
+        b_store.close()
+
+
+def test_a_webhook_for_a_ticket_in_another_replicas_hands_syncs_it_again_after(harness: Any,
+                                                                               postgres: PostgresLocation) -> None:
+    a = harness(waiting_ticket("1"))
+    a.sync()
+    a.store.queue("demo", "1", None)
+    with a.store.claimer() as other:  # another replica has ticket 1 in hand
+        (claim,) = a.store.claim("demo", other, 5)
+        hooked = a.syncer.run_tickets(["1"], a.clock())
+        assert hooked.complete and hooked.tickets_evaluated == 0, "not taken from the other replica"
+        a.store.done("demo", claim)  # the other replica finishes: its work predates the webhook
+    assert a.store.pending("demo") == 1, "the webhook's change is still to be synced"
+    again = a.syncer.help(a.clock())
+    assert again.tickets_evaluated == 1 and a.store.pending("demo") == 0
