@@ -20,6 +20,13 @@ from .history import (
 from .results import ClockEvaluation, ClockState, DesiredState, Evaluation, WaitingCycle
 from .waiting import cycles_of, waiting_actions
 
+# Members read in the hot path: an enum's class attribute costs a lookup each time.
+_BREACHED, _AT_RISK = ClockState.BREACHED, ClockState.AT_RISK
+_SETTLED = frozenset({ClockState.MET, ClockState.NOT_APPLICABLE})  # ``ClockEvaluation.unmet``
+_NEXT_MINOR_RELEASE = ResolutionKind.NEXT_MINOR_RELEASE
+_RESOLUTION = Clock.RESOLUTION
+_new = tuple.__new__
+
 
 def _entitlement(ticket: Ticket, policy: Policy, labels_now: frozenset[str]) -> tuple[bool, bool]:
     """Who may open tickets and what is covered (§1.3), by the ticket's customer's rules."""
@@ -88,34 +95,40 @@ def evaluate(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: datetim
         clocks = {c: not_applicable(c, f"unknown severity {raw_severity!r}") for c in Clock}
     else:
         sev = policy.severities[severity]
-        if policy.labels.severity.get(severity):
-            labels.add(policy.labels.severity[severity])
+        severity_label = policy.labels.severity.get(severity)
+        if severity_label:
+            labels.add(severity_label)
         spans = Spans(segments)  # the waiting periods, merged once for the clocks and the cycles
         clocks, future = clocks_of(ticket, policy, cal, now, sev, segments, h, labels_now, explain,
-                                   _earlier_severities(h, statuses, policy, severity), spans)
-        if sev.resolution_kind is ResolutionKind.NEXT_MINOR_RELEASE and clocks[Clock.RESOLUTION].unmet \
-                and not ticket.fix_version:
+                                   _earlier_severities(h, statuses, policy, severity) if h.severities else (),
+                                   spans)
+        if sev.resolution_kind is _NEXT_MINOR_RELEASE and clocks[_RESOLUTION].unmet and not ticket.fix_version:
             labels.add(policy.labels.missing_fix_version)
             warnings.append("no fix version: the contract promises the fix in a future minor release")
         cycles = cycles_of(ticket, segments, h, policy, cal, sev.reminders, now, explain, spans=spans)
+    due_at: datetime | None = None
     for c in clocks.values():
-        if c.state is ClockState.BREACHED:
+        state = c.state
+        if state is _BREACHED:
             labels.add(policy.labels.breached[c.clock])
-        elif c.state is ClockState.AT_RISK:
+        elif state is _AT_RISK:
             labels.add(policy.labels.at_risk)
+        # ``unmet``, read in place: the earliest deadline still owed (the first one on a tie)
+        if c.stopped_at is None and state not in _SETTLED and c.deadline is not None \
+                and (due_at is None or c.deadline < due_at):
+            due_at = c.deadline
 
     comments, close, changes = waiting_actions(ticket, cycles, policy, cal, now, severity, role)
-    deadlines = [c.deadline for c in clocks.values() if c.unmet and c.deadline is not None]
-    due_at = min(deadlines) if deadlines else None
     future += changes
-    return Evaluation(
+    due_local = due_at.astimezone(cal.zone) if due_at else None
+    # Built without their generated __new__, every field given: one of each per ticket.
+    return _new(Evaluation, (
         ticket.key, now, severity, status, role, entitled, in_scope, clocks, tuple(cycles),
-        DesiredState(due_at.astimezone(cal.zone) if due_at else None,
-                     due_at.astimezone(cal.zone).date() if due_at else None,
-                     frozenset(labels), tuple(comments), close),
+        _new(DesiredState, (due_local, due_local.date() if due_local else None,
+                            frozenset(labels), tuple(comments), close)),
         min(future) if future else None,
         tuple(warnings), _timeline(ticket, segments, h, cycles) if explain else (),
-    )
+    ))
 
 
 def _timeline(ticket: Ticket, segments: list[Segment], h: History, cycles: list[WaitingCycle]

@@ -24,6 +24,8 @@ from ..model import (
 )
 from ..policy import Policy, StatusRole
 
+_CUSTOMER = Role.CUSTOMER  # read once: an enum member looked up on its class costs a lookup each time
+
 
 class Segment(NamedTuple):
     start: datetime
@@ -32,27 +34,38 @@ class Segment(NamedTuple):
     role: StatusRole | None
 
 
+_new_segment = tuple.__new__  # builds a Segment without its generated __new__: one per status change
+
+
 def status_segments(ticket: Ticket, policy: Policy, now: datetime, changes: Sequence[StatusChange],
                      complete: bool) -> list[Segment]:
+    """The ticket's status segments up to `now`; `changes` are its status changes up to `now`
+    (``History.statuses``), the first of them telling the status it was created in."""
     roles = policy.status_map(ticket.tracker).roles
-    current = ticket.initial_status()
+    if changes:  # ``ticket.initial_status()``, without scanning the events again
+        first = changes[0]
+        current = first.from_status if first.from_status is not None else first.to_status
+    else:
+        current = ticket.initial_status()
     segments: list[Segment] = []
+    append = segments.append
     start = ticket.created
     for change in changes:
-        if change.at < start:  # an event dated before creation (clock skew) counts from creation
+        at = change.at
+        if at < start:  # an event dated before creation (clock skew) counts from creation
             current = change.to_status
             continue
         if change.to_status != current:
-            segments.append(Segment(start, change.at, current, roles.get(current.casefold())))
-            start, current = change.at, change.to_status
+            append(_new_segment(Segment, (start, at, current, roles.get(current.casefold()))))
+            start, current = at, change.to_status
     if complete and changes and current != ticket.status:
         # The history missed a change (trackers prune); the ticket's own status wins,
         # dated at its last update so that the answer does not move with `now`.
         missed = min(max(ticket.updated or start, start), now)
         if missed > start:
-            segments.append(Segment(start, missed, current, roles.get(current.casefold())))
+            append(_new_segment(Segment, (start, missed, current, roles.get(current.casefold()))))
         start, current = missed, ticket.status
-    segments.append(Segment(start, None, current, roles.get(current.casefold())))
+    append(_new_segment(Segment, (start, None, current, roles.get(current.casefold()))))
     return segments
 
 
@@ -62,11 +75,12 @@ Interval = tuple[datetime, "datetime | None", str]
 def intervals(segments: Iterable[Segment], roles: frozenset[StatusRole]) -> list[Interval]:
     """Merge consecutive segments whose role is in `roles` into intervals."""
     merged: list[Interval] = []
-    for seg in [seg for seg in segments if seg.role in roles]:
-        if merged and merged[-1][1] == seg.start:
-            merged[-1] = (merged[-1][0], seg.end, merged[-1][2])
-        else:
-            merged.append((seg.start, seg.end, seg.status))
+    for start, end, status, role in segments:
+        if role in roles:
+            if merged and merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], end, merged[-1][2])
+            else:
+                merged.append((start, end, status))
     return merged
 
 
@@ -100,8 +114,9 @@ class History:
 
     def answers(self) -> list[datetime]:
         """When the customer answered: a customer comment, or a status change they made; sorted."""
-        found = [c.at for c in self.comments if c.role is Role.CUSTOMER]
-        found += [s.at for s in self.statuses if s.by_role is Role.CUSTOMER]
+        customer = _CUSTOMER
+        found = [c.at for c in self.comments if c.role is customer]
+        found += [s.at for s in self.statuses if s.by_role is customer]
         found.sort()
         return found
 
@@ -116,29 +131,34 @@ def _at(event: Event) -> datetime:
 
 def history_until(ticket: Ticket, now: datetime) -> History:
     events = ticket.events
-    # Events are kept in time order (``Ticket``), so those up to `now` are a prefix.
-    cut = bisect_right(events, now, key=_at)
-    h = History([], [], [], [], [], cut == len(events))
+    # Events are kept in time order (``Ticket``), so those up to `now` are a prefix:
+    # all of them when the last one is (a sync, most evaluations), found without a search.
+    cut = len(events) if not events or events[-1].at <= now else bisect_right(events, now, key=_at)
+    statuses: list[StatusChange] = []
+    severities: list[SeverityChange] = []
+    labels: list[LabelChange] = []
+    comments: list[Comment] = []
+    fields: list[FieldChange] = []
     # One dictionary lookup per event instead of a chain of isinstance checks.
-    buckets: dict[type, list[Any]] = {StatusChange: h.statuses, SeverityChange: h.severities,
-                                      LabelChange: h.labels, FieldChange: h.fields, Comment: h.comments}
+    buckets: dict[type, Any] = {StatusChange: statuses.append, SeverityChange: severities.append,
+                                LabelChange: labels.append, FieldChange: fields.append, Comment: comments.append}
     try:
         for event in events[:cut] if cut < len(events) else events:
-            buckets[event.__class__].append(event)
+            buckets[event.__class__](event)
     except KeyError:  # a subclass of an event type
-        h = History([], [], [], [], [], h.complete)
+        statuses, severities, labels, comments, fields = [], [], [], [], []
         for event in events[:cut]:
             if isinstance(event, StatusChange):
-                h.statuses.append(event)
+                statuses.append(event)
             elif isinstance(event, SeverityChange):
-                h.severities.append(event)
+                severities.append(event)
             elif isinstance(event, LabelChange):
-                h.labels.append(event)
+                labels.append(event)
             elif isinstance(event, FieldChange):
-                h.fields.append(event)
+                fields.append(event)
             else:
-                h.comments.append(event)
-    return h
+                comments.append(event)
+    return History(statuses, severities, labels, comments, fields, cut == len(events))
 
 
 def current_severity(ticket: Ticket, h: History) -> str | None:

@@ -25,6 +25,10 @@ class ClockState(enum.StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
+# Read as a constant: an enum member looked up on its class costs a lookup each time.
+_SETTLED = frozenset({ClockState.MET, ClockState.NOT_APPLICABLE})
+
+
 class Pause(NamedTuple):
     start: datetime
     end: datetime | None  # None: still paused
@@ -51,7 +55,7 @@ class ClockEvaluation(NamedTuple):
     @property
     def unmet(self) -> bool:
         """Still owed to the customer: counting, paused or overdue, not stopped."""
-        return self.stopped_at is None and self.state not in (ClockState.MET, ClockState.NOT_APPLICABLE)
+        return self.stopped_at is None and self.state not in _SETTLED
 
 
 class Reminder(NamedTuple):

@@ -19,9 +19,11 @@ from datetime import datetime
 
 from ..calendar import BusinessCalendar
 from .history import Interval
+from .results import Pause
 
 EPSILON = 1e-6  # minutes: float sums of business minutes are compared with this slack
 US_PER_MINUTE = 60_000_000
+_new_pause = tuple.__new__  # builds a Pause without its generated __new__: one per pause walked
 
 
 class Meter:
@@ -40,9 +42,12 @@ class Meter:
     def __init__(self, cal: BusinessCalendar, start: datetime) -> None:
         self.cal = cal
         self.ruler = cal.ruler(cal.instant_us(start))
-        self._known: dict[int, tuple[datetime, int]] = {}
+        # The start is the ruler's anchor: its position is 0 without asking.
+        self._known: dict[int, tuple[datetime, int]] = {id(start): (start, 0)}
 
-    def __call__(self, t: datetime) -> int:
+    def at(self, t: datetime) -> int:
+        """The position of `t`. A method rather than ``__call__``: the hot paths bind it once,
+        and calling an instance costs twice as much as calling a bound method."""
         known = self._known.get(id(t))
         if known is not None:
             return known[1]
@@ -64,27 +69,29 @@ class Walk:
 
     Step ``k`` is a running segment from ``cursors[k]`` to ``starts[k]`` (``elapsed[k]``
     business minutes in all by its end, summed in order as the rule always did),
-    then a pause from ``starts[k]`` to ``ends[k]`` (None: still on). A pause over
-    before it begins takes no step. ``*_at`` are positions (``Meter``).
+    then a pause ``pauses[k]`` from ``starts[k]`` to its end (None: still on), as a
+    clock reports it. A pause over before it begins takes no step. ``*_at`` are
+    positions (``Meter``).
     """
 
-    __slots__ = ("_closed", "_cursor", "_meter", "_next", "_pauses", "cursors", "cursors_at", "elapsed", "empty",
-                 "ends", "ends_at", "monotone", "origin", "starts", "starts_at", "statuses")
+    __slots__ = ("_closed", "_cursor", "_cursor_at", "_meter", "_next", "_pauses", "cursors", "cursors_at", "elapsed",
+                 "empty", "ends_at", "monotone", "origin", "origin_at", "pauses", "starts", "starts_at")
 
     def __init__(self, meter: Meter, origin: datetime, pauses: list[Interval]) -> None:
         self._meter, self._pauses = meter, pauses
         self.empty = not pauses  # no pause at all: ``run`` is the plain span from the origin
         self._next = 0        # the first pause not walked yet
         self._closed = False  # a pause with no end was reached: nothing after it counts
-        self.origin = origin
-        self._cursor = origin  # where running time resumes
+        self.origin, self.origin_at = origin, meter.at(origin)
+        self._cursor, self._cursor_at = origin, self.origin_at  # where running time resumes, and its position
         self.cursors: list[datetime] = []
         self.cursors_at: list[int] = []
         self.starts: list[datetime] = []
         self.starts_at: list[int] = []
-        self.ends: list[datetime | None] = []
         self.ends_at: list[int] = []  # 0 for a pause still on
-        self.statuses: list[str] = []
+        # Made once here rather than by each clock that shares the walk. A pause still
+        # on has no length of its own (the clock counts it up to its end): a 0 stands in.
+        self.pauses: list[Pause] = []
         self.elapsed: list[float] = []
         # Business time never runs backwards, so `elapsed` is sorted and can be
         # bisected; wall-clock times inside a DST gap could break that, and the
@@ -94,40 +101,67 @@ class Walk:
     def extend(self, end: datetime) -> None:
         """Walk the pauses that begin by `end`."""
         pauses = self._pauses
-        if self._closed or self._next >= len(pauses):
+        n, count = self._next, len(pauses)
+        if self._closed or n >= count:
             return
         meter = self._meter
-        cursor = self._cursor
-        cursor_at = meter(cursor)
+        # ``Meter.at``, in place: two new instants a pause, the hottest loop of a long history.
+        known, position_of = meter._known, meter.ruler.position_of
+        cursor, cursor_at = self._cursor, self._cursor_at
         elapsed = self.elapsed[-1] if self.elapsed else 0.0
-        while self._next < len(pauses):
-            p_start, p_end, status = pauses[self._next]
-            s = max(p_start, cursor)
+        cursors, cursors_at, starts, starts_at = self.cursors, self.cursors_at, self.starts, self.starts_at
+        ends_at, elapsed_, made = self.ends_at, self.elapsed, self.pauses
+        while n < count:
+            p_start, p_end, status = pauses[n]
+            s = cursor if cursor > p_start else p_start  # max(p_start, cursor), without the call
             if s > end:
                 break
-            self._next += 1
+            n += 1
             if p_end is not None and p_end <= s:
                 continue  # over before it began
-            s_at = meter(s)
+            seen = known.get(id(s))
+            if seen is None:
+                s_at = position_of(s)
+                known[id(s)] = (s, s_at)
+            else:
+                s_at = seen[1]
             if cursor < s:
                 available = (s_at - cursor_at) / US_PER_MINUTE
                 if available < 0:
                     self.monotone = False
                 elapsed += available
-            self.cursors.append(cursor)
-            self.cursors_at.append(cursor_at)
-            self.starts.append(s)
-            self.starts_at.append(s_at)
-            self.ends.append(p_end)
-            self.statuses.append(status)
-            self.elapsed.append(elapsed)
+            cursors.append(cursor)
+            cursors_at.append(cursor_at)
+            starts.append(s)
+            starts_at.append(s_at)
+            elapsed_.append(elapsed)
             if p_end is None:
-                self.ends_at.append(0)
+                ends_at.append(0)
+                made.append(_new_pause(Pause, (s, None, status, 0.0)))
                 self._closed = True
                 break
-            cursor, cursor_at = p_end, meter(p_end)
-            self.ends_at.append(cursor_at)
-        self._cursor = cursor
+            seen = known.get(id(p_end))
+            if seen is None:
+                cursor_at = position_of(p_end)
+                known[id(p_end)] = (p_end, cursor_at)
+            else:
+                cursor_at = seen[1]
+            cursor = p_end
+            ends_at.append(cursor_at)
+            made.append(_new_pause(Pause, (s, p_end, status, (cursor_at - s_at) / US_PER_MINUTE)))
+        self._next = n
+        self._cursor, self._cursor_at = cursor, cursor_at
+
+    def pauses_until(self, steps: int, end_at: int, resume: datetime | None) -> tuple[Pause, ...]:
+        """The pauses of a run (``run``) that took `steps` steps, up to its end at position `end_at`:
+        the last one, when still on there (`resume` None), counted up to it."""
+        if not steps:
+            return ()
+        if resume is not None:
+            return tuple(self.pauses[:steps])
+        k = steps - 1
+        last = self.pauses[k]
+        return (*self.pauses[:k], Pause(last.start, last.end, last.status, (end_at - self.starts_at[k]) / US_PER_MINUTE))
 
     def run(self, end: datetime, end_at: int, stopped: bool) -> tuple[int, datetime | None, int, float]:
         """The clock counted up to `end` (at position `end_at`): the steps taken by then, where it
@@ -140,9 +174,9 @@ class Walk:
         starts = self.starts
         steps = (bisect_left(starts, end) if stopped else bisect_right(starts, end)) if starts else 0
         if steps == 0:
-            resume, resume_at, before = self.origin, self._meter(self.origin), 0.0
+            resume, resume_at, before = self.origin, self.origin_at, 0.0
         else:
-            last_end = self.ends[steps - 1]
+            last_end = self.pauses[steps - 1].end
             before = self.elapsed[steps - 1]
             if last_end is None or last_end > end:
                 return steps, None, 0, before
@@ -167,8 +201,20 @@ class Walk:
             else:
                 k = next((k for k in range(steps) if elapsed[k] >= wanted), steps)
             if k < steps:
-                return self._meter.add(self.cursors[k], self.cursors_at[k],
-                                       max(0.0, minutes - (elapsed[k - 1] if k else 0.0)))
-        if resume is None:
+                start, position = self.cursors[k], self.cursors_at[k]
+                minutes = max(0.0, minutes - (elapsed[k - 1] if k else 0.0))
+            elif resume is None:
+                return None, 0, 0
+            else:
+                start, position, minutes = resume, resume_at, max(0.0, minutes - elapsed[steps - 1])
+        elif resume is None:
             return None, 0, 0
-        return self._meter.add(resume, resume_at, max(0.0, minutes - (elapsed[steps - 1] if steps else 0.0)))
+        else:
+            start, position, minutes = resume, resume_at, max(0.0, minutes)
+        # ``Meter.add``, in place: two deadlines a clock
+        wanted_us = round(minutes * US_PER_MINUTE)
+        meter = self._meter
+        if wanted_us == 0:
+            return start.astimezone(meter.cal.zone), meter.cal.instant_us(start), position
+        us = meter.ruler.instant(position + wanted_us)
+        return meter.cal.datetime_at(us), us, position + wanted_us

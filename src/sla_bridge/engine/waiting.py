@@ -9,7 +9,7 @@ reminder actually sent.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Sequence
 
 from ..calendar import BusinessCalendar
@@ -21,6 +21,10 @@ from .history import History, Instants, Segment, Spans, comments_of, intervals
 from .results import CommentKind, DesiredComment, Reminder, WaitingCycle
 
 _WAITING = frozenset({StatusRole.WAITING_FOR_CUSTOMER})
+# Members read in the hot paths: an enum's class attribute costs a lookup each time.
+_DAYS = Unit.DAYS
+_COLLAPSE = CatchUp.COLLAPSE
+_RESOLVED, _CLOSED = StatusRole.RESOLVED, StatusRole.CLOSED
 _US_PER_MINUTE = 60_000_000
 
 
@@ -28,17 +32,38 @@ def cycle_stamp(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+_STAMP_DAYS: dict[int, str] = {}  # days since the epoch -> "YYYYMMDD"
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+
+
+def _stamp_us(us: int) -> str:
+    """``cycle_stamp`` of the instant at epoch microseconds `us`: integer arithmetic, and the
+    date's text (formatted by strftime, as before) remembered, instead of a strftime of each instant."""
+    days, second = divmod(us // 1_000_000, 86_400)
+    day = _STAMP_DAYS.get(days)
+    if day is None:
+        if len(_STAMP_DAYS) >= 100_000:  # a bound for a service running for years
+            _STAMP_DAYS.clear()
+        day = _STAMP_DAYS[days] = date.fromordinal(_EPOCH_ORDINAL + days).strftime("%Y%m%d")
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    return f"{day}T{hour:02d}{minute:02d}{second:02d}Z"
+
+
 def after(cal: BusinessCalendar, start: datetime, delay: Duration) -> datetime:
-    if delay.unit is Unit.DAYS:
+    if delay.unit is _DAYS:
         return cal.add_days(start, delay.amount)
     return cal.add(start, delay.amount)
 
 
 def _after_us(cal: BusinessCalendar, start: int, delay: Duration) -> int:
     """``after``, in epoch microseconds."""
-    if delay.unit is Unit.DAYS:
+    if delay.unit is _DAYS:
         return cal.add_days_us(start, delay.amount)
     return cal.add_us(start, delay.amount * _US_PER_MINUTE)
+
+
+_new_cycle = tuple.__new__  # builds a WaitingCycle without its generated __new__: most tickets make several
 
 
 def cycles_of(ticket: Ticket, segments: list[Segment], h: History, policy: Policy, cal: BusinessCalendar,
@@ -53,38 +78,56 @@ def cycles_of(ticket: Ticket, segments: list[Segment], h: History, policy: Polic
     key = ticket.key
     answers = h.answers()
     cycles: list[WaitingCycle] = []
+    append = cycles.append
+    last_n = len(waiting) - 1
     for n, (w_start, w_end, _status) in enumerate(waiting):
         # Each customer answer strictly inside the waiting period starts a new cycle; found
         # by bisection, so that a long history is not scanned once per period.
-        inside = answers[bisect_right(answers, w_start):bisect_left(answers, w_end) if w_end is not None else None]
+        inside = answers[bisect_right(answers, w_start):bisect_left(answers, w_end) if w_end is not None else None] \
+            if answers else answers
         c_start, started_by = w_start, "waiting status"
-        for i in range(len(inside) + 1):
-            c_end = inside[i] if i < len(inside) else w_end
-            last = i == len(inside) and n + 1 == len(waiting)
-            if explain or (last and c_end is None):
-                inst = inst or Instants(cal)
-                stamp = cycle_stamp(c_start)
-                keys = [f"{key}/reminder/{stamp}/{k + 1}" for k in range(len(severity_reminders))]
-                if c_end is None and policy.catch_up is CatchUp.COLLAPSE:
-                    reminders, auto_close = _caught_up(h, cal, inst, policy, c_start, severity_reminders, keys, now)
-                else:
-                    reminders, auto_close = _on_contract_dates(cal, inst, policy, c_start, c_end,
-                                                               severity_reminders, keys)
-                cycles.append(WaitingCycle(c_start, c_end, started_by, reminders, auto_close,
-                                           f"{key}/closure/{stamp}"))
+        if not explain:
+            # Listed only, but for the very last cycle: its closure key, and its schedule if it goes on.
+            for answer in inside:
+                append(_new_cycle(WaitingCycle, (c_start, answer, started_by, (), None, "")))
+                c_start, started_by = answer, "customer answer"
+            if n < last_n:
+                append(_new_cycle(WaitingCycle, (c_start, w_end, started_by, (), None, "")))
+            elif w_end is not None:
+                append(_new_cycle(WaitingCycle, (c_start, w_end, started_by, (), None,
+                                                 f"{key}/closure/{_stamp_us(cal.instant_us(c_start))}")))
             else:
-                cycles.append(WaitingCycle(c_start, c_end, started_by, (), None,
-                                           f"{key}/closure/{cycle_stamp(c_start)}" if last else ""))
-            if i < len(inside):
+                inst = inst or Instants(cal)
+                append(_scheduled(h, cal, inst, policy, key, c_start, None, started_by, severity_reminders, now))
+            continue
+        count = len(inside)
+        for i in range(count + 1):
+            c_end = inside[i] if i < count else w_end
+            inst = inst or Instants(cal)
+            append(_scheduled(h, cal, inst, policy, key, c_start, c_end, started_by, severity_reminders, now))
+            if i < count:
                 c_start, started_by = inside[i], "customer answer"
     return cycles
 
 
-def _on_contract_dates(cal: BusinessCalendar, inst: Instants, policy: Policy, c_start: datetime,
-                       c_end: datetime | None, delays: Sequence[Duration], keys: Sequence[str]
-                       ) -> tuple[tuple[Reminder, ...], datetime | None]:
-    """Each reminder at the contract's business days from the cycle's start, then the auto-close."""
+def _scheduled(h: History, cal: BusinessCalendar, inst: Instants, policy: Policy, key: str, c_start: datetime,
+               c_end: datetime | None, started_by: str, delays: Sequence[Duration], now: datetime) -> WaitingCycle:
+    """A cycle with its reminders and auto-close: caught up while it goes on (catch_up = "collapse"),
+    or on the contract's dates."""
     start_us = inst(c_start)
+    stamp = _stamp_us(start_us)
+    keys = [f"{key}/reminder/{stamp}/{k + 1}" for k in range(len(delays))]
+    if c_end is None and policy.catch_up is _COLLAPSE:
+        reminders, auto_close = _caught_up(h, cal, inst, policy, c_start, delays, keys, now)
+    else:
+        reminders, auto_close = _on_contract_dates(cal, start_us, policy, c_end, delays, keys)
+    return _new_cycle(WaitingCycle, (c_start, c_end, started_by, reminders, auto_close, f"{key}/closure/{stamp}"))
+
+
+def _on_contract_dates(cal: BusinessCalendar, start_us: int, policy: Policy, c_end: datetime | None,
+                       delays: Sequence[Duration], keys: Sequence[str]
+                       ) -> tuple[tuple[Reminder, ...], datetime | None]:
+    """Each reminder at the contract's business days from the cycle's start (at `start_us`), then the auto-close."""
     instants: list[datetime] = []
     last_us = 0
     for delay in delays:
@@ -111,37 +154,48 @@ def _caught_up(h: History, cal: BusinessCalendar, inst: Instants, policy: Policy
     """
     sent = _sent_at(h, keys, c_start)
     start_us = inst(c_start)
+    datetime_at = cal.datetime_at
     contract_us = [_after_us(cal, start_us, d) for d in delays]
-    contract = [cal.datetime_at(us) for us in contract_us]
-    last_sent = max((k for k, key in enumerate(keys) if key in sent), default=-1)
+    contract = [datetime_at(us) for us in contract_us]
+    last_sent = max((k for k, key in enumerate(keys) if key in sent), default=-1) if sent else -1
     reminders: list[Reminder] = []
     base: datetime | None = None  # when the previous reminder went (or will go) out
     base_us = 0
+    steps = len(keys)
     k = 0
-    while k < len(keys):
+    # Reminders are built without their generated __new__, every field given:
+    # (number, at, key, skipped, sent, contract_at).
+    while k < steps:
         if keys[k] in sent:
             base = sent[keys[k]]
             base_us = inst(base)
-            reminders.append(Reminder(k + 1, base, keys[k], sent=True))
+            reminders.append(_new_reminder(Reminder, (k + 1, base, keys[k], False, True, None)))
         elif k < last_sent:
-            reminders.append(Reminder(k + 1, contract[k], keys[k], skipped=True))
+            reminders.append(_new_reminder(Reminder, (k + 1, contract[k], keys[k], True, False, None)))
         else:
             due, due_us = contract[k], contract_us[k]
             if base is not None:
-                gap_us = _after_us(cal, base_us, _gap(delays, k))
-                due = max(due, cal.datetime_at(gap_us))
+                gap_us = _after_us(cal, base_us, _gaps(delays)[k])
+                due = max(due, datetime_at(gap_us))
                 due_us = due_us if due is contract[k] else gap_us
             if due <= now:
-                latest = max(j for j in range(k, len(keys)) if j == k or contract[j] <= now)
-                reminders += [Reminder(j + 1, contract[j], keys[j], skipped=True) for j in range(k, latest)]
+                latest = k
+                for j in range(k + 1, steps):
+                    if contract[j] <= now:
+                        latest = j
+                reminders += [_new_reminder(Reminder, (j + 1, contract[j], keys[j], True, False, None))
+                              for j in range(k, latest)]
                 k = latest
                 due = max(due, contract[k])
-            reminders.append(Reminder(k + 1, due, keys[k], contract_at=contract[k]))
+            reminders.append(_new_reminder(Reminder, (k + 1, due, keys[k], False, False, contract[k])))
             # sent by this pass, or planned for later
             base, base_us = (now, inst(now)) if due <= now else (due, due_us)
         k += 1
-    auto_close = cal.datetime_at(_after_us(cal, base_us, policy.auto_close_after)) if base is not None else None
+    auto_close = datetime_at(_after_us(cal, base_us, policy.auto_close_after)) if base is not None else None
     return tuple(reminders), auto_close
+
+
+_new_reminder = tuple.__new__
 
 
 def _gap(delays: Sequence[Duration], k: int) -> Duration:
@@ -152,6 +206,21 @@ def _gap(delays: Sequence[Duration], k: int) -> Duration:
     if before.unit is here.unit and here.amount > before.amount:
         return Duration(here.amount - before.amount, here.unit)
     return here
+
+
+def _gaps(delays: Sequence[Duration]) -> Sequence[Duration]:
+    """Each step's ``_gap``, made once per severity's steps: the same few come back for every
+    ticket, and a Duration costs as much to build as the rest of a reminder's schedule.
+    Keyed by identity (hashing Durations is as dear), the steps kept so that their id stays theirs."""
+    known = _GAPS.get(id(delays))
+    if known is None or known[0] is not delays:
+        if len(_GAPS) >= 256:  # policies come and go with reloads: keep the cache small
+            _GAPS.clear()
+        known = _GAPS[id(delays)] = (delays, tuple(_gap(delays, k) for k in range(len(delays))))
+    return known[1]
+
+
+_GAPS: dict[int, tuple[Sequence[Duration], Sequence[Duration]]] = {}
 
 
 def _sent_at(h: History, keys: Sequence[str], since: datetime) -> dict[str, datetime]:
@@ -193,11 +262,11 @@ def waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, 
     # Only the ongoing cycle asks for comments: a reminder of a cycle that ended
     # (the customer answered, the ticket moved on) is moot, whatever happened then.
     cycle = cycles[-1] if cycles and cycles[-1].ended_at is None else None
-    if cycle is None and cycles and role is StatusRole.RESOLVED and _closing_half_done(cycles[-1], comments_of(ticket)):
+    if cycle is None and cycles and role is _RESOLVED and _closing_half_done(cycles[-1], comments_of(ticket)):
         # The closure notice went out and the walk to the closing status stopped on the
         # way (Waiting -> Resolved -> Closed): finishing it is still owed.
         return comments, cycles[-1].closure_key.replace("/closure/", "/close/"), upcoming
-    if cycle is None or role is StatusRole.CLOSED:
+    if cycle is None or role is _CLOSED:
         return comments, close, upcoming
     values: dict[str, str] = {}  # the comments' texts, filled when one is due (most looks post nothing)
 
@@ -224,7 +293,7 @@ def waiting_actions(ticket: Ticket, cycles: list[WaitingCycle], policy: Policy, 
             return comments, close, upcoming
         body = policy.reminder_template.render(**texts(), reminder=str(reminder.number))
         comments.append(DesiredComment(reminder.key, CommentKind.REMINDER, reminder.at, body))
-        if policy.catch_up is CatchUp.COLLAPSE and not reminder.sent:
+        if policy.catch_up is _COLLAPSE and not reminder.sent:
             pending = reminder
     if pending is not None:
         return comments, close, upcoming  # the auto-close counts from the last reminder's sending
