@@ -37,7 +37,8 @@ after it applied the Nth note (or write, or request) and before it answers, so t
 client dies between the tracker's write and its own record of it.
 
 Bench-only endpoints under ``/__bench/`` need no key and are not counted:
-``stats`` (request counters, per-issue PUT counts, notes posted by kind, statuses)
+``stats`` (request counters, per-issue PUT counts unless ``ids=0``, the issues written
+since a ``put_seq`` with ``written_after=N``, notes posted by kind, statuses)
 and ``rows`` (every issue's ``[id, updated_on, status_id]``).
 
 Run it in its own process with :func:`start_in_process` so that the sync's memory
@@ -339,6 +340,8 @@ class FakeRedmine:
         self.requests: Counter[str] = Counter()
         self.put_kinds: Counter[str] = Counter()
         self.put_ids: Counter[int] = Counter()
+        self.put_seq = 0  # PUTs so far; put_last: the number of each issue's last PUT (written_after)
+        self.put_last: dict[int, int] = {}
         self._order: list[tuple[str, int]] | None = None  # (updated_on, id), sorted
         self._windows: dict[tuple[int, int], list[int]] = {}  # sorted ids of a slice of _order
         # Crash tests: SIGKILL a client right after a write was applied (see kill_after).
@@ -688,6 +691,8 @@ class FakeRedmine:
                 self._order = None
             # what the PUT carried, for the report
             self.put_ids[issue_id] += 1
+            self.put_seq += 1
+            self.put_last[issue_id] = self.put_seq
             if "due_date" in fields or "custom_fields" in fields:
                 self.put_kinds["fields"] += 1
             if notes:
@@ -704,12 +709,19 @@ class FakeRedmine:
                 kill[0] = self._should_kill("note" if notes else "write", what)
         return 204, None
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, ids: bool = True, written_after: int | None = None) -> dict[str, Any]:
+        """Counters for the report. ``put_ids`` (PUTs per issue) holds an entry per issue
+        written, so it is left out with ``ids=False`` (a benchmark's client would hold
+        100,000 entries, twice, around the pass it measures); ``written_after`` (a
+        ``put_seq`` read before) adds ``written_since``: the issues PUT since then."""
         with self.lock:
             statuses = Counter(i["status"]["name"] for i in self.issues.values())
             closed = [i for i in self.issues.values() if i["status"]["is_closed"]]
-            return {"requests": dict(self.requests), "put_kinds": dict(self.put_kinds),
-                    "put_ids": {str(k): v for k, v in self.put_ids.items()}, "statuses": dict(statuses),
+            extra: dict[str, Any] = {"put_ids": {str(k): v for k, v in self.put_ids.items()}} if ids else {}
+            if written_after is not None:
+                extra["written_since"] = sum(1 for seq in self.put_last.values() if seq > written_after)
+            return {"requests": dict(self.requests), "put_kinds": dict(self.put_kinds), **extra,
+                    "put_seq": self.put_seq, "statuses": dict(statuses),
                     "issues": len(self.issues),
                     "closed_by_api_user": sum(1 for i in closed if any(
                         j["user"]["id"] == API_USER["id"] and any(d["name"] == "status_id" for d in j["details"])
@@ -764,7 +776,9 @@ def make_handler(app: FakeRedmine) -> type[BaseHTTPRequestHandler]:
             path = url.path
             if path.startswith("/__bench/"):
                 if method == "GET" and path == "/__bench/stats":
-                    return self._send(200, app.stats())
+                    after = query.get("written_after", [""])[0]
+                    return self._send(200, app.stats(ids=query.get("ids", ["1"])[0] != "0",
+                                                     written_after=int(after) if after else None))
                 if method == "GET" and path == "/__bench/rows":
                     return self._send(200, app.rows())
                 if method == "GET" and path == "/__bench/count":

@@ -5,6 +5,9 @@ Wall-clock settings only: turning them into instants is the index's job.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -14,6 +17,67 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as _holidays
+
+
+def _countries_on_demand(package_name: str = "holidays.countries") -> None:
+    """Have ``holidays`` import the configured country's module only, not all of them.
+
+    The package's registry already imports a country's module when the country is first
+    asked for (``country_holidays("FR")`` imports ``holidays.countries.france``), but
+    importing that module first imports its package, whose ``__init__`` imports all ~250
+    countries (some 8 MiB, for one). So the package is registered first as itself, its
+    ``__init__`` not yet run: a country's module then imports alone, and the first name
+    asked of the package itself (``from holidays.countries import Germany``, ``dir``, ``*``)
+    runs its ``__init__``, so the package is then whole, as if imported the usual way.
+    Nothing changes if the package is imported already or is not laid out so.
+    """
+    if package_name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(package_name)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return
+    package = importlib.util.module_from_spec(spec)
+    loader, lock = spec.loader, threading.RLock()
+    state = {"run": False}  # whether the package's __init__ has run (or is running, in the lock's holder)
+
+    def complete() -> None:
+        with lock:  # another thread running the __init__: wait for it, as an import would
+            if state["run"]:
+                return
+            state["run"] = True
+            try:
+                loader.exec_module(package)
+            except BaseException:
+                # As after a failed import: gone, and imported again by the next import.
+                if sys.modules.get(package_name) is package:
+                    del sys.modules[package_name]
+                if getattr(_holidays, "countries", None) is package:
+                    delattr(_holidays, "countries")
+                raise
+            for hook in (__getattr__, __dir__):
+                if package.__dict__.get(hook.__name__) is hook:
+                    del package.__dict__[hook.__name__]
+
+    def __getattr__(name: str) -> object:  # a name the package does not hold (yet)
+        complete()
+        try:
+            return package.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {package_name!r} has no attribute {name!r}") from None
+
+    def __dir__() -> list[str]:
+        complete()
+        return sorted(package.__dict__)
+
+    package.__dict__.update(__getattr__=__getattr__, __dir__=__dir__)
+    sys.modules[package_name] = package
+    _holidays.countries = package  # as an import of the package binds it
+
+
+_countries_on_demand()
 
 _MIDNIGHT: Final = time(0)
 
