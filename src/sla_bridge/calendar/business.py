@@ -335,7 +335,11 @@ class BusinessCalendar:
         ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
-        i = ix.segment(us)
+        # ix.segment, inlined: the engine asks this for each day target and reminder.
+        i = ix.by_day[us // _US_PER_DAY - ix.day0]
+        starts_pad = ix.starts_pad
+        while starts_pad[i + 1] <= us:
+            i += 1
         if i < 0 or us >= ix.ends[i]:
             while i + 1 >= len(ix.starts):
                 ix = self._grow(ix)
@@ -362,6 +366,17 @@ class BusinessCalendar:
 
     def datetime_at(self, us: int) -> datetime:
         """The instant ``us`` (epoch microseconds) as an aware datetime in the calendar's zone."""
+        ix = self._ix
+        if ix is not None:
+            # Its local date is its UTC date or one either side: when the index knows one
+            # offset for all three, wall-clock arithmetic on the zone's epoch gives the
+            # datetime (fold=0 is right away from clock changes) cheaper than zoneinfo.
+            wall_off = ix.wall_off
+            k = us // _US_PER_DAY - ix.wall_day0
+            if 0 < k < len(wall_off) - 1:
+                offset = wall_off[k]
+                if offset is not None and wall_off[k - 1] == offset == wall_off[k + 1]:
+                    return self._local_epoch + _ONE_US * (us + offset)
         if -_FLOAT_EXACT_US < us < _FLOAT_EXACT_US:
             return datetime.fromtimestamp(us / 1e6, self._zone)
         return (_EPOCH + timedelta(microseconds=us)).astimezone(self._zone)

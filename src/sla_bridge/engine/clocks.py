@@ -270,7 +270,11 @@ def clocks_of(ticket: Ticket, policy: Policy, cal: BusinessCalendar, now: dateti
     # Searched in the list of roles (by ``list.index``, in C) rather than segment by segment.
     roles_seen = [seg.role for seg in segments]
     first_segment = segments[0]
-    left_new = next((seg.start for seg in segments[1:] if seg.role not in _NEW_ROLES), None)
+    left_new = None
+    for seg in segments[1:]:  # a loop rather than next() on a generator: half the cost
+        if seg.role not in _NEW_ROLES:
+            left_new = seg.start
+            break
     done = [roles_seen.index(role) for role in _DONE_ORDER if role in roles_seen]
     resolved_at = segments[min(done)].start if done else None
     delivered_at = segments[roles_seen.index(_WORKAROUND_DELIVERED)].start \

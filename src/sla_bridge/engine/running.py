@@ -60,8 +60,8 @@ class Meter:
         wanted = round(minutes * US_PER_MINUTE)
         if wanted == 0:
             return start.astimezone(self.cal.zone), self.cal.instant_us(start), position
-        us = self.ruler.instant(position + wanted)
-        return self.cal.datetime_at(us), us, position + wanted
+        us, at = self.ruler.instant_at(position + wanted)
+        return at, us, position + wanted
 
 
 class Walk:
@@ -216,5 +216,5 @@ class Walk:
         meter = self._meter
         if wanted_us == 0:
             return start.astimezone(meter.cal.zone), meter.cal.instant_us(start), position
-        us = meter.ruler.instant(position + wanted_us)
-        return meter.cal.datetime_at(us), us, position + wanted_us
+        us, at = meter.ruler.instant_at(position + wanted_us)
+        return at, us, position + wanted_us
