@@ -62,11 +62,6 @@ class BusinessRuler:
         end = ix.ends[i]
         return ix.cum_end[i] - (end - us if us < end else 0) - self._base
 
-    def positions_of(self, *instants: datetime) -> list[int]:
-        """``position_of`` of each datetime, in one call."""
-        position_of = self.position_of
-        return [position_of(t) for t in instants]
-
     def position(self, us: int) -> int:
         """The open microseconds from the anchor to ``us`` (``open_us(anchor, us)``)."""
         ix = self._ix
