@@ -228,3 +228,26 @@ def test_the_pace_is_divided_between_the_live_replicas(store: Store) -> None:
     for _ in range(3):
         gate.enter()
     assert waits == [pytest.approx(0.2), pytest.approx(0.4)]
+
+
+def test_a_heartbeat_offers_help_with_another_replicas_shared_work_list(store: Store) -> None:
+    """PostgreSQL: a tracker polled by another replica, whose list has free tickets, gets a help job."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    clock = Clock()
+    other = Replica(store, ["t1", "t2"], LEASE, clock=clock, holder="other")
+    mine = Replica(store, ["t1", "t2"], LEASE, clock=clock, holder="mine")
+    other.beat()  # alone: it takes both trackers
+    store.queue_begin("t1")
+    store.queue("t1", "7", None)
+    service = Service.__new__(Service)  # only the heartbeat's choice is tested
+    service.replica, service.clock, service.stop = mine, clock, threading.Event()
+    service.syncers = {"t1": object(), "t2": object()}  # type: ignore[dict-item]
+    service.scheduler = BlockingScheduler(timezone=timezone.utc)
+    service.beat()
+    jobs = sorted(job.id for job in service.scheduler.get_jobs())
+    if store.shared_work:
+        assert jobs == ["help:t1"], "t1's list has a free ticket; t2's has none"
+    else:
+        assert jobs == [], "SQLite: a pass's list is its own process's"
+    store.queue_end("t1", False)
