@@ -233,9 +233,9 @@ def test_serve_closes_the_store_only_after_the_pass_in_flight(tmp_path: Path) ->
 
     syncer.run = recording_run  # type: ignore[method-assign]
 
-    def serve() -> None:
+    def serve() -> None:  # as `serve` does
         try:
-            service.scheduler.start()
+            service.run()
         finally:
             order.append("store closed")
             app.close()

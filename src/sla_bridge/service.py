@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from .secrets import install_log_scrubbing
@@ -272,6 +273,20 @@ class Service:
                 self.scheduler.add_job(self.sync, "interval", args=[[name]], id=f"poll:{name}",
                                        seconds=section.poll_interval_seconds, next_run_time=self.clock())
 
+    def run(self) -> None:
+        """The scheduler, until ``shutdown``; returns only once no pass is in flight, so the
+        store can be closed behind it."""
+        try:
+            self.scheduler.start()
+        except JobLookupError:
+            # The scheduler's loop can trip over a job that a shutdown from another thread
+            # removed meanwhile: that is a stop, not a failure.
+            if not self.stop.is_set():
+                raise
+        finally:
+            with self.lock:  # a pass still running (it saw the stop flag) finishes first
+                pass
+
     def shutdown(self, *_: Any) -> None:
         log.info("stopping: finishing the current ticket")
         self.stop.set()
@@ -304,7 +319,7 @@ def serve(config: Config) -> None:
     try:
         if face is not None:
             face.start()
-        service.scheduler.start()
+        service.run()
     finally:
         service.stop.set()
         heartbeats.join(timeout=10)  # gives its leases up: another replica polls at once
