@@ -24,7 +24,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from contextlib import ExitStack
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -38,16 +38,13 @@ from ..plugins import notify
 from .summary import SyncSummary, describe, summarize, unprefixed
 from ..reconcile import Plan, adopt, after_writes, plan, simulate
 from ..secrets import scrub
-from ..store import Busy, Claim, Claimer, DatabaseFailure, Store, store_failure
+from ..store import Busy, Claimer, Store, store_failure
+from .claims import ClaimedWork
 from .workers import WorkItem, Workers
 
 log = logging.getLogger("sla_bridge.sync")
 MAX_ROUNDS = 2  # write, read back, write what the first write changed; then report
 MAX_FAILED_WRITES = 3  # transient write failures in a row before a pass stops: the tracker is down
-CLAIM_BATCH = 100  # tickets claimed at once from a process's own work list (SQLite)
-CLAIM_BATCH_SHARED = 4  # ... from a list shared by replicas: few, so the others get their share
-CLAIM_POLL = 0.2  # seconds between two looks at a shared list whose tickets are all in hand
-CLAIM_WAIT = 600.0  # seconds a pass waits for tickets in other replicas' hands
 
 
 class WriteDeferred(SkippableError):
@@ -76,7 +73,7 @@ def as_of(ticket: Ticket, now: datetime, posted: frozenset[str] | set[str] = fro
                    events=tuple(replace(e, at=now) if moved(e) else e for e in ticket.events))
 
 
-class Syncer:
+class Syncer(ClaimedWork):
     """Runs passes for one adapter instance against the store."""
 
     def __init__(self, config: Config, store: Store, adapter: Adapter, pm: pluggy.PluginManager, *,
@@ -187,67 +184,6 @@ class Syncer:
             summary.errors.append(f"{exc}; the tickets are synced by the next pass")
         summary.finished = self.clock()
         return summary
-
-    def help(self, now: datetime | None = None) -> SyncSummary:
-        """Work on the tracker's shared work list, which another replica's pass filled (it
-        holds the tracker's lease): the tickets free on it, until none is. The cursor and
-        the pass's record stay that pass's."""
-        return self._claimed_run(now, None, "the tickets are left to the tracker's pass")
-
-    def _claimed_run(self, now: datetime | None, ids: list[str] | None, later: str) -> SyncSummary:
-        started = self.clock()
-        summary = SyncSummary(self.adapter.name, started, now or started, False)
-        name = self.adapter.name
-        try:
-            self._failed_writes = 0
-            if ids is not None:
-                for ticket_id in ids:
-                    self.store.queue(name, ticket_id, None)
-            with self.store.claimer() as claimer:
-                self._claimer = claimer
-                self._work(self._claims(claimer, wait=False, ids=ids), summary.now, summary)
-            summary.complete = not self.stop.is_set()
-        except (TransientError, PermanentError) as exc:
-            summary.errors.append(f"{name}: {unprefixed(exc, name)}; {later}")
-        except sqlite3.Error as exc:
-            summary.errors.append(f"{name}: stopped: {store_failure(self.store.path, exc)}")
-        finally:
-            self._claimer = None
-        summary.finished = self.clock()
-        return summary
-
-    def _claims(self, claimer: Claimer, *, wait: bool, ids: list[str] | None = None) -> Iterator[WorkItem]:
-        """The work list's tickets, claimed a few at a time as workers are free.
-
-        With `wait` (a tracker's pass, on a shared list), the end of the list is when it is
-        empty: tickets in other replicas' hands are waited for (their outcome is part of
-        the pass), or taken over if their replica dies; a pass waits at most
-        ``CLAIM_WAIT`` for them, then ends without moving its cursor."""
-        name = self.adapter.name
-        batch = CLAIM_BATCH_SHARED if self.store.shared_work else CLAIM_BATCH
-        waited = 0.0
-        while not self.stop.is_set():
-            claims = self.store.claim(name, claimer, min(batch, 2 * self.workers), ids)
-            if not claims:
-                left = self.store.pending(name) if wait else 0
-                if not left:
-                    return
-                if waited >= CLAIM_WAIT:
-                    raise TransientError(f"{left} ticket{'s' if left != 1 else ''} of the work list still in"
-                                         f" another replica's hands after {CLAIM_WAIT:.0f} s")
-                self.stop.wait(CLAIM_POLL)
-                waited += CLAIM_POLL
-                continue
-            waited = 0.0
-            for claim in claims:
-                snapshot = None
-                if claim.due:  # a timed change: from the snapshot, as it is now
-                    record = self.store.ticket(name, claim.ticket_id)
-                    if record is None:
-                        self.store.done(name, claim)
-                        continue
-                    snapshot = record.snapshot
-                yield WorkItem(claim.ticket_id, snapshot, claim.updated, claim)
 
     def _pass(self, summary: SyncSummary) -> None:
         name, started, now, dry_run = self.adapter.name, summary.started, summary.now, summary.dry_run
@@ -562,18 +498,6 @@ class Syncer:
             self._count(summary, "applied", action.kind)
             self._notify("sla_bridge_action_applied", ticket=ticket, action=action, adapter=name)
         return applied
-
-    def _still_ours(self, ticket_id: str) -> None:
-        """Before a customer sees a write: the ticket's claim on a shared work list is still
-        this worker's. Claims are lost only with the claimer's session, and then another
-        replica may have the ticket: the pass stops instead of writing."""
-        claim: Claim | None = getattr(self._local, "claim", None)
-        if claim is None or self._claimer is None or not self.store.shared_work:
-            return
-        self._claimer.check()
-        if not self.store.holds(self.adapter.name, claim):
-            raise DatabaseFailure(f"{self.store.path}: the claim on {self.adapter.name}:{ticket_id} was lost;"
-                                  " another replica syncs it")
 
     def _notify_breaches(self, ticket: Ticket, evaluation: Evaluation, before: dict[str, Any]) -> None:
         old = before.get("clocks", {})
