@@ -203,7 +203,7 @@ class CrashWorld:
     # --- what the tracker and the store show -------------------------------------------------
 
     def markers(self, issue: int) -> list[str]:
-        return [k for n in self.app.notes(issue) for k in markers_in(n)]
+        return tracker_markers(self.app, issue)
 
     def closures(self, issue: int) -> int:
         return sum(1 for _, to in self.app.status_changes(issue) if to == CLOSED)
@@ -217,26 +217,37 @@ class CrashWorld:
             return "; ".join(str(r[0]) for r in db.execute("PRAGMA integrity_check"))
 
     def check(self, done: str) -> dict[str, Any]:
-        """Duplicates and missed steps on the tracker, once every step up to `done` is owed."""
-        owed = {"fields": [], "reminder1": ["reminder1"], "reminder2": ["reminder1", "reminder2"],
-                "reminder3": ["reminder1", "reminder2", "reminder3"],
-                "closure": ["reminder1", "reminder2", "reminder3", "closure"]}[done]
-        duplicates, missed, unexpected = {}, {}, {}
-        for issue in self.tickets:
-            keys = self.markers(issue)
-            twice = [k for k, n in Counter(keys).items() if n > 1]
-            if twice:
-                duplicates[issue] = twice
-            have = [steps_of(k) for k in dict.fromkeys(keys)]
-            want = owed if issue != self.in_progress else []
-            if [s for s in want if s not in have]:
-                missed[issue] = [s for s in want if s not in have]
-            if [s for s in have if s not in want]:
-                unexpected[issue] = [s for s in have if s not in want]
-        closures = {i: self.closures(i) for i in self.tickets}
-        closed_wrong = {i: n for i, n in closures.items()
-                        if n != (1 if done == "closure" and i != self.in_progress else 0)}
-        return {"duplicates": duplicates, "missed": missed, "unexpected": unexpected, "closures": closed_wrong}
+        return tracker_check(self.app, self.tickets, self.in_progress, done)
+
+
+# Each step and the steps owed once it has come.
+OWED = {"fields": [], "reminder1": ["reminder1"], "reminder2": ["reminder1", "reminder2"],
+        "reminder3": ["reminder1", "reminder2", "reminder3"],
+        "closure": ["reminder1", "reminder2", "reminder3", "closure"]}
+
+
+def tracker_markers(app: Any, issue: int) -> list[str]:
+    return [k for n in app.notes(issue) for k in markers_in(n)]
+
+
+def tracker_check(app: Any, tickets: list[int], in_progress: int, done: str) -> dict[str, Any]:
+    """Duplicates and missed steps on the fake tracker, once every step up to `done` is owed
+    (none to the ticket in progress), and closures made other than once each."""
+    duplicates, missed, unexpected = {}, {}, {}
+    for issue in tickets:
+        keys = tracker_markers(app, issue)
+        twice = [k for k, n in Counter(keys).items() if n > 1]
+        if twice:
+            duplicates[issue] = twice
+        have = [steps_of(k) for k in dict.fromkeys(keys)]
+        want = OWED[done] if issue != in_progress else []
+        if [s for s in want if s not in have]:
+            missed[issue] = [s for s in want if s not in have]
+        if [s for s in have if s not in want]:
+            unexpected[issue] = [s for s in have if s not in want]
+    closures = {i: sum(1 for _, to in app.status_changes(i) if to == CLOSED) for i in tickets}
+    closed_wrong = {i: n for i, n in closures.items() if n != (1 if done == "closure" and i != in_progress else 0)}
+    return {"duplicates": duplicates, "missed": missed, "unexpected": unexpected, "closures": closed_wrong}
 
 
 def steps_of(key: str) -> str:

@@ -23,22 +23,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from sla_bridge.markers import markers_in
 from sla_bridge.store import PostgresLocation, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_replicas import KEY, config_text, start_replica, stop  # noqa: E402
-from fake_redmine import CLOSED, ServerThread  # noqa: E402
-from test_crash import waiting_tickets  # noqa: E402
+from fake_redmine import ServerThread  # noqa: E402
+from test_crash import tracker_check, waiting_tickets  # noqa: E402
 
 T = datetime.fromisoformat
 CREATED = T("2025-06-02T09:30:00+02:00")
@@ -50,9 +48,6 @@ STEPS = [
     (T("2025-06-05T11:05:00+02:00"), "reminder3"),
     (T("2025-06-06T11:05:00+02:00"), "closure"),
 ]
-OWED = {"fields": [], "reminder1": ["reminder1"], "reminder2": ["reminder1", "reminder2"],
-        "reminder3": ["reminder1", "reminder2", "reminder3"],
-        "closure": ["reminder1", "reminder2", "reminder3", "closure"]}
 LEASE_SECONDS = 3
 REPLICAS = 3
 KILL_EVERY = 2.5      # seconds between two SIGKILLs
@@ -61,10 +56,6 @@ KILL_EVERY = 2.5      # seconds between two SIGKILLs
 STEP_SECONDS = float(os.environ.get("SLA_BRIDGE_REPLICAS_STEP_SECONDS", "36"))
 STEP_TIMEOUT = STEP_SECONDS + 60
 WAITING_TICKETS = 12         # tickets waiting for the customer, each owed reminders and a closure
-
-
-def steps_of(key: str) -> str:
-    return "closure" if "/closure/" in key else "reminder" + key.rsplit("/", 1)[-1]
 
 
 class Cluster:
@@ -149,28 +140,8 @@ class Cluster:
                 self.watch_takeover(found[0], time.monotonic())
         self.restart_dead()
 
-    def markers(self, issue: int) -> list[str]:
-        return [k for n in self.app.notes(issue) for k in markers_in(n)]
-
-    def closures(self, issue: int) -> int:
-        return sum(1 for _, to in self.app.status_changes(issue) if to == CLOSED)
-
     def check(self, done: str) -> dict[str, Any]:
-        duplicates, missed, unexpected = {}, {}, {}
-        for issue in self.tickets:
-            keys = self.markers(issue)
-            twice = [k for k, n in Counter(keys).items() if n > 1]
-            if twice:
-                duplicates[issue] = twice
-            have = [steps_of(k) for k in dict.fromkeys(keys)]
-            want = OWED[done] if issue != self.in_progress else []
-            if [s for s in want if s not in have]:
-                missed[issue] = [s for s in want if s not in have]
-            if [s for s in have if s not in want]:
-                unexpected[issue] = [s for s in have if s not in want]
-        closures = {i: n for i in self.tickets
-                    if (n := self.closures(i)) != (1 if done == "closure" and i != self.in_progress else 0)}
-        return {"duplicates": duplicates, "missed": missed, "unexpected": unexpected, "closures": closures}
+        return tracker_check(self.app, self.tickets, self.in_progress, done)
 
     def step_done(self, step: str) -> bool:
         if step == "fields":

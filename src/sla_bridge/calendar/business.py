@@ -335,11 +335,7 @@ class BusinessCalendar:
         ix = self._ix
         if ix is None or not ix.lo <= us < ix.hi:
             ix = self._cover(us)
-        # ix.segment, inlined: the engine asks this for each day target and reminder.
-        i = ix.by_day[us // _US_PER_DAY - ix.day0]
-        starts_pad = ix.starts_pad
-        while starts_pad[i + 1] <= us:
-            i += 1
+        i = ix.segment(us)
         if i < 0 or us >= ix.ends[i]:
             while i + 1 >= len(ix.starts):
                 ix = self._grow(ix)

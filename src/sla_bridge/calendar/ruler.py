@@ -37,8 +37,8 @@ class BusinessRuler:
 
     def position_of(self, t: datetime) -> int:
         """``position`` of an aware datetime."""
-        # The engine's most frequent question: the calendar's ``_us`` and ``position``
-        # in place, since a call costs as much as the arithmetic.
+        # The engine's most frequent question: the calendar's ``_us`` in place (the day's
+        # UTC offset from the index), since a call costs as much as the arithmetic.
         ix = self._ix
         if t.__class__ is datetime and t.tzinfo is self._zone:
             wall = t - self._local_epoch
@@ -51,16 +51,7 @@ class BusinessRuler:
                 us = (days * 86_400 + wall.seconds) * 1_000_000 + wall.microseconds - offset
         else:
             us = _to_us(t, "t")
-        if not ix.lo <= us < ix.hi:
-            return self.position(us)
-        i = ix.by_day[us // _US_PER_DAY - ix.day0]
-        starts = ix.starts_pad
-        while starts[i + 1] <= us:
-            i += 1
-        if i < 0:
-            return -self._base
-        end = ix.ends[i]
-        return ix.cum_end[i] - (end - us if us < end else 0) - self._base
+        return self.position(us)
 
     def position(self, us: int) -> int:
         """The open microseconds from the anchor to ``us`` (``open_us(anchor, us)``)."""
@@ -82,6 +73,10 @@ class BusinessRuler:
 
         ``add_us(t, wanted)`` is ``instant(position(t) + wanted)`` for ``wanted > 0``.
         """
+        return self._find(position)[2]
+
+    def _find(self, position: int) -> tuple[_Index, int, int]:
+        """The window, the segment and the instant at ``position``."""
         target = self._base + position
         if target <= 0:
             raise ValueError(f"position {position} lies before the calendar's window")
@@ -93,21 +88,11 @@ class BusinessRuler:
         cum = ix.cum_pad
         while cum[j] < target:
             j += 1
-        return ix.ends[j] - (cum[j] - target)
+        return ix, j, ix.ends[j] - (cum[j] - target)
 
     def instant_at(self, position: int) -> tuple[int, datetime]:
         """``instant(position)`` and the same instant as ``cal.datetime_at`` gives it, in one call."""
-        target = self._base + position
-        if target <= 0:
-            raise ValueError(f"position {position} lies before the calendar's window")
-        ix = self._ix
-        while target > ix.total:
-            ix = self._ix = self._cal._grow(ix, short_us=target - ix.total)
-        j = ix.by_open[target // ix.step]
-        cum = ix.cum_pad
-        while cum[j] < target:
-            j += 1
-        us = ix.ends[j] - (cum[j] - target)
+        ix, j, us = self._find(position)
         # The instant lies in segment j, on a business day whose UTC offset the index
         # knows unless the clocks change that day: no zoneinfo lookup then. Wall-clock
         # arithmetic on the zone's own epoch is exact, and fold=0 is right on such a day.

@@ -105,8 +105,7 @@ class Walk:
         if self._closed or n >= count:
             return
         meter = self._meter
-        # ``Meter.at``, in place: two new instants a pause, the hottest loop of a long history.
-        known, position_of = meter._known, meter.ruler.position_of
+        at = meter.at
         cursor, cursor_at = self._cursor, self._cursor_at
         elapsed = self.elapsed[-1] if self.elapsed else 0.0
         cursors, cursors_at, starts, starts_at = self.cursors, self.cursors_at, self.starts, self.starts_at
@@ -119,12 +118,7 @@ class Walk:
             n += 1
             if p_end is not None and p_end <= s:
                 continue  # over before it began
-            seen = known.get(id(s))
-            if seen is None:
-                s_at = position_of(s)
-                known[id(s)] = (s, s_at)
-            else:
-                s_at = seen[1]
+            s_at = at(s)
             if cursor < s:
                 available = (s_at - cursor_at) / US_PER_MINUTE
                 if available < 0:
@@ -140,12 +134,7 @@ class Walk:
                 made.append(_new_pause(Pause, (s, None, status, 0.0)))
                 self._closed = True
                 break
-            seen = known.get(id(p_end))
-            if seen is None:
-                cursor_at = position_of(p_end)
-                known[id(p_end)] = (p_end, cursor_at)
-            else:
-                cursor_at = seen[1]
+            cursor_at = at(p_end)
             cursor = p_end
             ends_at.append(cursor_at)
             made.append(_new_pause(Pause, (s, p_end, status, (cursor_at - s_at) / US_PER_MINUTE)))
