@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,11 @@ bench: $(VENV)/.bench
 	bash scripts/postgres-live.sh start
 	$(BIN)/python benchmarks/bench_replicas.py
 
+# The wheel to install on a server: the engine compiled with mypyc (a C compiler and
+# Python's headers needed; pip fetches setuptools and mypy into its build environment).
+# `python3 -m pip wheel . --no-deps -w dist` without the variable makes a pure one.
+wheel:
+	SLA_BRIDGE_COMPILE=1 $(PYTHON) -m pip wheel . --no-deps -w dist
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

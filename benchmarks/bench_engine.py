@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_engine.py              # 100,000 tickets
-    .venv/bin/python benchmarks/bench_engine.py -n 20000 --profile
+    .venv/bin/python benchmarks/bench_engine.py              # 100,000 tickets, pure then compiled
+    .venv/bin/python benchmarks/bench_engine.py -n 20000 --engine pure --profile
     .venv/bin/python benchmarks/bench_engine.py --events 1000 10000   # long histories
 
 Tickets are generated with a seeded RNG (the same tickets on every run), 10-30 events
@@ -12,6 +12,13 @@ with customer answers or silence, workarounds, resolutions, reopenings, severity
 changes, internal and public comments. Each ticket is evaluated once, mostly shortly
 after its last event (a sync) and sometimes in the middle of its history (a what-if).
 Only `evaluate` is timed; tickets are generated in batches outside the timer.
+
+By default the benchmark runs twice, in two child processes, on the same tickets:
+with the engine as pure Python (the source tree) and with the engine compiled by
+mypyc (the platform wheel of ``SLA_BRIDGE_COMPILE=1 pip wheel .``, built once into
+``build/compiled-core`` by ``benchmarks/compiled_core.py``), and prints both rates
+and their ratio, measured in the same run, on its last lines. ``--engine pure`` or
+``--engine compiled`` runs one of them in this process.
 
 Garbage collection stays on while `evaluate` runs, and collects what the evaluations
 allocate. What differs from a real sync is the benchmark's own input: 5,000 generated
@@ -33,15 +40,21 @@ import argparse
 import cProfile
 import gc
 import io
+import os
 import pstats
 import random
+import re
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+# Which engine this process imports: the source tree's, or the compiled package's
+# directory that the parent process names (``--engine both``, the default).
+COMPILED_DIR_VARIABLE = "SLA_BRIDGE_BENCH_COMPILED_DIR"
+sys.path.insert(0, os.environ.get(COMPILED_DIR_VARIABLE) or str(Path(__file__).resolve().parent.parent / "src"))
 
 from sla_bridge.calendar import BusinessCalendar  # noqa: E402
 from sla_bridge.demo import builtin_config  # noqa: E402
@@ -190,8 +203,55 @@ def long_histories(sizes: list[int], seed: int, policy: Policy, calendar: Busine
               f" {TARGET_US_PER_EVENT / per_event:.1f}x the target's speed")
 
 
+def _engine_kind() -> str:
+    """What this process imported: compiled modules are extension files, not ``.py``."""
+    import sla_bridge.engine.clocks as clocks
+
+    return "pure Python" if clocks.__file__.endswith(".py") else f"compiled ({Path(clocks.__file__).name})"
+
+
+_RATE = re.compile(r"inputs frozen: [\d,]+ tickets, ([\d,]+) tickets/second")
+
+
+def both(argv: list[str]) -> int:
+    """This benchmark run as pure Python, then compiled, each in a child process; both rates and their ratio."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compiled_core import CannotCompile, build
+
+    rates: dict[str, float] = {}
+    runs: list[tuple[str, dict[str, str]]] = [("pure", {k: v for k, v in os.environ.items()
+                                                         if k != COMPILED_DIR_VARIABLE})]
+    try:
+        compiled = build()
+        runs.append(("compiled", {**os.environ, COMPILED_DIR_VARIABLE: str(compiled)}))
+    except CannotCompile as e:
+        print(f"compiled engine: not built on this machine, only the pure one runs ({e})")
+    for name, env in runs:
+        print(f"=== engine: {name} ===", flush=True)
+        child = subprocess.run([sys.executable, __file__, *argv, "--engine", name], env=env,
+                               capture_output=True, text=True, check=False)
+        sys.stdout.write(child.stdout)
+        sys.stderr.write(child.stderr)
+        if child.returncode != 0:
+            return child.returncode
+        found = _RATE.findall(child.stdout)
+        if found:
+            rates[name] = float(found[-1].replace(",", ""))
+    if rates:
+        print("=== summary: explanations off, GC on, inputs frozen ===")
+    for name, rate in rates.items():
+        line = (f"engine, {name}: {rate:,.0f} tickets/second ({1e6 / rate:.0f} us/ticket);"
+                f" target {TARGET_TICKETS_PER_SECOND:,}/s: {rate / TARGET_TICKETS_PER_SECOND:.2f}x the target")
+        if name == "compiled" and "pure" in rates:
+            line += f"; {rate / rates['pure']:.2f}x the pure engine, same run"
+        print(line)
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("both", "pure", "compiled"), default="both",
+                        help="both (default): a child process each, and their ratio; pure or compiled: this process")
     parser.add_argument("-n", "--tickets", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20250501)
     parser.add_argument("--explain", action="store_true",
@@ -200,6 +260,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, nargs="+", metavar="N",
                         help="instead, time a few tickets of N events each and print the time per event")
     args = parser.parse_args()
+    if args.engine == "both":
+        sys.exit(both(sys.argv[1:]))
+    kind = _engine_kind()
+    if (args.engine == "compiled") != kind.startswith("compiled"):
+        parser.error(f"--engine {args.engine}, but this process imported the engine as {kind}"
+                     f" (the compiled one is imported from ${COMPILED_DIR_VARIABLE})")
+    print(f"engine: {kind}")
 
     cfg = builtin_config()
     policy, calendar = cfg.policy, cfg.calendar

@@ -1,0 +1,41 @@
+"""The engine's hot modules compiled with mypyc when ``SLA_BRIDGE_COMPILE=1``.
+
+Everything else about the package is in pyproject.toml. The modules to compile are
+listed there (``[tool.sla-bridge] compiled``); they are the pure core's inner loop
+(evaluate, the clocks, the waiting cycles, the business ruler), typed for
+``mypy --strict``, and the compiled build gives the same answers as the pure one
+(tests/test_compiled.py). Without the variable the wheel is pure Python.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _compiled_modules() -> list[str]:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return list(tomllib.load(f)["tool"]["sla-bridge"]["compiled"])
+
+
+def _ext_modules() -> list[object]:
+    if os.environ.get("SLA_BRIDGE_COMPILE", "").strip().lower() not in {"1", "true", "yes"}:
+        return []
+    if os.environ.get("SLA_BRIDGE_LISTING_BUILD_REQUIREMENTS"):
+        return []  # the build backend is only asking what to install first (mypy among them)
+    try:
+        from mypyc.build import mypycify  # a build requirement only when compiling (packaging/build_backend.py)
+    except ImportError:
+        raise SystemExit("SLA_BRIDGE_COMPILE=1: mypyc is missing; install mypy==2.4.1 in the build"
+                         " environment, or build with pip's isolation (the default), which fetches it") from None
+
+    # Paths relative to the project: mypyc names the modules from the src layout.
+    return list(mypycify(_compiled_modules(), opt_level="3", target_dir="build/mypyc"))
+
+
+setup(ext_modules=_ext_modules())
