@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tarfile
 import sys
 import zipfile
 from pathlib import Path
@@ -198,7 +199,8 @@ def test_the_wheel_carries_the_example_config_and_the_command(tmp_path: Path) ->
     """``pip wheel . -w dist --no-deps`` as the README says, from a copy of the sources."""
     source = tmp_path / "src-copy"
     shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "setup.py", "MANIFEST.in", "packaging/build_backend.py"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, source / name)
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "-w", str(tmp_path / "dist"), "--no-deps",
                              "-q"], cwd=source, capture_output=True, text=True, timeout=600)
@@ -212,6 +214,19 @@ def test_the_wheel_carries_the_example_config_and_the_command(tmp_path: Path) ->
         assert "sla_bridge/data/config.example.toml" in names and "sla_bridge/cli/__main__.py" in names
         points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "sla-bridge = sla_bridge.cli:main" in points
+    assert wheel.name.endswith("-py3-none-any.whl") and not [n for n in names if n.endswith(".so")]
+
+
+def test_the_source_distribution_carries_what_the_build_needs(tmp_path: Path) -> None:
+    """An sdist holds the build backend and setup.py, so that a wheel builds from it."""
+    result = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta as b;"
+                             " print(b.build_sdist(sys.argv[1]))", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with tarfile.open(tmp_path / result.stdout.strip().splitlines()[-1]) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"setup.py", "pyproject.toml", "packaging/build_backend.py",
+            "src/sla_bridge/engine/clocks.py"} <= names
 
 
 # --- the docs say what the code does ---------------------------------------------------------------------------------

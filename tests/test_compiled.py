@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from compiled_core import CannotCompile, build, compiled_modules  # noqa: E402
+from sla_bridge import __version__  # noqa: E402
 
 COMPILED_DIR_VARIABLE = "SLA_BRIDGE_BENCH_COMPILED_DIR"  # benchmarks/bench_engine.py reads it
 # The tests of the pure core, run again on the compiled modules.
@@ -67,6 +68,13 @@ def test_the_listed_modules_are_compiled_and_the_rest_is_not(compiled: Path) -> 
         assert files[name].startswith(str(compiled)) and files[name].endswith(".so"), (name, files[name])
     for name in others:
         assert files[name].startswith(str(compiled)) and files[name].endswith(".py"), (name, files[name])
+
+
+def test_the_version_says_how_the_engine_runs(compiled: Path) -> None:
+    for where, expected in ((None, "(engine: pure Python)"), (compiled, "(engine: compiled)")):
+        out = subprocess.run([sys.executable, "-m", "sla_bridge.cli", "--version"], env=_env(where), cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == f"sla-bridge, version {__version__} {expected}"
 
 
 def test_the_compiled_engine_gives_the_pure_engines_answers(compiled: Path) -> None:

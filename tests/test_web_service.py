@@ -23,8 +23,10 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 
+from sla_bridge import __version__
 from sla_bridge.app import build_app
 from sla_bridge.config import load_config
+from sla_bridge.engine import build as engine_build
 from sla_bridge.service import Service
 from sla_bridge.web import HttpFace, http_settings
 
@@ -214,7 +216,8 @@ def test_probes_and_metrics(world: World) -> None:
                  'sla_bridge_writes_total{kind="due_date",tracker="redmine"} 1.0',
                  'sla_bridge_tickets{clock="workaround",state="at_risk",tracker="redmine"} 1.0',
                  'sla_bridge_tickets_known{tracker="redmine"} 1.0',
-                 'sla_bridge_store_up 1.0'):
+                 'sla_bridge_store_up 1.0',
+                 f'sla_bridge_build_info{{engine="{engine_build()}",version="{__version__}"}} 1.0'):
         assert line in text, line
     last = re.search(r'^sla_bridge_last_successful_pass_timestamp_seconds\{tracker="redmine"\} (\S+)$', text, re.M)
     assert last is not None and float(last.group(1)) == FIRST_PASS.timestamp()

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .. import __version__, logs
+from ..engine import build as engine_build
 from ..errors import SlaBridgeError
 from ..secrets import install_log_scrubbing, scrub
 from . import admin, contract, running
@@ -54,7 +55,8 @@ def _log_options(hidden: bool) -> list[click.Option]:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sla-bridge")
+@click.version_option(__version__, prog_name="sla-bridge",
+                      message=f"%(prog)s, version %(version)s (engine: {engine_build()})")
 @click.pass_context
 def cli(ctx: click.Context, log_level: str | None = None, log_format: str | None = None) -> None:
     """Enforce a support contract's service levels on the trackers teams already use."""

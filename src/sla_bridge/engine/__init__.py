@@ -27,6 +27,8 @@ Rules (the README lists them with the clauses they come from):
 
 from __future__ import annotations
 
+import sys
+
 from .clocks import EPSILON, breach_instant, overdue
 from .evaluate import evaluate
 from .results import (
@@ -43,5 +45,12 @@ from .results import (
 
 __all__ = [
     "EPSILON", "ClockEvaluation", "ClockState", "CommentKind", "DesiredComment", "DesiredState", "Evaluation", "Pause",
-    "Reminder", "WaitingCycle", "breach_instant", "evaluate", "overdue",
+    "Reminder", "WaitingCycle", "breach_instant", "build", "evaluate", "overdue",
 ]
+
+
+def build() -> str:
+    """How this install runs the engine: "compiled" (the wheel of ``make wheel``, whose
+    modules are C extensions built by mypyc) or "pure Python"."""
+    origin = getattr(sys.modules[__name__ + ".clocks"], "__file__", None) or ""
+    return "pure Python" if origin.endswith(".py") else "compiled"

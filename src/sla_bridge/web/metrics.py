@@ -19,13 +19,15 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from .. import __version__
 from ..config import TrackerSection
 from ..contracts import DEFAULT, Contracts
+from ..engine import build as engine_build
 from ..hookspecs import hookimpl
 from .storeview import PassInfo, StoreUnavailable, StoreView
 
@@ -79,6 +81,9 @@ class Metrics:
                                          registry=r)
         self.queue_size = Gauge("sla_bridge_webhook_queue_tickets", "Tickets named by webhooks waiting for"
                                 " their sync.", registry=r)
+        # Which release runs, and whether its engine is the compiled one (``make wheel``).
+        Info("sla_bridge_build", "This process's version and how its engine runs (compiled or pure Python).",
+             registry=r).info({"version": __version__, "engine": engine_build()})
         self._lock = threading.Lock()
         self.last_complete: dict[str, datetime] = {}  # this process's passes; the store knows the others
         self.plugin = MetricsPlugin(self)
