@@ -428,6 +428,24 @@ def test_several_projects_use_the_filter_syntax_with_project_ids() -> None:
 
 
 @responses.activate
+def test_an_issue_outside_the_projects_is_left_alone_when_read_by_id() -> None:
+    # Moved to another project since it was synced, or named by a webhook of another project:
+    # the change query would never list it, so it is not written to either.
+    lookups(responses.mock)
+    responses.get(f"{URL}/issues/7.json", json={"issue": issue(project={"id": 2, "name": "Internal"})})
+    responses.get(f"{URL}/issues/8.json", json={"issue": issue(8)})
+    adapter = make_adapter(projects=["support"])
+    with pytest.raises(SkippableError, match="issue 7 is in project 'Internal', which is not in options.projects:"
+                                             " left alone"):
+        adapter.fetch("7")
+    assert adapter.fetch("8").project == "support"
+    # With no projects configured, every project the API user sees is under contract.
+    responses.get(f"{URL}/projects/2/memberships.json",
+                  json={"memberships": [], "total_count": 0, "offset": 0, "limit": 100})
+    assert make_adapter().fetch("7").project == "internal"
+
+
+@responses.activate
 def test_an_unknown_project_is_a_config_error() -> None:
     lookups(responses.mock)
     with pytest.raises(PermanentError, match="project 'sales' .* does not exist or is not visible"):

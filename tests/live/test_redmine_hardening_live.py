@@ -86,3 +86,25 @@ def test_issues_a_page_per_second_are_paged_through(redmine: Redmine, live_adapt
         time.sleep(1.05)
     rows = [r.id for r in live_adapter(page_size=1).changed_since(None)]
     assert [i for i in rows if i in ids] == ids
+
+
+def test_an_issue_moved_to_a_project_outside_the_contract_is_left_alone(redmine: Redmine,
+                                                                       live_adapter: AdapterFactory) -> None:
+    """Read by id (a due timed change, a webhook), an issue moved out of ``options.projects`` is not written to."""
+    from sla_bridge.adapters.base import SkippableError
+
+    issue_id = str(redmine.create_issue("Badge reader offline")["id"])
+    assert live_adapter().fetch(issue_id).project == redmine.env["REDMINE_PROJECT"]
+    # An administrator opens a second, public project and moves the issue there.
+    other = redmine.call("POST", "/projects.json", key="REDMINE_API_KEY", json={"project": {
+        "name": "Internal IT", "identifier": "internal-it", "is_public": True,
+        "tracker_ids": [int(redmine.env["REDMINE_TRACKER_BUG_ID"])]}})["project"]
+    redmine.call("PUT", f"/issues/{issue_id}.json", key="REDMINE_API_KEY",
+                 json={"issue": {"project_id": other["id"]}})
+    assert redmine.call("GET", f"/issues/{issue_id}.json", key=BOT_KEY)["issue"]["project"]["id"] == other["id"]
+    with pytest.raises(SkippableError, match=f"issue {issue_id} is in project 'Internal IT', which is not in"
+                                             " options.projects: left alone"):
+        live_adapter().fetch(issue_id)
+    # The same issue is under contract for a configuration that lists both projects.
+    assert live_adapter(projects=[redmine.env["REDMINE_PROJECT"], "internal-it"]).fetch(issue_id).project \
+        == "internal-it"

@@ -150,16 +150,6 @@ class RedmineAdapter(RedmineWriter):
         progress.page(bound, rows, by_id=group)
         return rows
 
-    def _project_ids(self) -> list[str]:
-        ids = []
-        for identifier in self.options.projects:
-            project = self.directory.by_identifier(identifier)
-            if project is None:
-                raise PermanentError(f"{self.name}: project {identifier!r} (options.projects) does not exist"
-                                     " or is not visible to the API user")
-            ids.append(project.id)
-        return ids
-
 
     # --- checks ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 from ..model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
-from .base import SkippableError, person_role
+from .base import PermanentError, SkippableError, person_role
 from .redmine_client import BUILTIN_FIELDS, RedmineClient
 from .redmine_parse import (
     Malformed, MalformedAnswer, in_range, need_id, obj, objects, optional_date, optional_time, parse_id, parse_time,
@@ -37,7 +37,33 @@ class RedmineReader(RedmineClient):
         with self._about_issue(ticket_id):
             data = self._get_about(f"/issues/{ticket_id}.json", f"read issue {ticket_id}", expect=("issue", dict),
                                    include="journals")
+            self._in_scope(ticket_id, data["issue"])
             return self.parse(ticket_id, data)
+
+    def _in_scope(self, ticket_id: str, issue: dict[str, Any]) -> None:
+        """An issue outside ``options.projects`` is not under this contract: moved to another
+        project since it was synced, or named by a webhook of another project. The change
+        query never lists one; read by id, it is left alone rather than written to."""
+        if not self.options.projects:
+            return
+        project = issue.get("project")
+        raw = project.get("id") if isinstance(project, dict) else None
+        if raw is None or isinstance(raw, bool) or str(raw) in self._project_ids():
+            return  # no project at all is the parser's to report
+        assert isinstance(project, dict)
+        raise SkippableError(f"{self.name}: issue {ticket_id} is in project {short(project.get('name') or raw)},"
+                             " which is not in options.projects: left alone")
+
+    def _project_ids(self) -> list[str]:
+        """The ids of ``options.projects`` (the change query filters on ids, not identifiers)."""
+        ids = []
+        for identifier in self.options.projects:
+            project = self.directory.by_identifier(identifier)
+            if project is None:
+                raise PermanentError(f"{self.name}: project {identifier!r} (options.projects) does not exist"
+                                     " or is not visible to the API user")
+            ids.append(project.id)
+        return ids
 
     @contextmanager
     def _about_issue(self, ticket_id: str) -> Iterator[None]:

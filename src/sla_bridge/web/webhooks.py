@@ -19,7 +19,8 @@ much of a forged signature was right. Sources (see docs/http.md):
 - Redmine 7 webhooks (``app/models/webhook.rb``, ``webhook_payload.rb``):
   ``X-Redmine-Signature-256: sha256=<hex>``, no delivery id; ``{"type":
   "issue.updated", "data": {"issue": {"id": ...}}}``. Redmine sends a hook only for
-  the projects it is attached to, so its project is not filtered here.
+  the projects it is attached to, so its project is not filtered here; the adapter
+  leaves an issue read outside ``options.projects`` alone.
 """
 
 from __future__ import annotations
