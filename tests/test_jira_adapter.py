@@ -22,7 +22,7 @@ import responses
 from responses import matchers
 
 from sla_bridge.actions import PostComment, SetDueDate, SetLabels
-from sla_bridge.adapters.base import PermanentError, SkippableError, TransientError
+from sla_bridge.adapters.base import OutOfScope, PermanentError, SkippableError, TransientError
 from sla_bridge.adapters.jira import JiraAdapter, jira_time, jql_string, parse_time
 from sla_bridge.config import TrackerSection
 from sla_bridge.demo import builtin_config
@@ -340,7 +340,7 @@ def test_an_issue_moved_out_of_the_projects_is_left_alone() -> None:
     moved = cloud_issue(project={"self": f"{CLOUD}{API}/project/10002", "id": "10002", "key": "DEV",
                                  "name": "Development"})
     responses.get(f"{CLOUD}{API}/issue/SUP-1", json=issue_json(key="DEV-4", fields=moved))
-    with pytest.raises(SkippableError, match="issue SUP-1 is now in project DEV, which is not in options.projects"):
+    with pytest.raises(OutOfScope, match="issue SUP-1 is now in project DEV, which is not in options.projects"):
         make_adapter().fetch("SUP-1")
 
 

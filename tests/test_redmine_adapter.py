@@ -18,7 +18,9 @@ import responses
 from responses import matchers
 
 from sla_bridge.actions import PostComment, SetDueDate, SetLabels
-from sla_bridge.adapters.base import Check, FieldRefused, PermanentError, SkippableError, TransientError
+from sla_bridge.adapters.base import (
+    Check, FieldRefused, OutOfScope, PermanentError, SkippableError, TransientError,
+)
 from sla_bridge.adapters.redmine import RedmineAdapter
 from sla_bridge.config import TrackerSection
 from sla_bridge.demo import builtin_config
@@ -435,7 +437,7 @@ def test_an_issue_outside_the_projects_is_left_alone_when_read_by_id() -> None:
     responses.get(f"{URL}/issues/7.json", json={"issue": issue(project={"id": 2, "name": "Internal"})})
     responses.get(f"{URL}/issues/8.json", json={"issue": issue(8)})
     adapter = make_adapter(projects=["support"])
-    with pytest.raises(SkippableError, match="issue 7 is in project 'Internal', which is not in options.projects:"
+    with pytest.raises(OutOfScope, match="issue 7 is in project 'Internal', which is not in options.projects:"
                                              " left alone"):
         adapter.fetch("7")
     assert adapter.fetch("8").project == "support"

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sla_bridge.actions import PostComment
 from sla_bridge.adapters.base import (
     ChangedTicket,
+    OutOfScope,
     SkippableError,
     TransientError,
     keyset_pages,
@@ -243,6 +244,28 @@ def test_one_bad_ticket_is_reported_the_others_synced() -> None:
     assert summary.tickets_evaluated == 2
     assert summary.errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:05)"]
     assert summary.complete
+
+
+class Moved(MemoryAdapter):
+    def fetch(self, ticket_id: str) -> Ticket:
+        if ticket_id == "2":
+            raise OutOfScope("demo: issue 2 is in project 'Internal', which is not in options.projects: left alone")
+        return super().fetch(ticket_id)
+
+
+def test_a_ticket_moved_out_of_the_contract_is_forgotten_not_retried() -> None:
+    h = Harness(waiting_ticket("1"), waiting_ticket("2"), waiting_ticket("3"))
+    h.sync()
+    assert {r.ticket_id for r in h.store.tickets()} == {"1", "2", "3"}
+    h.syncer.adapter = Moved("demo", h.tracker)
+    shown = h.tracker.tickets["2"]
+    summary = h.syncer.run_tickets(["2", "3"])  # a webhook, or ticket 2's timed change came due
+    assert summary.left_alone == ["demo:2: issue 2 is in project 'Internal', which is not in options.projects:"
+                                  " left alone"]
+    assert summary.errors == [] and summary.tickets_evaluated == 1
+    assert {r.ticket_id for r in h.store.tickets()} == {"1", "3"} and h.store.retries() == []
+    assert h.tracker.tickets["2"] == shown  # nothing written
+    assert summary.to_json()["left_alone"] == summary.left_alone
 
 
 def test_manual_change_is_reported_when_configured() -> None:

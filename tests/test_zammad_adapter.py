@@ -29,6 +29,7 @@ from sla_bridge.adapters.base import (
     Adapter,
     Check,
     ConnectionCheck,
+    OutOfScope,
     PermanentError,
     SkippableError,
     TransientError,
@@ -545,7 +546,7 @@ def test_severity_type_and_fix_version_from_attributes() -> None:
 @responses.activate
 def test_fetch_refuses_a_ticket_outside_the_configured_groups() -> None:
     reads(responses.mock, raw=ticket(group="2nd Level"))
-    with pytest.raises(SkippableError, match="group '2nd Level', outside trackers.zm.options.groups"):
+    with pytest.raises(OutOfScope, match="group '2nd Level', outside trackers.zm.options.groups: left alone"):
         make_adapter(groups=["Users"]).fetch("7")
 
 

@@ -170,7 +170,7 @@ class SyncLog:
         what = "dry-run pass" if summary.dry_run else "pass"
         facts = {"complete": summary.complete, "tickets_read": summary.tickets_read,
                  "tickets_evaluated": summary.tickets_evaluated, "applied": dict(summary.applied),
-                 "conflicts": len(summary.conflicts)}
+                 "conflicts": len(summary.conflicts), "left_alone": len(summary.left_alone)}
         extra = {"adapter": summary.adapter, "summary": facts, "errors": list(summary.errors)}
         if summary.errors or not summary.complete:
             reasons = "; ".join(summary.errors[:MAX_REASONS]) or "stopped before the end"

@@ -91,7 +91,7 @@ def test_issues_a_page_per_second_are_paged_through(redmine: Redmine, live_adapt
 def test_an_issue_moved_to_a_project_outside_the_contract_is_left_alone(redmine: Redmine,
                                                                        live_adapter: AdapterFactory) -> None:
     """Read by id (a due timed change, a webhook), an issue moved out of ``options.projects`` is not written to."""
-    from sla_bridge.adapters.base import SkippableError
+    from sla_bridge.adapters.base import OutOfScope
 
     issue_id = str(redmine.create_issue("Badge reader offline")["id"])
     assert live_adapter().fetch(issue_id).project == redmine.env["REDMINE_PROJECT"]
@@ -102,7 +102,7 @@ def test_an_issue_moved_to_a_project_outside_the_contract_is_left_alone(redmine:
     redmine.call("PUT", f"/issues/{issue_id}.json", key="REDMINE_API_KEY",
                  json={"issue": {"project_id": other["id"]}})
     assert redmine.call("GET", f"/issues/{issue_id}.json", key=BOT_KEY)["issue"]["project"]["id"] == other["id"]
-    with pytest.raises(SkippableError, match=f"issue {issue_id} is in project 'Internal IT', which is not in"
+    with pytest.raises(OutOfScope, match=f"issue {issue_id} is in project 'Internal IT', which is not in"
                                              " options.projects: left alone"):
         live_adapter().fetch(issue_id)
     # The same issue is under contract for a configuration that lists both projects.

@@ -45,6 +45,13 @@ class SkippableError(AdapterError):
     pass
 
 
+class OutOfScope(SkippableError):
+    """The ticket read by id is no longer under this tracker's contract (moved to a project
+    or group outside the configured ones). The sync forgets it and leaves it as it is:
+    no write, and no retry every few hours; were it moved back, the change query lists
+    it again like any ticket."""
+
+
 class FieldRefused(AdapterError):
     """The tracker refused one field of a write and took the others (Redmine: a due date
     before the issue's start date answers 422). Raised by ``apply_fields`` *after* the

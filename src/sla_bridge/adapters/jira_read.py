@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Hashable, Iterator
 
 from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
-from .base import SkippableError, person_role
+from .base import OutOfScope, SkippableError, person_role
 from .jira_search import MAX_IDLE_PAGES, JiraSearch, Progress
 from .jira_values import (
     CHANGELOG_NAMES, CUSTOM_FIELD, Malformed, count, field_values, former_keys, is_public, issue_key, obj, objects,
@@ -73,7 +73,7 @@ class JiraReader(JiraSearch):
         """An issue moved to a project outside ``projects`` is no longer under this contract."""
         moved_to = text(obj(project).get("key"))
         if moved_to and moved_to.casefold() not in {p.casefold() for p in self.options.projects}:
-            raise SkippableError(self._text(f"issue {ticket_id} is now in project {moved_to[:60]}, which is"
+            raise OutOfScope(self._text(f"issue {ticket_id} is now in project {moved_to[:60]}, which is"
                                             " not in options.projects: left alone"))
 
     @staticmethod

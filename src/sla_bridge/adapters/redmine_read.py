@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 from ..model import Comment, Event, FieldChange, LabelChange, SeverityChange, StatusChange, Ticket
-from .base import PermanentError, SkippableError, person_role
+from .base import OutOfScope, PermanentError, SkippableError, person_role
 from .redmine_client import BUILTIN_FIELDS, RedmineClient
 from .redmine_parse import (
     Malformed, MalformedAnswer, in_range, need_id, obj, objects, optional_date, optional_time, parse_id, parse_time,
@@ -51,7 +51,7 @@ class RedmineReader(RedmineClient):
         if raw is None or isinstance(raw, bool) or str(raw) in self._project_ids():
             return  # no project at all is the parser's to report
         assert isinstance(project, dict)
-        raise SkippableError(f"{self.name}: issue {ticket_id} is in project {short(project.get('name') or raw)},"
+        raise OutOfScope(f"{self.name}: issue {ticket_id} is in project {short(project.get('name') or raw)},"
                              " which is not in options.projects: left alone")
 
     def _project_ids(self) -> list[str]:

@@ -18,7 +18,9 @@ from typing import Any, cast
 
 from ..identity import Person
 from ..model import Comment, Event, FieldChange, LabelChange, Role, SeverityChange, StatusChange, Ticket
-from .base import ChangedTicket, PermanentError, SkippableError, TransientError, keyset_pages, person_role
+from .base import (
+    ChangedTicket, OutOfScope, PermanentError, SkippableError, TransientError, keyset_pages, person_role,
+)
 from .zammad_client import ZammadClient
 from .zammad_identity import SYSTEM_USER_ID
 from .zammad_options import LIST_LIMIT, REPORTED_AT
@@ -195,8 +197,8 @@ class ZammadReader(ZammadClient):
                 with self._one_ticket(ticket_id):
                     raw = self._get(f"/tickets/{ticket_id}", f"read ticket {ticket_id}", expand="true")
                     if isinstance(raw, dict) and not self._in_scope(raw.get("group")):
-                        raise SkippableError(f"{self.name}: ticket {ticket_id} is in group {short(raw.get('group'))},"
-                                             f" outside trackers.{self.name}.options.groups")
+                        raise OutOfScope(f"{self.name}: ticket {ticket_id} is in group {short(raw.get('group'))},"
+                                         f" outside trackers.{self.name}.options.groups: left alone")
                     tags = self._get("/tags", f"read the tags of ticket {ticket_id}", object="Ticket", o_id=ticket_id)
                     history = self._get(f"/ticket_history/{ticket_id}", f"read the history of ticket {ticket_id}")
                     articles = self._get(f"/ticket_articles/by_ticket/{ticket_id}",

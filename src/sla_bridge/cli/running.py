@@ -89,6 +89,8 @@ def _print_summaries(out: Console, summaries: list[SyncSummary], dry_run: bool) 
                   f" tracker; {done}; {plural(len(s.errors), 'error')}, {plural(len(s.conflicts), 'conflict')}")
         for line in s.conflicts:
             out.print(f"  conflict: {escape(line)}")
+        for line in s.left_alone:
+            out.print(f"  left alone: {escape(line)}")
         for line in s.errors:
             click.echo(f"  error: {line}", err=True)
 

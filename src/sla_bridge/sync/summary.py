@@ -29,6 +29,8 @@ class SyncSummary:
     conflicts: list[str] = field(default_factory=ScrubbedTexts)
     errors: list[str] = field(default_factory=ScrubbedTexts)
     not_yet_created: list[str] = field(default_factory=list)  # created after a --at in the past: left alone
+    # Read by id but no longer under the contract (moved out of its projects or groups): forgotten.
+    left_alone: list[str] = field(default_factory=ScrubbedTexts)
     onboarding: bool = False  # the tracker's first pass: nothing synced before
 
     def to_json(self) -> dict[str, Any]:
@@ -37,7 +39,7 @@ class SyncSummary:
             "finished": self.finished.isoformat() if self.finished else None, "complete": self.complete,
             "dry_run": self.dry_run, "tickets_read": self.tickets_read, "tickets_evaluated": self.tickets_evaluated,
             "applied": dict(self.applied), "conflicts": self.conflicts, "errors": self.errors,
-            "not_yet_created": self.not_yet_created, "onboarding": self.onboarding,
+            "not_yet_created": self.not_yet_created, "left_alone": self.left_alone, "onboarding": self.onboarding,
             "planned": [{"ticket": t, "action": describe(a)} for t, a in self.planned],
             "digest": digest(self.planned) if self.dry_run else None,
         }

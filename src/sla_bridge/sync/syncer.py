@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from ..actions import Action, Applied, PostComment, SetDueDate, SetLabels, Transition
-from ..adapters.base import Adapter, FieldRefused, PermanentError, SkippableError, TransientError
+from ..adapters.base import Adapter, FieldRefused, OutOfScope, PermanentError, SkippableError, TransientError
 from ..config import Config
 from ..engine import ClockState, Evaluation, evaluate
 from ..markers import markers_in
@@ -317,6 +317,14 @@ class Syncer(ClaimedWork):
                 self.store.retried(name, ticket_id)
         except (TransientError, PermanentError, sqlite3.Error):
             raise  # the tracker or the store is unusable: the pass ends
+        except OutOfScope as exc:
+            # No longer under this contract: forgotten (no snapshot, no timed change, no retry
+            # every few hours), its fields left as last written. Said once, not an error.
+            message = f"{name}:{ticket_id}: {unprefixed(exc, name)}"
+            if not summary.dry_run:
+                self.store.forget(name, ticket_id)
+                log.warning("%s; forgotten", message)
+            summary.left_alone.append(message)
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
             if isinstance(exc, WriteDeferred):
                 with self._tally:
