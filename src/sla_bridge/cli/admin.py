@@ -1,4 +1,4 @@
-"""Commands for the admin who installs sla-bridge: init, plugins, demo."""
+"""Commands for the admin who installs sla-bridge: init, plugins, demo, copy-store."""
 
 from __future__ import annotations
 
@@ -145,4 +145,46 @@ def demo_command(config: Path | None) -> None:
     run_demo(console(), demo_config(config) if config is not None else None)
 
 
-COMMANDS = [init_command, plugins_command, demo_command]
+@click.command("copy-store")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+def copy_store_command(source: Path, destination: Path, as_json: bool) -> None:
+    """Copy the state store of the SOURCE configuration into the empty store of DESTINATION's.
+
+    Both are configuration files; each names its store (`[sync] store`, and `store_password`
+    for PostgreSQL). Typically DESTINATION is SOURCE with `store` turned into a PostgreSQL
+    URL, to run several replicas. Stop the service first. The copy is one transaction;
+    the source is only read. Exit code 2 when the destination already holds state.
+    """
+    from datetime import datetime, timezone
+
+    from ..app import open_store
+    from ..config import load_config
+    from ..store.copy import copy_store
+
+    old, new = load_config(source), load_config(destination)
+    if isinstance(old.store_path, Path) and not old.store_path.exists():
+        raise InputError(f"{source}: its store {old.store_path} does not exist: nothing to copy")
+    dropped = sorted(set(old.file.trackers) - set(new.file.trackers))
+    from_store = open_store(old)
+    try:
+        to_store = open_store(new)
+        try:
+            copied = copy_store(from_store, to_store, datetime.now(timezone.utc))
+        finally:
+            to_store.close()
+    finally:
+        from_store.close()
+    if as_json:
+        echo_json({"source": str(from_store.path), "destination": str(to_store.path), "rows": copied.rows,
+                   "trackers_not_in_destination": dropped})
+        return
+    out = console()
+    out.print(f"copied {escape(str(from_store.path))} into {escape(str(to_store.path))}; rows:"
+              f" {', '.join(f'{table} {n:,}' for table, n in copied.rows.items())}")
+    if dropped:
+        out.print(f"note: {escape(', '.join(dropped))} kept in the copy, but not configured in {escape(str(destination))}")
+
+
+COMMANDS = [init_command, plugins_command, demo_command, copy_store_command]
