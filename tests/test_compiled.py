@@ -23,8 +23,10 @@ from compiled_core import CannotCompile, build, compiled_modules  # noqa: E402
 from sla_bridge import __version__  # noqa: E402
 
 COMPILED_DIR_VARIABLE = "SLA_BRIDGE_BENCH_COMPILED_DIR"  # benchmarks/bench_engine.py reads it
-# The tests of the pure core, run again on the compiled modules.
-CORE_TESTS = sorted(str(p.relative_to(ROOT)) for pattern in ("test_engine*.py", "test_calendar*.py")
+# The tests of the pure core, run again on the compiled modules, and of its two main users:
+# the sync (through the memory tracker) and the compliance report's recomputation.
+CORE_TESTS = sorted(str(p.relative_to(ROOT)) for pattern in ("test_engine*.py", "test_calendar*.py", "test_sync.py",
+                                                             "test_compliance.py", "test_compliance_properties.py")
                     for p in (ROOT / "tests").glob(pattern))
 
 
