@@ -404,6 +404,20 @@ class FakeRedmine:
             issue["updated_on"] = _z(now)
             self._order = None
 
+    def acknowledged(self, count: int, created: datetime) -> list[int]:
+        """`count` urgent issues created at `created` (the server's clock must be "manual"),
+        acknowledged by an agent 30 minutes later; every other one is then waiting for the
+        customer (Feedback) from an hour later."""
+        self.set_now(created)
+        issues = [self.create_issue(f"Panne {i}", priority=4) for i in range(count)]
+        self.set_now(created + timedelta(minutes=30))
+        for issue in issues:
+            self.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
+        self.set_now(created + timedelta(hours=1, minutes=30))
+        for issue in issues[::2]:
+            self.act(issue, AGENT, notes="Merci de tester le correctif.", status=FEEDBACK)
+        return issues
+
     def notes(self, issue_id: int) -> list[str]:
         """Every note of an issue, oldest first."""
         with self.lock:

@@ -24,7 +24,7 @@ from sla_bridge.sync import Syncer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fake_redmine import AGENT, FEEDBACK, IN_PROGRESS, ServerThread  # noqa: E402
+from fake_redmine import ServerThread  # noqa: E402
 from test_crash import KEY, KEY_ENV, config_text  # noqa: E402
 
 UTC = timezone.utc
@@ -127,13 +127,7 @@ def test_a_pace_spaces_the_requests_of_all_callers() -> None:
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     with ServerThread(KEY, now=CREATED, server_clock="manual") as server:
         app = server.app
-        tickets = [app.create_issue(f"Panne {i}", priority=4) for i in range(24)]
-        app.set_now(CREATED + timedelta(minutes=30))
-        for issue in tickets:
-            app.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
-        app.set_now(CREATED + timedelta(hours=1, minutes=30))
-        for issue in tickets[::2]:
-            app.act(issue, AGENT, notes="Merci de tester le correctif.", status=FEEDBACK)
+        tickets = app.acknowledged(24, CREATED)
         path = tmp_path / "sla-bridge.toml"
         path.write_text(config_text(server.url, workers=6), encoding="utf-8")
         monkeypatch.setenv(KEY_ENV, KEY)

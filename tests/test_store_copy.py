@@ -24,7 +24,7 @@ from sla_bridge.store.copy import LASTING
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fake_redmine import AGENT, FEEDBACK, IN_PROGRESS, ServerThread  # noqa: E402
+from fake_redmine import ServerThread  # noqa: E402
 from test_crash import KEY, KEY_ENV, config_text  # noqa: E402
 
 UTC = timezone.utc
@@ -59,13 +59,7 @@ def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
     written), and the fake Redmine it synced, still serving."""
     monkeypatch.setenv(KEY_ENV, KEY)
     with ServerThread(KEY, now=CREATED, server_clock="manual") as server:
-        issues = [server.app.create_issue(f"Panne {i}", priority=4) for i in range(12)]
-        server.app.set_now(CREATED + timedelta(minutes=30))
-        for issue in issues:
-            server.app.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
-        server.app.set_now(CREATED + timedelta(hours=1, minutes=30))
-        for issue in issues[::2]:
-            server.app.act(issue, AGENT, notes="Merci de tester le correctif.", status=FEEDBACK)
+        server.app.acknowledged(12, CREATED)
         source = tmp_path / "old.toml"
         source.write_text(with_store(config_text(server.url, workers=2), tmp_path / "old.sqlite"), encoding="utf-8")
         server.app.set_now(AT)

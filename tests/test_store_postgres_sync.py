@@ -13,7 +13,7 @@ import re
 import sys
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -188,18 +188,12 @@ def test_four_workers_on_the_redmine_fake_through_the_app(postgres: PostgresLoca
     """The configuration names the PostgreSQL store; ``build_app`` opens it; four workers each read a
     ticket once and read it back once after writing; the second pass writes nothing."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from fake_redmine import AGENT, FEEDBACK, IN_PROGRESS, ServerThread
+    from fake_redmine import ServerThread
     from test_crash import KEY, KEY_ENV, config_text
 
     created = datetime(2025, 6, 2, 7, 30, tzinfo=UTC)
     with ServerThread(KEY, now=created, server_clock="manual") as server:
-        issues = [server.app.create_issue(f"Panne {i}", priority=4) for i in range(16)]
-        server.app.set_now(created + timedelta(minutes=30))
-        for issue in issues:
-            server.app.act(issue, AGENT, notes="Nous regardons.", status=IN_PROGRESS)
-        server.app.set_now(created + timedelta(hours=1, minutes=30))
-        for issue in issues[::2]:
-            server.app.act(issue, AGENT, notes="Merci de tester le correctif.", status=FEEDBACK)
+        issues = server.app.acknowledged(16, created)
         path = tmp_path / "sla-bridge.toml"
         path.write_text(pg_config_text(config_text(server.url, workers=4), postgres), encoding="utf-8")
         monkeypatch.setenv(KEY_ENV, KEY)

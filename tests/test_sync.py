@@ -230,34 +230,36 @@ def test_paging_sees_every_ticket_once() -> None:
     assert sum(1 for _ in h.store.tickets()) == 25
 
 
-class Flaky(MemoryAdapter):
-    def fetch(self, ticket_id: str) -> Ticket:
-        if ticket_id == "2":
-            raise SkippableError("issue 2: 403 Forbidden")
-        return super().fetch(ticket_id)
+def failing_on(ticket_id: str, error: Exception, tracker: MemoryTracker) -> MemoryAdapter:
+    """A memory adapter whose read of `ticket_id` raises `error`."""
+    class Failing(MemoryAdapter):
+        def fetch(self, wanted: str) -> Ticket:
+            if wanted == ticket_id:
+                raise error
+            return super().fetch(wanted)
+    return Failing("demo", tracker)
+
+
+def flaky(tracker: MemoryTracker) -> MemoryAdapter:
+    """Ticket 2 cannot be read (403)."""
+    return failing_on("2", SkippableError("issue 2: 403 Forbidden"), tracker)
 
 
 def test_one_bad_ticket_is_reported_the_others_synced() -> None:
     h = Harness(waiting_ticket("1"), waiting_ticket("2"), waiting_ticket("3"))
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     summary = h.sync()
     assert summary.tickets_evaluated == 2
     assert summary.errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:05)"]
     assert summary.complete
 
 
-class Moved(MemoryAdapter):
-    def fetch(self, ticket_id: str) -> Ticket:
-        if ticket_id == "2":
-            raise OutOfScope("demo: issue 2 is in project 'Internal', which is not in options.projects: left alone")
-        return super().fetch(ticket_id)
-
-
 def test_a_ticket_moved_out_of_the_contract_is_forgotten_not_retried() -> None:
     h = Harness(waiting_ticket("1"), waiting_ticket("2"), waiting_ticket("3"))
     h.sync()
     assert {r.ticket_id for r in h.store.tickets()} == {"1", "2", "3"}
-    h.syncer.adapter = Moved("demo", h.tracker)
+    h.syncer.adapter = failing_on("2", OutOfScope("demo: issue 2 is in project 'Internal', which is not in"
+                                                  " options.projects: left alone"), h.tracker)
     shown = h.tracker.tickets["2"]
     summary = h.syncer.run_tickets(["2", "3"])  # a webhook, or ticket 2's timed change came due
     assert summary.left_alone == ["demo:2: issue 2 is in project 'Internal', which is not in options.projects:"
@@ -622,7 +624,7 @@ def test_no_closure_notice_when_the_ticket_cannot_be_closed() -> None:
 def test_a_ticket_skipped_once_is_retried_by_a_later_pass() -> None:
     h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", ALICE, T("2025-06-02T11:30:00+02:00"), "new",
                                             "bloquante"))
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     assert h.sync().errors == ["demo:2: skipped: issue 2: 403 Forbidden (retried after 2025-06-02 12:05)"]
     h.syncer.adapter = h.adapter
     h.sync("2025-06-02T12:10:00+02:00")
@@ -842,7 +844,7 @@ def test_keyset_paging_on_exact_and_empty_pages(pages: list[list[tuple[str, int]
 
 def test_a_retried_ticket_that_succeeds_is_cleared_and_costs_nothing_after() -> None:
     h = Harness(waiting_ticket("1"), waiting_ticket("2"))
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     h.sync()
     assert [(r["ticket_id"], r["attempts"]) for r in h.store.retries()] == [("2", 1)]
     again = h.sync("2025-06-02T12:05:00+02:00")  # due: read, fails again, waits longer
@@ -857,7 +859,7 @@ def test_a_retried_ticket_that_succeeds_is_cleared_and_costs_nothing_after() -> 
 
 def test_a_dry_run_never_records_a_retry_nor_clears_one() -> None:
     h = Harness(waiting_ticket("1"), waiting_ticket("2"))
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     dry = h.sync(dry_run=True)
     assert dry.errors == ["demo:2: skipped: issue 2: 403 Forbidden"] and h.store.retries() == []
     h.sync()
@@ -865,7 +867,7 @@ def test_a_dry_run_never_records_a_retry_nor_clears_one() -> None:
     h.syncer.adapter = h.adapter
     h.sync("2025-06-02T13:00:00+02:00", dry_run=True)  # the retry is due and would now succeed
     assert h.store.retries() == before
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     h.sync("2025-06-02T13:00:00+02:00", dry_run=True)  # due and fails again: not deferred by a dry run
     assert h.store.retries() == before
 
@@ -973,7 +975,7 @@ def test_report_mode_after_a_write_whose_answer_was_lost() -> None:
 def test_a_failing_ticket_is_not_read_by_every_pass_before_its_retry_is_due() -> None:
     h = Harness(waiting_ticket("1"), Ticket("demo", "2", "t", ALICE, T("2025-06-02T12:10:00+02:00"), "new",
                                             "bloquante"))
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     h.sync()  # ticket 1 synced at 12:00; ticket 2 is created at 12:10 and cannot be read (403)
     assert h.sync("2025-06-02T12:11:00+02:00").errors  # first failure: retried after 12:16
     polls = [h.sync(f"2025-06-02T12:1{m}:00+02:00") for m in (2, 3, 4, 5)]  # the service polls every minute
@@ -1035,7 +1037,7 @@ def report_mode_conflict() -> Harness:
 
 def retry_and_timed_change_together() -> Harness:
     h = Harness(waiting_ticket("1"), waiting_ticket("2"))
-    h.syncer.adapter = Flaky("demo", h.tracker)
+    h.syncer.adapter = flaky(h.tracker)
     h.sync()
     h.syncer.adapter = h.adapter
     h.clock.set("2025-06-03T11:00:00+02:00")  # 2's retry and 1's reminder are both due
