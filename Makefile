@@ -48,6 +48,7 @@ bench: $(VENV)/.bench
 # Python's headers needed; pip fetches setuptools and mypy into its build environment).
 # `python3 -m pip wheel . --no-deps -w dist` without the variable makes a pure one.
 wheel:
+	rm -rf build/lib.* build/bdist.*   # setuptools would pack modules left there by an earlier build
 	SLA_BRIDGE_COMPILE=1 $(PYTHON) -m pip wheel . --no-deps -w dist
 
 clean:

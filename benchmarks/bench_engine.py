@@ -238,7 +238,8 @@ def both(argv: list[str]) -> int:
         if found:
             rates[name] = float(found[-1].replace(",", ""))
     if rates:
-        print("=== summary: explanations off, GC on, inputs frozen ===")
+        mode = "on" if "--explain" in argv else "off"
+        print(f"=== summary: explanations {mode}, GC on, inputs frozen ===")
     for name, rate in rates.items():
         line = (f"engine, {name}: {rate:,.0f} tickets/second ({1e6 / rate:.0f} us/ticket);"
                 f" target {TARGET_TICKETS_PER_SECOND:,}/s: {rate / TARGET_TICKETS_PER_SECOND:.2f}x the target")

@@ -22,15 +22,6 @@ def compiling() -> bool:
     return os.environ.get("SLA_BRIDGE_COMPILE", "").strip().lower() in {"1", "true", "yes"}
 
 
-# Set while setuptools runs setup.py only to list its requirements: mypy is not
-# installed yet then, and the extensions are not built (setup.py reads it).
-LISTING_VARIABLE = "SLA_BRIDGE_LISTING_BUILD_REQUIREMENTS"
-
-
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
-    os.environ[LISTING_VARIABLE] = "1"
-    try:
-        required: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
-    finally:
-        del os.environ[LISTING_VARIABLE]
+    required: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
     return required + [MYPYC_REQUIREMENT] if compiling() else required

@@ -92,6 +92,23 @@ def test_the_compiled_engine_gives_the_pure_engines_answers(compiled: Path) -> N
     assert len(pure) == len(built) and not differing, f"{len(differing)} answers differ, first: {differing[:3]}"
 
 
+def test_a_ticket_built_with_sets_and_lists_evaluates_on_both(compiled: Path) -> None:
+    # Adapter plugins are plain Python: a set of labels, a list of events. The compiled engine
+    # checks its inputs' types, so the ticket gives it the frozenset and the tuple it is typed for.
+    script = ("from datetime import datetime, timezone\n"
+              "from sla_bridge.demo import builtin_config\n"
+              "from sla_bridge.engine import evaluate\n"
+              "from sla_bridge.model import Comment, Role, Ticket\n"
+              "cfg = builtin_config()\n"
+              "at = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)\n"
+              "t = Ticket('x', '1', 't', None, at, 'new', 'majeure', labels={'contournement'},\n"
+              "           events=[Comment(at, 'sam', Role.AGENT, True, 'ok')], fields=[('domaine', 'prod')])\n"
+              "print(sorted(evaluate(t, cfg.policy, cfg.calendar, at.replace(hour=12)).desired.labels))\n")
+    outs = [subprocess.run([sys.executable, "-c", script], env=_env(where), cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout for where in (None, compiled)]
+    assert outs[0] == outs[1] and "sla-" in outs[0]
+
+
 def test_the_cores_tests_pass_on_the_compiled_modules(compiled: Path) -> None:
     # pytest in a process that checks first that it imports the compiled engine
     script = ("import sys, pytest, sla_bridge.engine.clocks as c\n"

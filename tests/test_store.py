@@ -342,6 +342,21 @@ def test_due_retries_and_their_clearing(store: Store) -> None:
     assert store.defer("rm", "3", now, "x") == now + RETRY_FIRST, "attempts start again after a success"
 
 
+def test_a_ticket_left_alone_keeps_its_snapshot_and_nothing_else(store: Store) -> None:
+    now = T("2025-06-02T10:00:00+00:00")
+    store.save_ticket("rm", ticket("1"), Applied(), {"clocks": {"resolution": {"state": "breached"}}},
+                      now - timedelta(hours=1))
+    store.defer("rm", "1", now, "403")
+    store.leave_alone("rm", "1", "rm:1: moved to project 'Internal': left alone")
+    left = store.ticket("rm", "1")
+    assert left is not None and left.snapshot == ticket("1") and left.next_change_at is None
+    assert left.evaluation == {"left_alone": "rm:1: moved to project 'Internal': left alone"}
+    assert store.due_retries("rm", now + timedelta(days=1)) == [] and store.earliest_change() is None
+    assert [r.ticket_id for r in store.due_tickets("rm", now)] == []
+    store.leave_alone("rm", "9", "never stored: nothing to do")
+    assert store.ticket("rm", "9") is None
+
+
 def test_waiting_retry_holds_for_the_stamp_it_failed_at_even_none(store: Store) -> None:
     now = T("2025-06-02T10:00:00+00:00")
     stamp = T("2025-06-02T09:00:00+00:00")

@@ -157,18 +157,87 @@ def test_a_missing_source_store_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "new.sqlite").exists()
 
 
-def test_the_copy_pages_through_tables_larger_than_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_copy_pages_through_tables_larger_than_a_batch(store_location: Path | PostgresLocation, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyset paging on two-column keys, two adapters interleaved, read from either backend."""
     from sla_bridge.store import copy as copying
 
     monkeypatch.setattr(copying, "BATCH", 3)
-    source, destination = Store(tmp_path / "a.sqlite"), Store(tmp_path / "b.sqlite")
+    source, destination = Store(store_location), Store(tmp_path / "b.sqlite")
     try:
         for n in range(10):
-            source.journal(f"k/{n:02d}", "rm", str(n % 4), "comment", datetime(2025, 6, 2, tzinfo=UTC))
-            source.learn("rm", f"fact-{n}", "x" * n)
+            for adapter in ("jira", "rm"):
+                source.journal(f"{adapter}/k/{n:02d}", adapter, str(n % 4), "comment", datetime(2025, 6, 2, tzinfo=UTC))
+                source.learn(adapter, f"fact-{n}", "x" * n)
+                source.defer(adapter, str(n), datetime(2025, 6, 2, tzinfo=UTC), "403")
         copied = copying.copy_store(source, destination, datetime.now(UTC))
-        assert copied.rows == {"cursors": 0, "tickets": 0, "journal": 10, "retries": 0, "facts": 10}
+        assert copied.rows == {"cursors": 0, "tickets": 0, "journal": 20, "retries": 20, "facts": 20}
     finally:
         source.close()
         destination.close()
-    assert rows(tmp_path / "a.sqlite") == rows(tmp_path / "b.sqlite")
+    assert rows(store_location) == rows(tmp_path / "b.sqlite")
+
+
+def test_the_source_is_read_as_of_one_moment(synced: tuple[Path, Any], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row written to the source during the copy is in neither the counts nor the copy."""
+    from sla_bridge.store import copy as copying
+
+    source, _ = synced
+    before = rows(tmp_path / "old.sqlite")
+    real = copying._copy_table
+
+    def write_meanwhile(source_store: Store, destination_store: Store, table: str, columns: Any) -> int:
+        if table == "journal":
+            other = Store(tmp_path / "old.sqlite")  # another process's connection, say
+            try:
+                other.journal("redmine/late", "redmine", "1", "comment", datetime.now(UTC))
+            finally:
+                other.close()
+        return real(source_store, destination_store, table, columns)
+
+    monkeypatch.setattr(copying, "_copy_table", write_meanwhile)
+    destination = tmp_path / "new.toml"
+    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    assert run("copy-store", str(source), str(destination))[0] == 0
+    assert rows(tmp_path / "new.sqlite") == before
+
+
+def test_a_pass_running_on_the_source_stops_the_copy(synced: tuple[Path, Any], tmp_path: Path) -> None:
+    from test_store import hold_in_another_process
+
+    source, _ = synced
+    destination = tmp_path / "new.toml"
+    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    holder = hold_in_another_process(tmp_path / "old.sqlite", "redmine")  # a cron `sync` of the tracker
+    try:
+        code, _, err = run("copy-store", str(source), str(destination))
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert code == 1 and "a pass of 'redmine' is running: copy once it is over" in err
+    assert not any(rows(tmp_path / "new.sqlite").values())
+    assert run("copy-store", str(source), str(destination))[0] == 0
+
+
+def test_an_empty_source_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "empty.sqlite").close()  # made by a command that ran against the wrong file, say
+    source = tmp_path / "old.toml"
+    source.write_text(with_store(config_text("http://127.0.0.1:9", workers=1), tmp_path / "empty.sqlite"),
+                      encoding="utf-8")
+    destination = tmp_path / "new.toml"
+    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    code, _, err = run("copy-store", str(source), str(destination))
+    assert code == 2 and "empty.sqlite: the store holds no state" in err and "is it the right store?" in err
+    assert not any(rows(tmp_path / "new.sqlite").values())
+
+
+def test_a_damaged_source_is_said_not_a_traceback(synced: tuple[Path, Any], tmp_path: Path) -> None:
+    source, _ = synced
+    data = (tmp_path / "old.sqlite").read_bytes()
+    (tmp_path / "old.sqlite").write_bytes(data[:4096] + b"\x00garbage" * 2000 + data[4096 + 18000:])
+    destination = tmp_path / "new.toml"
+    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    code, out, err = run("copy-store", str(source), str(destination))
+    assert code == 1 and "Traceback" not in out + err
+    assert "old.sqlite" in err and ("damaged" in err or "malformed" in err or "not a database" in err)

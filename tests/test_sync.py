@@ -254,7 +254,7 @@ def test_one_bad_ticket_is_reported_the_others_synced() -> None:
     assert summary.complete
 
 
-def test_a_ticket_moved_out_of_the_contract_is_forgotten_not_retried() -> None:
+def test_a_ticket_moved_out_of_the_contract_is_left_alone_not_retried() -> None:
     h = Harness(waiting_ticket("1"), waiting_ticket("2"), waiting_ticket("3"))
     h.sync()
     assert {r.ticket_id for r in h.store.tickets()} == {"1", "2", "3"}
@@ -265,7 +265,11 @@ def test_a_ticket_moved_out_of_the_contract_is_forgotten_not_retried() -> None:
     assert summary.left_alone == ["demo:2: issue 2 is in project 'Internal', which is not in options.projects:"
                                   " left alone"]
     assert summary.errors == [] and summary.tickets_evaluated == 1
-    assert {r.ticket_id for r in h.store.tickets()} == {"1", "3"} and h.store.retries() == []
+    # Kept for the reports of the time it was under contract, with no timed change and no clock.
+    left = h.store.ticket("demo", "2")
+    assert left is not None and left.next_change_at is None and left.snapshot.id == "2"
+    assert left.evaluation == {"left_alone": summary.left_alone[0]} and h.store.retries() == []
+    assert h.store.earliest_change(["demo"]) == min(r.next_change_at for r in h.store.tickets() if r.next_change_at)
     assert h.tracker.tickets["2"] == shown  # nothing written
     assert summary.to_json()["left_alone"] == summary.left_alone
 

@@ -130,6 +130,11 @@ class Ticket:
         ordered = tuple(sorted(self.events, key=lambda e: e.at))
         if ordered != self.events:
             object.__setattr__(self, "events", ordered)
+        # A set or list from an adapter plugin becomes the frozenset the engine is typed for
+        # (the compiled engine checks it, and a ticket is hashable and immutable throughout).
+        for name in ("labels", "fields"):
+            if getattr(self, name).__class__ is not frozenset:
+                object.__setattr__(self, name, frozenset(getattr(self, name)))
 
     @property
     def key(self) -> str:

@@ -154,8 +154,10 @@ def copy_store_command(source: Path, destination: Path, as_json: bool) -> None:
 
     Both are configuration files; each names its store (`[sync] store`, and `store_password`
     for PostgreSQL). Typically DESTINATION is SOURCE with `store` turned into a PostgreSQL
-    URL, to run several replicas. Stop the service first. The copy is one transaction;
-    the source is only read. Exit code 2 when the destination already holds state.
+    URL, to run several replicas. Stop the service first. The copy is one transaction,
+    made while every tracker's lock is held; the source is not written to (opening it
+    migrates an older schema, as every command does). Exit code 2 when the destination
+    already holds state or the source none.
     """
     from datetime import datetime, timezone
 

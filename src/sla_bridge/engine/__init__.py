@@ -53,4 +53,4 @@ def build() -> str:
     """How this install runs the engine: "compiled" (the wheel of ``make wheel``, whose
     modules are C extensions built by mypyc) or "pure Python"."""
     origin = getattr(sys.modules[__name__ + ".clocks"], "__file__", None) or ""
-    return "pure Python" if origin.endswith(".py") else "compiled"
+    return "pure Python" if origin.endswith((".py", ".pyc")) else "compiled"

@@ -227,6 +227,14 @@ class Store(WorkList):
         self._db.execute("DELETE FROM tickets WHERE adapter = ? AND ticket_id = ?", (adapter, ticket_id))
         self.retried(adapter, ticket_id)
 
+    def leave_alone(self, adapter: str, ticket_id: str, reason: str) -> None:
+        """A ticket no longer under the contract (moved out of its projects): its snapshot stays,
+        for the reports of the time it was, but it has no timed change, no retry, and no clock
+        the status counts; the change query lists it again if it comes back."""
+        self._db.execute("UPDATE tickets SET next_change_at = NULL, evaluation = ? WHERE adapter = ? AND ticket_id = ?",
+                         (json.dumps({"left_alone": reason}), adapter, ticket_id))
+        self.retried(adapter, ticket_id)
+
     def tickets(self, adapter: str | None = None) -> Iterator[TicketRecord]:
         query = "SELECT adapter, ticket_id, updated, snapshot, applied, evaluation, next_change_at FROM tickets"
         params: tuple[Any, ...] = ()

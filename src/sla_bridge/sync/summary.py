@@ -29,7 +29,7 @@ class SyncSummary:
     conflicts: list[str] = field(default_factory=ScrubbedTexts)
     errors: list[str] = field(default_factory=ScrubbedTexts)
     not_yet_created: list[str] = field(default_factory=list)  # created after a --at in the past: left alone
-    # Read by id but no longer under the contract (moved out of its projects or groups): forgotten.
+    # Read by id but no longer under the contract (moved out of its projects or groups): left alone.
     left_alone: list[str] = field(default_factory=ScrubbedTexts)
     onboarding: bool = False  # the tracker's first pass: nothing synced before
 

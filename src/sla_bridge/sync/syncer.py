@@ -318,12 +318,13 @@ class Syncer(ClaimedWork):
         except (TransientError, PermanentError, sqlite3.Error):
             raise  # the tracker or the store is unusable: the pass ends
         except OutOfScope as exc:
-            # No longer under this contract: forgotten (no snapshot, no timed change, no retry
-            # every few hours), its fields left as last written. Said once, not an error.
+            # No longer under this contract: left alone (no timed change, no retry every few
+            # hours, its fields as last written), its snapshot kept for the reports of the
+            # time it was. Said once, not an error.
             message = f"{name}:{ticket_id}: {unprefixed(exc, name)}"
             if not summary.dry_run:
-                self.store.forget(name, ticket_id)
-                log.warning("%s; forgotten", message)
+                self.store.leave_alone(name, ticket_id, message)
+                log.warning("%s", message)
             summary.left_alone.append(message)
         except Exception as exc:  # noqa: BLE001 - a bad ticket must not stop the others
             if isinstance(exc, WriteDeferred):
