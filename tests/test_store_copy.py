@@ -43,6 +43,13 @@ def with_store(text: str, where: Path | PostgresLocation) -> str:
     return re.sub(r'(?m)^store = .*$', lambda _: line, text, count=1)
 
 
+def moved(source: Path, where: Path | PostgresLocation, name: str = "new.toml") -> Path:
+    """The configuration `source` with its store moved to `where`, written beside it."""
+    path = source.with_name(name)
+    path.write_text(with_store(source.read_text(encoding="utf-8"), where), encoding="utf-8")
+    return path
+
+
 def rows(where: Path | PostgresLocation) -> dict[str, list[tuple[Any, ...]]]:
     store = Store(where)
     try:
@@ -72,8 +79,7 @@ def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pa
 def test_a_synced_store_carries_on_from_its_copy(synced: tuple[Path, Any], store_location: Path | PostgresLocation,
                                                  tmp_path: Path) -> None:
     source, server = synced
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), store_location), encoding="utf-8")
+    destination = moved(source, store_location)
     code, out, err = run("copy-store", str(source), str(destination), "--json")
     assert code == 0, out + err
     copied = json.loads(out)
@@ -90,8 +96,7 @@ def test_a_synced_store_carries_on_from_its_copy(synced: tuple[Path, Any], store
     assert summary["complete"] and not summary["applied"] and not summary["errors"] and not summary["onboarding"]
     assert server.app.stats()["requests"].get("PUT issue", 0) == writes
     # And back again, into a SQLite file: the same rows as the first store.
-    back = tmp_path / "back.toml"
-    back.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "back.sqlite"), encoding="utf-8")
+    back = moved(source, tmp_path / "back.sqlite", "back.toml")
     assert run("copy-store", str(destination), str(back))[0] == 0
     after = rows(tmp_path / "back.sqlite")
     assert after["tickets"] == rows(store_location)["tickets"] and after["journal"] == before["journal"]
@@ -100,8 +105,7 @@ def test_a_synced_store_carries_on_from_its_copy(synced: tuple[Path, Any], store
 def test_a_store_with_state_is_never_copied_over(synced: tuple[Path, Any], store_location: Path | PostgresLocation,
                                                   tmp_path: Path) -> None:
     source, _ = synced
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), store_location), encoding="utf-8")
+    destination = moved(source, store_location)
     assert run("copy-store", str(source), str(destination))[0] == 0
     held = rows(store_location)
     code, out, err = run("copy-store", str(source), str(destination))
@@ -118,8 +122,7 @@ def test_a_store_in_use_is_not_copied(synced: tuple[Path, Any], tmp_path: Path) 
         store.heartbeat("host:42:abc", datetime.now(UTC), timedelta(seconds=30))  # a `serve` is running
     finally:
         store.close()
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    destination = moved(source, tmp_path / "new.sqlite")
     code, _, err = run("copy-store", str(source), str(destination))
     assert code == 1 and "a service is running on this store (host:42:abc): stop it first" in err
     assert not any(rows(tmp_path / "new.sqlite").values())
@@ -139,22 +142,10 @@ def test_a_copy_that_fails_leaves_the_destination_empty(synced: tuple[Path, Any]
         return real(source_store, destination_store, table, columns)
 
     monkeypatch.setattr(copying, "_copy_table", fail_at_the_journal)
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), store_location), encoding="utf-8")
+    destination = moved(source, store_location)
     with pytest.raises(OSError):
         CliRunner().invoke(cli, ["copy-store", str(source), str(destination)], catch_exceptions=False)
     assert not any(rows(store_location).values())  # the tickets copied before were rolled back
-
-
-def test_a_missing_source_store_is_a_usage_error(tmp_path: Path) -> None:
-    source = tmp_path / "old.toml"
-    source.write_text(with_store(config_text("http://127.0.0.1:9", workers=1), tmp_path / "none.sqlite"),
-                      encoding="utf-8")
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
-    code, _, err = run("copy-store", str(source), str(destination))
-    assert code == 2 and "none.sqlite does not exist: nothing to copy" in err
-    assert not (tmp_path / "new.sqlite").exists()
 
 
 def test_the_copy_pages_through_tables_larger_than_a_batch(store_location: Path | PostgresLocation, tmp_path: Path,
@@ -197,8 +188,7 @@ def test_the_source_is_read_as_of_one_moment(synced: tuple[Path, Any], tmp_path:
         return real(source_store, destination_store, table, columns)
 
     monkeypatch.setattr(copying, "_copy_table", write_meanwhile)
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    destination = moved(source, tmp_path / "new.sqlite")
     assert run("copy-store", str(source), str(destination))[0] == 0
     assert rows(tmp_path / "new.sqlite") == before
 
@@ -207,8 +197,7 @@ def test_a_pass_running_on_the_source_stops_the_copy(synced: tuple[Path, Any], t
     from test_store import hold_in_another_process
 
     source, _ = synced
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    destination = moved(source, tmp_path / "new.sqlite")
     holder = hold_in_another_process(tmp_path / "old.sqlite", "redmine")  # a cron `sync` of the tracker
     try:
         code, _, err = run("copy-store", str(source), str(destination))
@@ -220,24 +209,28 @@ def test_a_pass_running_on_the_source_stops_the_copy(synced: tuple[Path, Any], t
     assert run("copy-store", str(source), str(destination))[0] == 0
 
 
-def test_an_empty_source_is_refused(tmp_path: Path) -> None:
-    Store(tmp_path / "empty.sqlite").close()  # made by a command that ran against the wrong file, say
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "empty"])
+def test_a_missing_or_empty_source_is_a_usage_error(made: bool, tmp_path: Path) -> None:
+    if made:
+        Store(tmp_path / "old.sqlite").close()  # made by a command run against the wrong file, say
     source = tmp_path / "old.toml"
-    source.write_text(with_store(config_text("http://127.0.0.1:9", workers=1), tmp_path / "empty.sqlite"),
+    source.write_text(with_store(config_text("http://127.0.0.1:9", workers=1), tmp_path / "old.sqlite"),
                       encoding="utf-8")
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    destination = moved(source, tmp_path / "new.sqlite")
     code, _, err = run("copy-store", str(source), str(destination))
-    assert code == 2 and "empty.sqlite: the store holds no state" in err and "is it the right store?" in err
-    assert not any(rows(tmp_path / "new.sqlite").values())
+    assert code == 2
+    if made:
+        assert "old.sqlite: the store holds no state" in err and "is it the right store?" in err
+        assert not any(rows(tmp_path / "new.sqlite").values())
+    else:
+        assert "old.sqlite does not exist: nothing to copy" in err and not (tmp_path / "new.sqlite").exists()
 
 
 def test_a_damaged_source_is_said_not_a_traceback(synced: tuple[Path, Any], tmp_path: Path) -> None:
     source, _ = synced
     data = (tmp_path / "old.sqlite").read_bytes()
     (tmp_path / "old.sqlite").write_bytes(data[:4096] + b"\x00garbage" * 2000 + data[4096 + 18000:])
-    destination = tmp_path / "new.toml"
-    destination.write_text(with_store(source.read_text(encoding="utf-8"), tmp_path / "new.sqlite"), encoding="utf-8")
+    destination = moved(source, tmp_path / "new.sqlite")
     code, out, err = run("copy-store", str(source), str(destination))
     assert code == 1 and "Traceback" not in out + err
     assert "old.sqlite" in err and ("damaged" in err or "malformed" in err or "not a database" in err)
